@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs tailtune with its test dependencies, lints, and runs the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,35 @@
+"""User-facing errors.
+
+Every error a user can cause (bad data, bad recipe, bad run directory) is a :class:`TailtuneError`.
+The CLI prints its message and exits with code 2; library callers can catch it. Messages name the
+file, the row or field, and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class TailtuneError(Exception):
+    """Base class for errors caused by user input; the CLI exits 2 with the message."""
+
+    exit_code = 2
+
+
+class DataError(TailtuneError, ValueError):
+    """A data file or column is missing, malformed or inconsistent."""
+
+
+class RecipeError(TailtuneError, ValueError):
+    """A recipe value is invalid."""
+
+
+class RunDirError(TailtuneError, ValueError):
+    """A run directory is missing, incomplete or corrupt."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
