@@ -1,0 +1,137 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tailtune.weighting import SCHEMES, class_weights, label_counts, pos_weight
+
+COUNTS = [900, 90, 10]
+
+
+def test_inverse_raw_values():
+    w = class_weights(COUNTS, scheme="inverse", normalize=False)
+    assert torch.allclose(w, torch.tensor([1000 / 900, 1000 / 90, 1000 / 10]))
+    assert w.dtype == torch.float32
+
+
+def test_sqrt_inverse_and_uniform():
+    w = class_weights(COUNTS, scheme="sqrt_inverse", normalize=False)
+    assert torch.allclose(w, torch.tensor([math.sqrt(1000 / n) for n in COUNTS]))
+    assert torch.equal(class_weights(COUNTS, scheme="uniform"), torch.ones(3))
+
+
+def test_effective_number_formula_and_limits():
+    beta = 0.99
+    w = class_weights(COUNTS, scheme="effective_number", beta=beta, normalize=False)
+    ref = torch.tensor([(1 - beta) / (1 - beta**n) for n in COUNTS], dtype=torch.float32)
+    assert torch.allclose(w, ref, rtol=1e-6)
+    assert torch.allclose(class_weights(COUNTS, scheme="effective_number", beta=0.0), torch.ones(3))
+    # beta -> 1 approaches inverse (normalised)
+    near = class_weights(COUNTS, scheme="effective_number", beta=1 - 1e-9)
+    assert torch.allclose(near, class_weights(COUNTS, scheme="inverse"), rtol=1e-4)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_normalize_gives_mean_one(scheme):
+    w = class_weights(COUNTS, scheme=scheme)
+    assert w.mean().item() == pytest.approx(1.0, rel=1e-6)
+
+
+def test_cap_bounds_ratio_and_overrides_are_exact():
+    w = class_weights({"earn": 900, "acq": 90, "rare": 10}, scheme="inverse", cap=3.0)
+    assert (w.max() / w.min()).item() == pytest.approx(3.0, rel=1e-5)
+    w2 = class_weights({"earn": 900, "acq": 90, "rare": 10}, scheme="inverse", cap=3.0, overrides={"rare": 50.0})
+    assert w2[2].item() == 50.0  # never capped, never normalised
+    assert w2[:2].mean().item() == pytest.approx(1.0)
+    w3 = class_weights(COUNTS, scheme="inverse", overrides={1: 7.0})
+    assert w3[1].item() == 7.0
+
+
+def test_zero_count_names_class_and_remedies():
+    with pytest.raises(ValueError, match=r"class 'ghost' has zero examples.*overrides"):
+        class_weights([5, 0], scheme="inverse", names=["real", "ghost"])
+    with pytest.raises(ValueError, match="index 1 has zero examples"):
+        class_weights([5, 0], scheme="effective_number")
+    # an override is a remedy; uniform needs no counts
+    w = class_weights([5, 0], scheme="inverse", names=["real", "ghost"], overrides={"ghost": 2.0})
+    assert w.tolist() == [1.0, 2.0]
+    assert class_weights([5, 0], scheme="uniform").tolist() == [1.0, 1.0]
+
+
+def test_buffer_usable():
+    m = torch.nn.Module()
+    m.register_buffer("weight", class_weights(COUNTS, scheme="inverse"))
+    assert "weight" in m.state_dict()
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(scheme="inverted"), ValueError, r"scheme='inverted'.*did you mean 'inverse'"),
+        (dict(scheme="effective_number", beta=1.0), ValueError, r"beta=1.0 must be a number in \[0, 1\)"),
+        (dict(scheme="inverse", cap=0.5), ValueError, "cap=0.5 must be"),
+        (dict(scheme="inverse", overrides={"x": 1.0}), ValueError, "no class names were given"),
+        (dict(scheme="inverse", names=["a", "b", "c"], overrides={"d": 1.0}), ValueError, "unknown class 'd'"),
+        (dict(scheme="inverse", overrides={5: 1.0}), ValueError, "index 5 is out of range"),
+        (dict(scheme="inverse", overrides={0: -1.0}), ValueError, r"overrides\[0\]=-1.0"),
+        (dict(scheme="inverse", names=["a"]), ValueError, "names has 1 entries"),
+        (dict(scheme="inverse", normalize="yes"), TypeError, "normalize='yes'"),
+    ],
+)
+def test_invalid_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        class_weights(COUNTS, **kwargs)
+
+
+def test_invalid_counts():
+    with pytest.raises(ValueError, match="non-negative"):
+        class_weights([1, -1], scheme="inverse")
+    with pytest.raises(ValueError, match="finite"):
+        class_weights([1, float("nan")], scheme="inverse")
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        class_weights([], scheme="inverse")
+    with pytest.raises(TypeError, match="sequence of numbers"):
+        class_weights(["a"], scheme="inverse")
+
+
+def test_pos_weight():
+    assert pos_weight([10, 50], [990, 950]).tolist() == pytest.approx([99.0, 19.0])
+    assert pos_weight([10, 50], [990, 950], cap=30.0).tolist() == pytest.approx([30.0, 19.0])
+    assert pos_weight([10, 50], num_samples=1000).tolist() == pytest.approx([99.0, 19.0])
+    with pytest.raises(ValueError, match="label 'b' has no positive examples"):
+        pos_weight([3, 0], [5, 5], names=["a", "b"])
+    with pytest.raises(ValueError, match="no negative examples"):
+        pos_weight([3, 1], [0, 5])
+    with pytest.raises(ValueError, match="exactly one of neg_counts or num_samples"):
+        pos_weight([3, 1])
+    with pytest.raises(ValueError, match="cap=-1"):
+        pos_weight([3, 1], [1, 1], cap=-1)
+    with pytest.raises(ValueError, match="smaller than a positive count"):
+        pos_weight([3, 10], num_samples=5)
+
+
+def test_label_counts():
+    assert label_counts(torch.tensor([0, 2, 2, -100]), num_classes=4).tolist() == [1, 0, 2, 0]
+    assert label_counts(torch.tensor([[1.0, 0.0], [1.0, 1.0]])).tolist() == [2, 1]
+    with pytest.raises(ValueError, match="num_classes=2"):
+        label_counts(torch.tensor([0, 3]), num_classes=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 10_000), min_size=2, max_size=12),
+    scheme=st.sampled_from(SCHEMES),
+    cap=st.one_of(st.none(), st.floats(1.0, 20.0)),
+)
+def test_properties(counts, scheme, cap):
+    w = class_weights(counts, scheme=scheme, cap=cap)
+    assert torch.isfinite(w).all() and (w > 0).all()
+    assert w.mean().item() == pytest.approx(1.0, rel=1e-5)
+    if cap is not None:
+        assert (w.max() / w.min()).item() <= cap * (1 + 1e-5)
+    # rarer classes never get a smaller automatic weight
+    order = sorted(range(len(counts)), key=lambda i: counts[i])
+    ws = [w[i].item() for i in order]
+    assert all(a >= b * (1 - 1e-5) for a, b in zip(ws, ws[1:]))
