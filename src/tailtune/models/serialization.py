@@ -1,0 +1,251 @@
+"""Save and load a :class:`TailtuneClassifier` as a folder: safetensors only, never pickle.
+
+Folder layout (``model/`` of a run directory)::
+
+    model.safetensors     all weights (encoder + head + projection); shared tensors stored once
+    tailtune_model.json   format version, encoder config dict, head config, pooling, projection, TaskSpec
+    config.json           the encoder's transformers config
+    tokenizer files       whatever ``tokenizer.save_pretrained`` writes
+
+:func:`load_classifier` rebuilds the encoder with ``AutoModel.from_config`` (nothing is downloaded)
+and reads only ``model.safetensors``; a pickle-based file (``pytorch_model.bin``, ``*.pt``, ``*.pkl``)
+is never opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as st_save
+
+from tailtune.errors import RunDirError
+from tailtune.models.classifier import TailtuneClassifier, load_encoder
+from tailtune.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+WEIGHTS_NAME = "model.safetensors"
+META_NAME = "tailtune_model.json"
+CONFIG_NAME = "config.json"
+FORMAT_VERSION = 1
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_ALIAS_KEY = "tailtune_aliases"
+_TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "spiece.model", "vocab.json")
+
+
+def _storage_key(t: torch.Tensor) -> tuple:
+    return (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
+
+
+def state_dict_for_safetensors(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Split ``model.state_dict()`` into unique contiguous CPU tensors and ``{alias: kept_name}``.
+
+    Tied/shared parameters (one storage under several names) are stored once; safetensors refuses
+    shared storage otherwise.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, t in model.state_dict().items():
+        key = _storage_key(t)
+        if t.numel() > 0 and key in seen:
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        tensors[name] = t.detach().to("cpu").contiguous().clone()
+    return tensors, aliases
+
+
+def save_classifier(model: TailtuneClassifier, tokenizer: Any, directory: str | os.PathLike) -> Path:
+    """Write ``model`` and ``tokenizer`` to ``directory`` (created; existing files replaced atomically).
+
+    Writes ``model.safetensors``, ``tailtune_model.json``, ``config.json`` and the tokenizer files.
+    ``tokenizer`` may be ``None`` (then no tokenizer files are written and
+    :func:`load_classifier` returns ``None`` for it).
+    """
+    if not isinstance(model, TailtuneClassifier):
+        raise TypeError(f"model must be a TailtuneClassifier, got {type(model).__name__}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    import tailtune
+
+    if tokenizer is not None:
+        # save into a scratch folder beside the target, then move each file atomically
+        with tempfile.TemporaryDirectory(prefix=".tok-", dir=directory) as tmp:
+            tokenizer.save_pretrained(tmp)
+            for f in sorted(Path(tmp).iterdir()):
+                if f.is_file():
+                    os.replace(f, directory / f.name)
+    encoder_config = model.encoder.config
+    atomic_write_text(directory / CONFIG_NAME, encoder_config.to_json_string(use_diff=False))
+    tensors, aliases = state_dict_for_safetensors(model)
+    metadata = {"format": "pt", _ALIAS_KEY: json.dumps(aliases, sort_keys=True)}
+    atomic_write_bytes(directory / WEIGHTS_NAME, st_save(tensors, metadata=metadata))
+    task = model.task
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "tailtune_version": tailtune.__version__,
+        "encoder": {
+            "name": model.name,
+            "model_type": getattr(encoder_config, "model_type", None),
+            "class": type(model.encoder).__name__,
+            "config": encoder_config.to_dict(),
+            "attn_implementation": getattr(encoder_config, "_attn_implementation", None),
+        },
+        "head": model.head_config(),
+        "pooling": model.pooling,
+        "projection": {"dim": model.projection_dim} if model.projection_dim else None,
+        "task": task.to_dict() if hasattr(task, "to_dict") else dict(task),
+    }
+    atomic_write_json(directory / META_NAME, meta)
+    return directory
+
+
+def _task_from_dict(d: dict[str, Any]):
+    try:
+        from tailtune.data import TaskSpec
+    except ImportError:  # older layout: the class lives in tailtune.data.task
+        from tailtune.data.task import TaskSpec
+
+    return TaskSpec.from_dict(d)
+
+
+def _pickle_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.is_file() and p.suffix in _PICKLE_SUFFIXES)
+
+
+def load_classifier(
+    directory: str | os.PathLike,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+    load_tokenizer: bool = True,
+) -> tuple[TailtuneClassifier, Any]:
+    """Rebuild a classifier saved by :func:`save_classifier`; returns ``(model, tokenizer)``.
+
+    Nothing is downloaded: the encoder is built from the saved ``config.json`` with
+    ``AutoModel.from_config`` and filled from ``model.safetensors`` (strict: every key must match).
+    The model is returned in ``eval()`` mode on ``device`` in ``dtype`` (float32 by default, the
+    right choice for further training). ``trust_remote_code`` is never enabled unless passed.
+
+    Raises:
+        RunDirError: the folder, ``tailtune_model.json``, ``config.json`` or ``model.safetensors``
+            is missing or corrupt (pickle weights are refused, never loaded).
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RunDirError(f"{directory}: model folder not found. Fix: pass the model/ folder of a tailtune run")
+    meta_path = directory / META_NAME
+    if not meta_path.is_file():
+        raise RunDirError(
+            f"{meta_path}: missing. Fix: this folder was not written by tailtune's save_classifier; "
+            "re-run training or point to the run's model/ folder"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        head = meta["head"]
+        task_dict = meta["task"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{meta_path}: corrupt ({exc}). Fix: re-save the model with save_classifier") from exc
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise RunDirError(
+            f"{meta_path}: format_version {meta['format_version']} is newer than this tailtune supports "
+            f"({FORMAT_VERSION}). Fix: upgrade tailtune"
+        )
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        pickles = _pickle_files(directory)
+        hint = (
+            f" Found {', '.join(pickles)}, which tailtune will not unpickle (arbitrary code execution)."
+            if pickles
+            else ""
+        )
+        raise RunDirError(
+            f"{weights}: missing.{hint} Fix: re-save the model with tailtune (save_classifier writes "
+            "safetensors), or convert the weights to safetensors from a trusted environment"
+        )
+    config_path = directory / CONFIG_NAME
+    try:
+        if config_path.is_file():
+            config = AutoConfig.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+        else:
+            enc = meta["encoder"]
+            config = AutoConfig.for_model(enc["model_type"], **enc["config"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunDirError(
+            f"{config_path}: cannot rebuild the encoder config ({exc}). Fix: restore config.json from the "
+            "run's model/ folder"
+        ) from exc
+
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            file_meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunDirError(
+            f"{weights}: not a readable safetensors file ({exc}). Fix: re-save the model with save_classifier"
+        ) from exc
+    aliases = json.loads(file_meta.get(_ALIAS_KEY, "{}"))
+
+    task = _task_from_dict(task_dict)
+    attn = (meta.get("encoder") or {}).get("attn_implementation")
+    encoder = load_encoder(
+        str(directory),
+        config=config,
+        attn_implementation=attn if attn in ("sdpa", "eager") else "sdpa",
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+    )
+    model = TailtuneClassifier(
+        encoder,
+        task,
+        pooling=head.get("pooling", meta.get("pooling", "mean")),
+        dropout=float(head.get("dropout", 0.0)),
+        projection_dim=head.get("projection_dim"),
+        name=head.get("name"),
+    )
+    for alias, kept in aliases.items():
+        if kept in state:
+            state[alias] = state[kept]
+    missing, unexpected = _compare_keys(model, state)
+    if missing or unexpected:
+        raise RunDirError(
+            f"{weights}: does not match {META_NAME} (missing {missing[:5]}, unexpected {unexpected[:5]}). "
+            "Fix: keep model.safetensors and tailtune_model.json from the same save"
+        )
+    try:
+        model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as exc:
+        raise RunDirError(
+            f"{weights}: shapes do not match {META_NAME} ({exc}). Fix: keep the files of one save together"
+        ) from exc
+    model.freeze(embeddings=bool(head.get("freeze_embeddings")), layers=int(head.get("freeze_layers") or 0))
+    model.to(device=device, dtype=dtype)
+    model.eval()
+
+    tokenizer = None
+    if load_tokenizer:
+        try:
+            if not any((directory / n).is_file() for n in _TOKENIZER_FILES):
+                # AutoTokenizer would otherwise follow config.json's _name_or_path elsewhere
+                raise OSError(f"none of {', '.join(_TOKENIZER_FILES)} in the folder")
+            tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise RunDirError(
+                f"{directory}: tokenizer files missing or unreadable ({exc}). Fix: save the model with "
+                "save_classifier(model, tokenizer, dir) so the tokenizer is stored beside the weights"
+            ) from exc
+    return model, tokenizer
+
+
+def _compare_keys(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    expected = set(model.state_dict())
+    got = set(state)
+    return sorted(expected - got), sorted(got - expected)
