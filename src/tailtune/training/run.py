@@ -1,0 +1,625 @@
+"""``train(recipe)``: a dataset and a recipe in, a trained and evaluated run directory out.
+
+Order of work (every user error is raised before the model is loaded):
+
+1. resolve the data (:func:`tailtune.data.load_dataset`) and the :class:`~tailtune.data.TaskSpec`;
+2. validate the recipe against the task (loss names for the kind, weighting overrides naming
+   known labels, the early-stopping metric, fp16 without a GPU);
+3. class weights from the training counts (:mod:`tailtune.weighting`, the ONE owner: the recipe's
+   ``weighting.apply_to`` decides whether they become focal ``alpha``, CE ``weight`` or ``pos_weight``);
+4. the :class:`~tailtune.losses.CompositeLoss` of the recipe's named parts;
+5. the model (:func:`tailtune.models.build_classifier`) and its tokenizer;
+6. tokenisation (``datasets.map``; dynamic padding to a multiple of 8 in the collator);
+7. :class:`~tailtune.training.trainer.TailtuneTrainer` (per-epoch history, early stopping that
+   restores the best checkpoint, safetensors checkpoints pruned to best + last);
+8. the run directory: ``model/``, ``eval.json``, ``predictions/<split>.npz`` (rank 0 only, atomic).
+
+Resume: ``train(None, resume=run_dir)`` reads ``run_dir/recipe.yaml``, keeps the history rows up to
+the last complete checkpoint and continues from it; on CPU with a fixed seed the final metrics
+equal those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailtune.errors import RecipeError, RunDirError, did_you_mean
+from tailtune.utils import rundir
+from tailtune.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
+
+__all__ = ["RunResult", "train", "find_checkpoint", "TRAIN_EVAL_MAX"]
+
+TRAIN_EVAL_MAX = 2000  # train examples evaluated each epoch (a fixed, seeded subsample)
+_SCORE_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "loss")
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` returns: the run directory, the history rows and ``eval.json``'s content."""
+
+    run_dir: Path
+    history: list[dict] = field(default_factory=list)
+    eval: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# recipe access: the pydantic model is dumped to plain dicts so this module reads field names only
+def _recipe_dict(recipe) -> dict:
+    if hasattr(recipe, "model_dump"):
+        return recipe.model_dump(mode="json")
+    if isinstance(recipe, dict):
+        return recipe
+    raise TypeError(f"recipe must be a tailtune Recipe, got {type(recipe).__name__}")
+
+
+def _section(cfg: dict, name: str) -> dict:
+    value = cfg.get(name)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _seed(cfg: dict) -> int:
+    seed = _section(cfg, "train").get("seed")
+    return 13 if seed is None else int(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+def find_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest COMPLETE Trainer checkpoint of a run (``trainer_state.json`` is written last)."""
+    ckpt_root = Path(run_dir) / rundir.CHECKPOINTS_DIR
+    if not ckpt_root.is_dir():
+        return None
+    found = []
+    for path in ckpt_root.glob("checkpoint-*"):
+        suffix = path.name.rsplit("-", 1)[-1]
+        if suffix.isdigit() and (path / "trainer_state.json").exists() and (path / "model.safetensors").exists():
+            found.append((int(suffix), path))
+    return max(found)[1] if found else None
+
+
+def _load_data(cfg: dict):
+    from tailtune.data import load_dataset
+
+    data_cfg = _section(cfg, "data")
+    task_cfg = _section(cfg, "task")
+    if not data_cfg.get("path"):
+        raise RecipeError("data.path: missing; set it to a data folder or file (e.g. --set data.path=data/)")
+    task: Any = None
+    if task_cfg.get("labels"):  # a full spec fixes the label order
+        task = {k: v for k, v in task_cfg.items() if v is not None}
+    elif task_cfg.get("kind"):
+        task = task_cfg["kind"]
+    kwargs: dict[str, Any] = {"task": task, "seed": _seed(cfg)}
+    if data_cfg.get("text"):
+        kwargs["text_column"] = data_cfg["text"]
+    if data_cfg.get("labels"):
+        kwargs["label_column"] = data_cfg["labels"]
+    if data_cfg.get("val_fraction") is not None:
+        kwargs["val_fraction"] = data_cfg["val_fraction"]
+    loaded = load_dataset(data_cfg["path"], **kwargs)
+    if task_cfg.get("kind") and loaded.task.kind != task_cfg["kind"]:
+        raise RecipeError(
+            f"task.kind: the recipe says {task_cfg['kind']!r} but the data at {data_cfg['path']} is "
+            f"{loaded.task.kind!r}; fix task.kind or the label column"
+        )
+    if task_cfg.get("hierarchy") and loaded.task.hierarchy is None and loaded.task.kind == "multilabel":
+        loaded.task.hierarchy = dict(task_cfg["hierarchy"])
+    for split in ("train", "validation"):
+        if split not in loaded.splits or len(loaded.splits[split]) == 0:
+            raise RecipeError(f"data.path: {data_cfg['path']} gives no {split!r} examples")
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------------
+def _label_counts(task, labels) -> np.ndarray:
+    """Training counts per class: binary [neg, pos]; multiclass C; multilabel positives per label;
+    aspects (A, P+1) polarity counts per aspect."""
+    y = np.asarray(labels)
+    if task.kind == "binary":
+        return np.bincount(y.astype(int), minlength=2)
+    if task.kind == "multiclass":
+        return np.bincount(y.astype(int), minlength=len(task.labels))
+    if task.kind == "multilabel":
+        return y.reshape(len(y), -1).sum(axis=0)
+    n_cls = len(task.aspect_classes)
+    return np.stack([np.bincount(y[:, a].astype(int), minlength=n_cls) for a in range(y.shape[1])])
+
+
+def _validate(cfg: dict, task) -> None:
+    """Recipe checks that need the task; raise RecipeError naming the field and the fix."""
+    from tailtune.losses import available
+
+    kind = task.kind
+    names = available(kind=kind)
+    loss_cfg = _section(cfg, "loss")
+    if not loss_cfg:
+        raise RecipeError("loss: no loss part; add one, e.g. loss: {ce: {weight: 1.0}}")
+    for part, spec in loss_cfg.items():
+        spec = spec or {}
+        ltype = spec.get("type") or part
+        if ltype not in names:
+            raise RecipeError(
+                f"loss.{part}: {ltype!r} is not a loss for a {kind} task{did_you_mean(ltype, names)}; "
+                f"choose one of {', '.join(sorted(names))}"
+            )
+    w = _section(cfg, "weighting")
+    label_names = list(task.aspect_classes) if kind == "aspects" else list(task.labels)
+    for name in (w.get("overrides") or {}):
+        if name not in label_names:
+            raise RecipeError(
+                f"weighting.overrides.{name}: unknown label{did_you_mean(name, label_names)}; "
+                f"labels are {', '.join(label_names)}"
+            )
+    metric = _section(cfg, "early_stopping").get("metric") or "macro_f1"
+    if metric not in _SCORE_METRICS:
+        raise RecipeError(
+            f"early_stopping.metric: {metric!r} is not tracked{did_you_mean(metric, _SCORE_METRICS)}; "
+            f"choose one of {', '.join(_SCORE_METRICS)}"
+        )
+    precision = _section(cfg, "train").get("precision") or "fp32"
+    import torch
+
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise RecipeError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on this machine")
+    if task.hierarchy and kind != "multilabel":
+        raise RecipeError("task.hierarchy: only multilabel tasks have a label hierarchy; remove it")
+
+
+def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> tuple[str | None, Any]:
+    """(constructor argument, tensor) for the recipe's class weighting, or (None, None).
+
+    ``apply_to``: ``alpha`` (focal alpha), ``weight`` (CE weight), ``pos_weight`` (sigmoid losses),
+    ``none``; unset means ``pos_weight`` for binary/multilabel and ``alpha`` for multiclass/aspects
+    (a softmax loss without ``alpha`` receives the same tensor as ``weight``).
+
+    - multiclass: ``class_weights(counts)`` over the C classes;
+    - aspects: ``class_weights`` over the P+1 polarities (``absent`` last), counts pooled over aspects;
+    - binary/multilabel ``pos_weight``: ``neg_c / pos_c`` per label (``cap`` bounds it;
+      ``overrides`` set a label's value);
+    - binary/multilabel ``alpha`` (the positive share in [0, 1], torchvision's convention):
+      ``pos_weight / (1 + pos_weight)``, so a 1:9 label gets alpha 0.9.
+    """
+    import torch
+
+    w = _section(cfg, "weighting")
+    scheme = w.get("scheme")
+    apply_to = w.get("apply_to")
+    if not w or scheme in (None, "none") or apply_to == "none":
+        return None, None
+    kind = task.kind
+    if apply_to in (None, "auto"):
+        apply_to = "pos_weight" if kind in ("binary", "multilabel") else "alpha"
+    from tailtune import weighting
+
+    overrides = dict(w.get("overrides") or {})
+    if kind in ("binary", "multilabel"):
+        if apply_to == "weight":
+            raise RecipeError(
+                f"weighting.apply_to: weight is for multiclass/aspects tasks, this one is {kind}; "
+                "use pos_weight or alpha"
+            )
+        if kind == "binary":
+            pos, neg, names = [float(counts[1])], [float(counts[0])], [task.labels[1]]
+        else:
+            pos = [float(c) for c in counts]
+            neg = [float(n_train) - c for c in pos]
+            names = list(task.labels)
+        try:
+            values = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=names)
+        except ValueError as exc:
+            raise RecipeError(f"weighting: {exc}") from exc
+        values = torch.as_tensor(values, dtype=torch.float32).clone()
+        for name, value in overrides.items():
+            idx = names.index(name) if name in names else 0
+            values[idx] = float(value)
+        if apply_to == "alpha":
+            values = values / (1.0 + values)
+        return apply_to, values
+    if apply_to == "pos_weight":
+        raise RecipeError(
+            f"weighting.apply_to: pos_weight is for binary/multilabel tasks, this one is {kind}; use alpha or weight"
+        )
+    flat = counts.sum(axis=0) if kind == "aspects" else counts
+    names = list(task.aspect_classes) if kind == "aspects" else list(task.labels)
+    opts: dict[str, Any] = {"scheme": scheme}
+    for key in ("beta", "cap"):
+        if w.get(key) is not None:
+            opts[key] = w[key]
+    try:
+        values = weighting.class_weights(
+            [float(c) for c in flat], overrides=overrides or None, names=names, **opts
+        )
+    except ValueError as exc:
+        raise RecipeError(f"weighting: {exc}") from exc
+    return apply_to, torch.as_tensor(values, dtype=torch.float32)
+
+
+def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any]):
+    from tailtune.losses import CompositeLoss, get
+
+    arg, tensor = class_weight
+    parts = {}
+    for part, spec in _section(cfg, "loss").items():
+        spec = {k: v for k, v in (spec or {}).items() if v is not None}
+        weight = float(spec.pop("weight", 1.0))
+        ltype = spec.pop("type", None) or part
+        params = dict(spec)
+        try:
+            probe = get(ltype, kind=task.kind, **params)
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"loss.{part}: {exc}") from exc
+        if arg is not None and not getattr(probe, "uses_embeddings", False):
+            chosen = arg
+            try:
+                module = get(ltype, kind=task.kind, **params, **{chosen: tensor})
+            except TypeError:
+                if arg == "alpha":
+                    chosen = "weight"
+                    try:
+                        module = get(ltype, kind=task.kind, **params, weight=tensor)
+                    except TypeError:
+                        module = None
+                else:
+                    module = None
+                if module is None:
+                    raise RecipeError(
+                        f"weighting.apply_to: loss part {part!r} ({ltype}) takes no {arg!r}; "
+                        f"set weighting.apply_to to one it takes or to none"
+                    ) from None
+        else:
+            module = probe
+        parts[part] = (weight, module)
+    balance = cfg.get("loss_balance") or "fixed"
+    try:
+        return CompositeLoss(parts, auto_balance=balance == "uncertainty")
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"loss: {exc}") from exc
+
+
+def _sample_weight_fn(cfg: dict, task):
+    sw = _section(cfg, "sample_weighting")
+    if not (sw.get("length") or sw.get("confidence")):
+        return None
+    from tailtune import weighting
+
+    min_weight = sw.get("min_weight")
+    use_length, use_conf = bool(sw.get("length")), bool(sw.get("confidence"))
+    kind = task.kind
+
+    def fn(*, logits, attention_mask):
+        import torch
+
+        weights = []
+        if use_length and attention_mask is not None:
+            lengths = attention_mask.sum(dim=1)
+            kw = {} if min_weight is None else {"min_weight": min_weight}
+            weights.append(weighting.length_weights(lengths, **kw))
+        if use_conf:
+            if kind == "aspects":  # per-cell confidence, averaged over the example's aspects
+                n = logits.shape[0]
+                cell = weighting.confidence_weights(logits.reshape(n * len(task.labels), -1), kind=kind)
+                weights.append(cell.reshape(n, -1).mean(dim=1))
+            else:
+                z = logits.reshape(-1) if kind == "binary" else logits
+                weights.append(weighting.confidence_weights(z, kind=kind))
+        if not weights:
+            return None
+        out = weighting.combine_sample_weights(*weights)
+        return torch.as_tensor(out, device=logits.device, dtype=logits.dtype)
+
+    return fn
+
+
+def _sampler_weights(task, labels) -> np.ndarray:
+    """Per-example sampling weight so each class is drawn about equally often.
+
+    multiclass/binary: 1 / count(class); multilabel: max over the example's labels of 1 / count
+    (examples with no label use the count of label-free examples); aspects: max over the
+    example's non-absent cells of 1 / count(aspect, polarity) (all-absent rows likewise).
+    """
+    y = np.asarray(labels)
+    if task.kind in ("binary", "multiclass"):
+        counts = np.bincount(y.astype(int))
+        return 1.0 / counts[y.astype(int)]
+    if task.kind == "multilabel":
+        y = y.reshape(len(y), -1)
+        counts = y.sum(axis=0)
+        inv = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+        w = (y * inv).max(axis=1)
+        empty = y.sum(axis=1) == 0
+        if empty.any():
+            w[empty] = 1.0 / empty.sum()
+        return w
+    absent = len(task.aspect_classes) - 1
+    w = np.zeros(len(y))
+    for a in range(y.shape[1]):
+        col = y[:, a].astype(int)
+        counts = np.bincount(col, minlength=absent + 1)
+        cell = np.where(col != absent, 1.0 / np.maximum(counts[col], 1), 0.0)
+        w = np.maximum(w, cell)
+    empty = w == 0
+    if empty.any():
+        w[empty] = 1.0 / empty.sum()
+    return w
+
+
+def _metric_fn(task):
+    from tailtune.metrics import classification_report, decode
+
+    def fn(y_true: np.ndarray, logits: np.ndarray) -> dict:
+        logits = np.asarray(logits, dtype=np.float32)
+        y_true = np.asarray(y_true)
+        if task.kind == "binary":
+            y_true = y_true.reshape(-1).astype(int)
+        elif task.kind in ("multiclass",):
+            y_true = y_true.astype(int)
+        elif task.kind in ("multilabel", "aspects"):
+            y_true = y_true.astype(int)
+        y_pred = decode(logits, task)
+        return classification_report(y_true, y_pred, task, y_score=logits)
+
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+def _write_recipe(run_dir: Path, cfg: dict, raw_recipe) -> None:
+    import yaml
+
+    from tailtune import __version__
+
+    out = dict(cfg)
+    out.setdefault("tailtune_version", __version__)
+    out["train"] = {**_section(cfg, "train"), "seed": _seed(cfg)}
+    atomic_write_text(run_dir / rundir.RECIPE, yaml.safe_dump(out, sort_keys=False, allow_unicode=True))
+
+
+def _load_run_recipe(run_dir: Path):
+    from tailtune.training.recipe import load_recipe
+
+    path = run_dir / rundir.RECIPE
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: no {rundir.RECIPE}; is this a tailtune run directory?")
+    return load_recipe(path)
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _oom_message(cfg: dict) -> str:
+    t = _section(cfg, "train")
+    bs, ga = int(t.get("batch_size") or 16), int(t.get("grad_accum") or 1)
+    if bs > 1:
+        new_bs = max(bs // 2, 1)
+        new_ga = ga * bs // new_bs
+        fix = (
+            f"halve the batch and double the accumulation: --set train.batch_size={new_bs} "
+            f"--set train.grad_accum={new_ga} (same effective batch {bs * ga})"
+        )
+    else:
+        fix = "lower data.max_length, use train.precision=bf16, or freeze layers (model.freeze_layers)"
+    return f"out of memory with train.batch_size={bs}, train.grad_accum={ga}; {fix}"
+
+
+# ---------------------------------------------------------------------------------------------
+def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Sequence = ()) -> RunResult:
+    """Train and evaluate a classifier as the recipe says; write the run directory.
+
+    Args:
+        recipe: a :class:`tailtune.training.recipe.Recipe` (``None`` with ``resume``: the run's own
+            ``recipe.yaml``).
+        resume: a run directory whose last complete checkpoint to continue from.
+        callbacks: extra ``transformers.TrainerCallback`` objects (e.g. progress bars).
+
+    Returns:
+        :class:`RunResult` ``(run_dir, history, eval)``.
+
+    Raises:
+        RecipeError: an invalid value (before any model is loaded) or out of memory (names the knob).
+        RunDirError: ``output`` already holds a run (use ``resume``), or ``resume`` has no checkpoint.
+        DataError: from the data layer.
+
+    Example:
+        >>> from tailtune.training.recipe import load_recipe  # doctest: +SKIP
+        >>> result = train(load_recipe("examples/multiclass.yaml"))  # doctest: +SKIP
+        >>> result.eval["test"]["macro_f1"]  # doctest: +SKIP
+    """
+    checkpoint = None
+    if resume is not None:
+        run_dir = Path(resume)
+        if not run_dir.is_dir():
+            raise RunDirError(f"--resume {run_dir}: no such run directory")
+        if recipe is None:
+            recipe = _load_run_recipe(run_dir)
+        checkpoint = find_checkpoint(run_dir)
+        if checkpoint is None:
+            raise RunDirError(
+                f"--resume {run_dir}: no complete checkpoint under {rundir.CHECKPOINTS_DIR}/; "
+                "the run stopped before its first epoch ended, start it again without --resume"
+            )
+    elif recipe is None:
+        raise TypeError("train() needs a recipe or resume=RUN_DIR")
+    cfg = _recipe_dict(recipe)
+    if resume is None:
+        if not cfg.get("output"):
+            raise RecipeError("output: missing; set the run directory (--output DIR)")
+        run_dir = Path(cfg["output"])
+        if (run_dir / rundir.HISTORY).exists() or (run_dir / rundir.CHECKPOINTS_DIR).exists():
+            raise RunDirError(
+                f"output {run_dir}: already holds a run; continue it with --resume {run_dir} or choose "
+                "another --output"
+            )
+
+    import torch
+    from transformers import set_seed
+
+    seed = _seed(cfg)
+    set_seed(seed)
+
+    # 1-4: data, validation, weights, loss: all before the model
+    loaded = _load_data(cfg)
+    task = loaded.task
+    _validate(cfg, task)
+    train_labels = loaded.splits["train"]["labels"]
+    counts = _label_counts(task, train_labels)
+    loss = _build_loss(cfg, task, _class_weight_kwargs(cfg, task, counts, len(train_labels)))
+    sampler = cfg.get("sampler") or "none"
+    if sampler not in ("none", "class_balanced"):
+        raise RecipeError(f"sampler: {sampler!r} is not a sampler; choose none or class_balanced")
+    sampler_weights = _sampler_weights(task, train_labels) if sampler == "class_balanced" else None
+
+    # 5: model
+    from transformers import AutoTokenizer
+
+    from tailtune.models import build_classifier
+
+    model_cfg = getattr(recipe, "model", None) if not isinstance(recipe, dict) else cfg.get("model")
+    set_seed(seed)
+    classifier = build_classifier(model_cfg, task)
+    tokenizer = AutoTokenizer.from_pretrained(_section(cfg, "model")["name"])
+
+    from tailtune.training.trainer import LabelCollator, TailtuneTrainer, TrainModule
+
+    module = TrainModule(
+        classifier,
+        loss,
+        kind=task.kind,
+        num_aspects=len(task.labels) if task.kind == "aspects" else 0,
+        sample_weight_fn=_sample_weight_fn(cfg, task),
+    )
+
+    # 6: tokenise
+    max_length = _section(cfg, "data").get("max_length") or 256
+
+    def tok(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=int(max_length))
+
+    splits = {}
+    for name, ds in loaded.splits.items():
+        keep = {"labels"}
+        drop = [c for c in ds.column_names if c not in keep]
+        splits[name] = ds.map(tok, batched=True, remove_columns=drop, desc=f"tokenising {name}")
+    n_train = len(splits["train"])
+    if n_train > TRAIN_EVAL_MAX:
+        idx = np.sort(np.random.default_rng(seed).choice(n_train, size=TRAIN_EVAL_MAX, replace=False))
+        train_eval = splits["train"].select(idx.tolist())
+    else:
+        train_eval = splits["train"]
+
+    # 7: trainer
+    from transformers import TrainingArguments
+
+    from tailtune.training.callbacks import EarlyStopping, metric_greater_is_better
+
+    t = _section(cfg, "train")
+    o = _section(cfg, "optim")
+    es = _section(cfg, "early_stopping")
+    metric = es.get("metric") or "macro_f1"
+    precision = t.get("precision") or "fp32"
+    use_cpu = not torch.cuda.is_available()
+    batch_size = int(t.get("batch_size") or 16)
+    any_embeddings = any(getattr(m, "uses_embeddings", False) for _, m in getattr(loss, "parts", {}).values()) if isinstance(getattr(loss, "parts", None), dict) else False
+    args = TrainingArguments(
+        output_dir=str(run_dir / rundir.CHECKPOINTS_DIR),
+        num_train_epochs=float(t.get("epochs") or 3),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=int(t.get("eval_batch_size") or batch_size * 2),
+        gradient_accumulation_steps=int(t.get("grad_accum") or 1),
+        learning_rate=float(o.get("lr") or 5e-5),
+        weight_decay=float(o.get("weight_decay") or 0.0),
+        warmup_steps=float(o.get("warmup") or 0.0),
+        lr_scheduler_type=o.get("schedule") or "linear",
+        optim=_optim_name(o.get("name")),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=use_cpu,
+        seed=seed,
+        data_seed=seed,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        save_total_limit=2,  # with load_best_model_at_end: the best and the last checkpoint
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=metric_greater_is_better(metric),
+        restore_callback_states_from_checkpoint=True,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        report_to=cfg.get("report_to") or "none",
+        train_sampling_strategy="group_by_length" if t.get("group_by_length") else "random",
+        ddp_find_unused_parameters=not any_embeddings,
+        save_only_model=False,
+        log_level="warning",
+    )
+    history: list[dict] = []
+    if checkpoint is not None and (run_dir / rundir.HISTORY).exists():
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        history = [r for r in read_jsonl(run_dir / rundir.HISTORY) if r.get("step", 0) <= state["global_step"]]
+    patience = es.get("patience")
+    trainer = TailtuneTrainer(
+        model=module,
+        args=args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["validation"],
+        processing_class=tokenizer,
+        data_collator=LabelCollator(tokenizer, kind=task.kind, pad_to_multiple_of=8),
+        callbacks=[EarlyStopping(metric=metric, patience=int(patience) if patience else None), *callbacks],
+        task=task,
+        train_eval_dataset=train_eval,
+        sampler_weights=sampler_weights,
+        history_path=run_dir / rundir.HISTORY,
+        history=history,
+        metric_fn=_metric_fn(task),
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the history and the caller's callbacks report progress
+    if trainer.is_world_process_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if checkpoint is None:
+            _write_recipe(run_dir, cfg, recipe)
+            atomic_write_json(run_dir / rundir.TASK, task.to_dict())
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+    except torch.OutOfMemoryError as exc:
+        raise RecipeError(_oom_message(cfg)) from exc
+
+    # 8: best model (already restored by load_best_model_at_end), evaluation, predictions
+    metric_fn = _metric_fn(task)
+    evaluation: dict[str, dict] = {}
+    outputs = {}
+    for split in ("validation", "test"):
+        if split not in splits:
+            continue
+        pred = trainer.predict(splits[split], metric_key_prefix=split)
+        logits = np.asarray(pred.predictions, dtype=np.float32)
+        targets = np.asarray(pred.label_ids)
+        outputs[split] = (logits, targets)
+        evaluation[split] = metric_fn(targets, logits)
+    if trainer.is_world_process_zero():
+        for split, (logits, targets) in outputs.items():
+            _save_npz(run_dir / rundir.PREDICTIONS_DIR / f"{split}.npz", logits=logits, targets=targets)
+        atomic_write_json(run_dir / rundir.EVAL, evaluation)
+        from tailtune.models import save_classifier
+
+        save_classifier(trainer.accelerator.unwrap_model(trainer.model).classifier, tokenizer, run_dir / rundir.MODEL_DIR)
+        trainer.write_history()
+    if trainer.accelerator.num_processes > 1:
+        trainer.accelerator.wait_for_everyone()
+    return RunResult(run_dir=run_dir, history=list(trainer.history), eval=evaluation)
+
+
+def _optim_name(name: str | None) -> str:
+    aliases = {None: "adamw_torch", "adamw": "adamw_torch", "adam": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
+    return aliases.get(name, name)

@@ -1,0 +1,397 @@
+"""The Hugging Face ``Trainer`` integration: loss through ``CompositeLoss``, per-epoch evaluation and history.
+
+Pieces:
+
+- :class:`TrainModule` holds the classifier AND the composite loss, so the loss's learnable
+  parameters (uncertainty balancing) are in the optimiser, in every checkpoint and under DDP.
+- :class:`LabelCollator` pads the tokenised inputs (``DataCollatorWithPadding``,
+  ``pad_to_multiple_of``) and stacks the encoded targets with the dtype each task kind needs.
+- :class:`EpochWeightedSampler` is the class-balanced sampler: a ``WeightedRandomSampler`` whose
+  generator is seeded by ``seed + epoch``, so a resumed run draws the same batches.
+- :class:`TailtuneTrainer` overrides ``compute_loss`` (pops ``labels``, passes
+  ``num_items_in_batch`` and ``progress``, accumulates each loss part on the device with no host
+  sync per step), ``prediction_step``, ``_get_train_sampler`` and ``evaluate`` (train subsample +
+  validation reports with :mod:`tailtune.metrics`, gap, one ``history.jsonl`` row per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import DataCollatorWithPadding, Trainer
+
+from tailtune.training.callbacks import EarlyStopping
+
+__all__ = ["TrainModule", "LabelCollator", "EpochWeightedSampler", "TailtuneTrainer", "LABEL_KEY", "WEIGHT_KEY"]
+
+LABEL_KEY = "labels"
+WEIGHT_KEY = "sample_weight"
+_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class TrainModule(nn.Module):
+    """Classifier + composite loss in one module (what the Trainer optimises and checkpoints).
+
+    ``forward(input_ids, attention_mask, token_type_ids=None, labels=None, sample_weight=None,
+    num_items_in_batch=None, progress=None)`` returns a dict with ``logits`` (N, K) and, when
+    ``labels`` are given, ``loss`` (0-dim) and ``parts`` (name -> detached 0-dim tensor).
+
+    For ``aspects`` the logits (N, A*(P+1)) are viewed as (N*A, P+1), targets (N, A) as (N*A,) and
+    per-sample weights repeated A times before the loss (docs/architecture.md, Losses).
+    """
+
+    accepts_loss_kwargs = True  # the Trainer then counts num_items_in_batch and does not rescale for GA
+
+    def __init__(
+        self,
+        classifier: nn.Module,
+        loss: nn.Module,
+        *,
+        kind: str,
+        num_aspects: int = 0,
+        sample_weight_fn: Callable | None = None,
+    ):
+        super().__init__()
+        self.classifier = classifier
+        self.loss = loss
+        self.kind = kind
+        self.num_aspects = num_aspects
+        self.sample_weight_fn = sample_weight_fn
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        sample_weight=None,
+        num_items_in_batch=None,
+        progress=None,
+        **kwargs,
+    ):
+        out = self.classifier(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        logits = out["logits"] if isinstance(out, dict) else out.logits
+        embeddings = out.get("embeddings") if isinstance(out, dict) else getattr(out, "embeddings", None)
+        result = {"logits": logits}
+        if labels is None:
+            return result
+        if self.sample_weight_fn is not None:
+            extra = self.sample_weight_fn(logits=logits.detach(), attention_mask=attention_mask)
+            if extra is not None:
+                sample_weight = extra if sample_weight is None else sample_weight * extra
+        loss_logits, target = logits, labels
+        if self.kind == "binary":
+            loss_logits, target = logits.reshape(-1), labels.to(logits.dtype).reshape(-1)
+        elif self.kind == "multilabel":
+            target = labels.to(logits.dtype)
+        elif self.kind == "aspects":
+            n, a = labels.shape
+            loss_logits = logits.reshape(n * a, -1)
+            target = labels.reshape(n * a)
+            if sample_weight is not None:
+                sample_weight = sample_weight.repeat_interleave(a)
+        total, parts = self.loss(
+            loss_logits.float(),
+            target,
+            embeddings=None if embeddings is None else embeddings.float(),
+            sample_weight=sample_weight,
+            progress=progress,
+            num_items_in_batch=num_items_in_batch,
+        )
+        result["loss"] = total
+        result["parts"] = parts
+        return result
+
+
+class LabelCollator:
+    """Pad model inputs with ``DataCollatorWithPadding`` and stack targets with the task's dtype.
+
+    Targets: binary/multiclass/aspects -> ``torch.long``, multilabel -> ``torch.float32``.
+    """
+
+    def __init__(self, tokenizer, *, kind: str, pad_to_multiple_of: int | None = 8):
+        self.kind = kind
+        self.pad = DataCollatorWithPadding(tokenizer, padding="longest", pad_to_multiple_of=pad_to_multiple_of)
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        inputs = [{k: f[k] for k in _MODEL_INPUTS if k in f} for f in features]
+        batch = dict(self.pad(inputs))
+        if LABEL_KEY in features[0]:
+            dtype = torch.float32 if self.kind == "multilabel" else torch.long
+            batch[LABEL_KEY] = torch.tensor([f[LABEL_KEY] for f in features], dtype=dtype)
+        if WEIGHT_KEY in features[0]:
+            batch[WEIGHT_KEY] = torch.tensor([f[WEIGHT_KEY] for f in features], dtype=torch.float32)
+        return batch
+
+
+class EpochWeightedSampler(torch.utils.data.Sampler):
+    """Draw ``num_samples`` indices with replacement, probability proportional to ``weights``.
+
+    The generator is re-seeded with ``seed + epoch`` (``set_epoch`` is called by the Trainer's
+    dataloader each epoch), so runs are reproducible and ``--resume`` draws the same batches.
+
+    Example:
+        >>> s = EpochWeightedSampler([1.0, 0.0, 1.0], seed=0)
+        >>> sorted(set(s)) <= [0, 2]
+        True
+    """
+
+    def __init__(self, weights, *, num_samples: int | None = None, seed: int = 0):
+        self.weights = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        if self.weights.ndim != 1 or len(self.weights) == 0 or not torch.all(self.weights >= 0):
+            raise ValueError("weights must be a non-empty 1-D array of non-negative numbers")
+        self.num_samples = int(num_samples or len(self.weights))
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.multinomial(self.weights, self.num_samples, replacement=True, generator=gen).tolist()
+
+
+def _to_float(x) -> float:
+    return float(x.item() if torch.is_tensor(x) else x)
+
+
+class TailtuneTrainer(Trainer):
+    """``Trainer`` whose loss is the recipe's ``CompositeLoss`` and whose evaluation writes history rows.
+
+    Extra keyword arguments (everything else goes to ``Trainer``):
+        task: the :class:`tailtune.data.TaskSpec`.
+        train_eval_dataset: the bounded, deterministic subsample of train evaluated each epoch.
+        sampler_weights: per-example weights for the class-balanced sampler, or ``None``.
+        history_path: where rank 0 rewrites ``history.jsonl`` (atomically) after each epoch.
+        history: rows kept from before a resume (already truncated to the checkpoint's epoch).
+        metric_fn: ``(y_true, logits) -> report dict`` (``tailtune.metrics``).
+    """
+
+    def __init__(
+        self,
+        *args,
+        task,
+        train_eval_dataset=None,
+        sampler_weights=None,
+        history_path: str | Path | None = None,
+        history: list[dict] | None = None,
+        metric_fn: Callable[[np.ndarray, np.ndarray], dict],
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.task = task
+        self.train_eval_dataset = train_eval_dataset
+        self.sampler_weights = sampler_weights
+        self.history_path = Path(history_path) if history_path else None
+        self.history: list[dict] = list(history or [])
+        self.metric_fn = metric_fn
+        self.model_accepts_loss_kwargs = True
+        self._acc: dict[str, dict[str, Any]] = {}
+        self._epoch_start_time = time.perf_counter()
+
+    # -- sampling --------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sampler_weights is not None:
+            return EpochWeightedSampler(self.sampler_weights, seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    # -- loss ------------------------------------------------------------------------------
+    def _accumulate(self, mode: str, loss: torch.Tensor, parts: dict, n: int = 1) -> None:
+        acc = self._acc.setdefault(mode, {"count": 0, "sum": {}})
+        acc["count"] += n
+        values = {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
+        for name, value in values.items():
+            value = value.float() * n
+            prev = acc["sum"].get(name)
+            acc["sum"][name] = value if prev is None else prev + value  # stays on device: no host sync
+
+    def _progress(self) -> float | None:
+        total = self.args.num_train_epochs
+        return None if self.state.epoch is None or not total else float(self.state.epoch) / float(total)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop(LABEL_KEY)
+        sample_weight = inputs.pop(WEIGHT_KEY, None)
+        outputs = model(
+            **inputs,
+            labels=labels,
+            sample_weight=sample_weight,
+            num_items_in_batch=num_items_in_batch,
+            progress=self._progress() if model.training else None,
+        )
+        loss = outputs["loss"]
+        if model.training:
+            self._accumulate("train", loss, outputs["parts"])
+        else:
+            self._accumulate("eval", loss, outputs["parts"], n=labels.shape[0])
+        if (
+            self.args.average_tokens_across_devices
+            and num_items_in_batch is not None
+            and self.accelerator.num_processes > 1
+        ):
+            # num_items_in_batch is the global count; DDP averages gradients over processes
+            loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs.get(LABEL_KEY)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            if labels is None:
+                outputs = model(**{k: v for k, v in inputs.items() if k in _MODEL_INPUTS})
+                loss = None
+            else:
+                loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+                loss = loss.detach()
+        if prediction_loss_only:
+            return loss, None, None
+        return loss, outputs["logits"].detach().float(), labels
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _predict_split(self, dataset, prefix: str) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        self._acc.pop("eval", None)
+        dataloader = self.get_eval_dataloader(dataset)
+        loop = self.evaluation_loop(
+            dataloader, description=f"Evaluation ({prefix})", prediction_loss_only=False, metric_key_prefix=prefix
+        )
+        losses = self._reduce("eval", per="items")
+        return np.asarray(loop.predictions), np.asarray(loop.label_ids), losses
+
+    def _reduce(self, mode: str, *, per: str) -> dict[str, float]:
+        """Turn a device accumulator into floats: one all-reduce and one host sync per call.
+
+        ``per="steps"`` (training): each micro-batch part is ``sum / num_items_in_batch`` (the global
+        count of the optimiser step), so summing over processes and micro-batches and dividing by the
+        optimiser steps of the epoch gives the epoch's mean. ``per="items"`` (evaluation): parts
+        are batch means times batch size, divided by the number of evaluated items.
+        """
+        acc = self._acc.pop(mode, None)
+        if not acc or not acc["sum"]:
+            return {}
+        names = sorted(acc["sum"])
+        stacked = torch.stack([acc["sum"][n].reshape(()) for n in names] + [acc["sum"][names[0]].new_tensor(acc["count"])])
+        if self.accelerator.num_processes > 1:
+            stacked = self.accelerator.reduce(stacked, reduction="sum")
+        values = stacked.cpu().tolist()
+        if per == "steps":
+            denom = max(self.state.global_step - getattr(self, "_epoch_start_step", 0), 1)
+        else:
+            denom = max(values[-1], 1.0)
+        return {name: v / denom for name, v in zip(names, values[:-1])}
+
+    def _split_record(self, losses: dict[str, float], report: dict) -> dict:
+        rec: dict[str, Any] = {}
+        if "loss" in losses:
+            rec["loss"] = losses["loss"]
+            rec["loss_parts"] = {k: v for k, v in losses.items() if k != "loss"}
+        rec.update(report)
+        return rec
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """Epoch evaluation: train subsample + validation, history row, early stopping.
+
+        Called with an explicit ``eval_dataset`` it behaves as ``Trainer.evaluate``.
+        """
+        if eval_dataset is not None:
+            return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        start = time.perf_counter()
+        running = self._reduce("train", per="steps")
+        val_logits, val_true, val_losses = self._predict_split(self.eval_dataset, "eval")
+        val_report = self.metric_fn(val_true, val_logits)
+        train_rec: dict[str, Any] = {}
+        train_report: dict = {}
+        if self.train_eval_dataset is not None and len(self.train_eval_dataset):
+            tr_logits, tr_true, tr_eval_losses = self._predict_split(self.train_eval_dataset, "train")
+            train_report = self.metric_fn(tr_true, tr_logits)
+            if "loss" in tr_eval_losses:
+                train_rec["eval_loss"] = tr_eval_losses["loss"]
+        if running:
+            train_rec["loss"] = running["loss"]
+            train_rec["loss_parts"] = {k: v for k, v in running.items() if k != "loss"}
+        train_rec.update(train_report)
+        val_rec = self._split_record(val_losses, val_report)
+
+        metrics: dict[str, float] = {}
+        for key in ("loss", "accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "mcc"):
+            if isinstance(val_rec.get(key), (int, float)):
+                metrics[f"eval_{key}"] = float(val_rec[key])
+            if isinstance(train_rec.get(key), (int, float)):
+                metrics[f"train_{key}"] = float(train_rec[key])
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+
+        stopper = next((c for c in self.callback_handler.callbacks if isinstance(c, EarlyStopping)), None)
+        epoch = self.state.epoch
+        row: dict[str, Any] = {
+            "epoch": int(round(epoch)) if epoch is not None and abs(epoch - round(epoch)) < 1e-6 else epoch,
+            "step": int(self.state.global_step),
+            "lr": self._current_lr(),
+            "time_s": round(self._elapsed_before() + time.perf_counter() - self._epoch_start_time, 3),
+            "eval_time_s": round(time.perf_counter() - start, 3),
+            "train": train_rec,
+            "validation": val_rec,
+            "gap": _gap(train_rec, val_rec),
+        }
+        if stopper is not None:
+            row["best"] = stopper.best_epoch is not None and stopper.best_epoch == epoch
+            row["early_stopping"] = stopper.summary()
+            if stopper.exhausted:
+                row["stopped"] = "early_stopping"
+        if epoch is not None and epoch >= self.args.num_train_epochs - 1e-6 and "stopped" not in row:
+            row["stopped"] = "max_epochs"
+        self.history.append(row)
+        self.write_history()
+        self.log({k: v for k, v in metrics.items()})
+        return metrics
+
+    def _elapsed_before(self) -> float:
+        """Wall time of the epochs already in the history (cumulative ``time_s``, across resumes)."""
+        return float(self.history[-1].get("time_s", 0.0)) if self.history else 0.0
+
+    def _current_lr(self) -> float | None:
+        if self.lr_scheduler is not None:
+            try:
+                return float(self.lr_scheduler.get_last_lr()[0])
+            except Exception:  # scheduler not stepped yet
+                pass
+        if self.optimizer is not None:
+            return float(self.optimizer.param_groups[0]["lr"])
+        return None
+
+    def write_history(self) -> None:
+        if self.history_path is not None and self.is_world_process_zero():
+            from tailtune.utils.io import atomic_write_jsonl
+
+            atomic_write_jsonl(self.history_path, self.history)
+
+    # -- epoch bookkeeping (no callback writes anything) -------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        # mark the start of each epoch from inside the loop: the step counter at the first step
+        epoch = self.state.epoch or 0.0
+        if getattr(self, "_epoch_marker", None) != math.floor(epoch + 1e-9):
+            self._epoch_marker = math.floor(epoch + 1e-9)
+            self._epoch_start_step = self.state.global_step
+            self._epoch_start_time = time.perf_counter()
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+def _gap(train: dict, val: dict) -> dict[str, float]:
+    """Train minus validation for scores; validation minus train for losses (positive = better on train)."""
+    gap: dict[str, float] = {}
+    for key in ("macro_f1", "micro_f1", "accuracy"):
+        if isinstance(train.get(key), (int, float)) and isinstance(val.get(key), (int, float)):
+            gap[key] = float(train[key]) - float(val[key])
+    if isinstance(train.get("loss"), (int, float)) and isinstance(val.get("loss"), (int, float)):
+        gap["loss"] = float(val["loss"]) - float(train["loss"])
+    return gap
