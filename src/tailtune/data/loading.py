@@ -1,0 +1,273 @@
+"""``load_dataset``: one loading path for every file layout and task kind (docs/architecture.md).
+
+Reads with the ``datasets`` library (memory-mapped Arrow), validates everything before returning
+(so a command that writes files can call it first and write nothing on bad input), infers or checks
+the :class:`TaskSpec`, encodes the labels and carves a stratified validation split when the data
+has none.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tailtune.data.labels import _first, _is_json_ext, encode_all, source_table
+from tailtune.data.readers import SplitSource, discover, read_labels_file
+from tailtune.data.splits import split_train
+from tailtune.data.task import KINDS, TaskSpec
+from tailtune.errors import DataError, did_you_mean
+
+TEXT_CANDIDATES = ("text", "sentence", "content", "review", "document")
+LABEL_CANDIDATES = ("labels", "label", "aspects")
+
+
+@dataclass
+class LoadedData:
+    """What :func:`load_dataset` returns.
+
+    Attributes:
+        task: the inferred or given :class:`TaskSpec`.
+        splits: ``{"train", "validation"[, "test"]}`` -> ``datasets.Dataset`` with columns ``text``
+            and encoded ``labels``.
+        files: where each split came from (a path, ``<folder>#<split>``, or a note on a carved split).
+        targets: the encoded labels of each split as numpy arrays (same rows as ``splits``).
+        notes: what the loader decided on the user's behalf (inferred kind, carved split, ...).
+    """
+
+    task: TaskSpec
+    splits: dict[str, datasets.Dataset]
+    files: dict[str, str]
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _resolve_task(task) -> tuple[TaskSpec | None, str | None]:
+    """``task`` may be a TaskSpec, a dict, a kind name or a path to a task.json."""
+    if task is None:
+        return None, None
+    if isinstance(task, TaskSpec):
+        return task, task.kind
+    if isinstance(task, dict):
+        if set(task) <= {"kind"} or "labels" not in task:
+            kind = task.get("kind")
+            if kind is not None and kind not in KINDS:
+                raise DataError(f"task kind {kind!r} is not one of {list(KINDS)}{did_you_mean(str(kind), KINDS)}")
+            return None, kind
+        return TaskSpec.from_dict(task), task["kind"]
+    if isinstance(task, (str, os.PathLike)):
+        text = os.fspath(task)
+        if text in KINDS:
+            return None, text
+        if text.endswith(".json") or Path(text).is_file():
+            spec = TaskSpec.from_json(text)
+            return spec, spec.kind
+        raise DataError(f"task {text!r} is not one of {list(KINDS)}{did_you_mean(text, KINDS)} nor a task.json file")
+    raise TypeError(f"task must be a TaskSpec, dict, kind name or path, got {type(task).__name__}")
+
+
+def _columns_of(src: SplitSource) -> list[str]:
+    return list(src.dataset.column_names)
+
+
+def _missing_column(src: SplitSource, col: str, role: str, flag: str) -> DataError:
+    cols = _columns_of(src)
+    return DataError(
+        f"{role} column {col!r} not found in {src.origin}{did_you_mean(col, cols)}; its columns are {cols}; "
+        f"pick one with {flag}"
+    )
+
+
+def _choose_column(sources, explicit, candidates, role, flag) -> str:
+    first = sources[0]
+    if explicit:
+        return explicit
+    cols = _columns_of(first)
+    for c in candidates:
+        if c in cols:
+            return c
+    raise DataError(
+        f"no {role} column in {first.origin}: looked for {list(candidates)}, found {cols}; name it with {flag}"
+    )
+
+
+def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray | None:
+    """Reject null/NaN text always and empty text unless ``drop_empty``; return the rows to drop."""
+    table = source_table(src)
+    arr = table.column(col)
+    t = arr.type
+    if _is_json_ext(t) or not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        if pa.types.is_null(t):
+            raise DataError(f"text column {col!r} is empty in every row of {src.origin}; fill it in")
+        raise DataError(
+            f"text column {col!r} of {src.origin} holds {t} values, not text; choose the text column with "
+            f"--text-column (its columns: {_columns_of(src)})"
+        )
+    if arr.null_count:
+        i = _first(pc.is_null(arr).to_numpy(zero_copy_only=False))
+        raise DataError(f"missing (null/NaN) text at {src.where(i)} (column {col!r}); remove the row or give it text")
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
+    if not empty.any():
+        return None
+    if not drop_empty:
+        i = _first(empty)
+        raise DataError(
+            f"empty text at {src.where(i)} (column {col!r}; {int(empty.sum())} empty row(s) in this file); "
+            f"remove them or drop them with empty_text='drop' (CLI: --drop-empty-text)"
+        )
+    return empty
+
+
+def _labels_array(enc: np.ndarray) -> pa.Array:
+    if enc.ndim == 1:
+        return pa.array(enc.astype(np.int64))
+    n, k = enc.shape
+    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(enc).ravel()), k)
+
+
+def load_dataset(
+    source,
+    *,
+    task=None,
+    text_column: str | None = None,
+    label_column: str | list[str] | None = None,
+    seed: int = 13,
+    val_fraction: float = 0.1,
+    label_sep: str | None = None,
+    labels_file: str | os.PathLike | None = None,
+    cache_dir: str | None = None,
+    empty_text: str = "error",
+) -> LoadedData:
+    """Load, validate and encode a text-classification dataset.
+
+    Args:
+        source: a folder of ``train.*``/``validation.*``/``test.*`` files (csv, tsv, jsonl, json,
+            parquet) with an optional ``labels.txt``; a single such file (split into train/validation
+            by ``seed``); a ``datasets`` ``save_to_disk`` folder; or a hub dataset name (online only).
+        task: ``None`` (infer), a kind name, a ``TaskSpec``, its dict, or a ``task.json`` path. A spec
+            with labels fixes the label order; a kind only fixes the kind.
+        text_column: source text column (default: the task's, else the first of text/sentence/...).
+        label_column: source label column, or several 0/1 indicator columns (a list or
+            comma-separated). Default: the task's, else the first of labels/label/aspects.
+        seed, val_fraction: the carved validation split when the data has none.
+        label_sep: split string labels on this separator into multi-label lists (e.g. ``"|"``).
+        labels_file: label names, one per line (default ``<folder>/labels.txt`` when present).
+        cache_dir: ``datasets`` cache folder (default: the library's).
+        empty_text: ``"error"`` (default) rejects rows whose text is empty or whitespace; ``"drop"``
+            drops them (counted in ``notes``). Null/NaN text is always an error.
+
+    Returns:
+        :class:`LoadedData`.
+
+    Raises:
+        DataError: any problem with the data, naming the file, row and fix.
+
+    Example:
+        >>> data = load_dataset("../shared/data/sms_spam")  # doctest: +SKIP
+        >>> data.task.kind, data.task.labels, data.splits["train"].column_names  # doctest: +SKIP
+        ('binary', ['ham', 'spam'], ['text', 'labels'])
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be a float in (0, 1), got {val_fraction!r}")
+    if empty_text not in ("error", "drop"):
+        raise ValueError(f"empty_text must be 'error' or 'drop', got {empty_text!r}")
+    if label_sep is not None and not label_sep:
+        raise ValueError("label_sep must be a non-empty string or None")
+    spec, kind = _resolve_task(task)
+    notes: list[str] = []
+
+    sources, labels_txt = discover(source, cache_dir=cache_dir)
+    if labels_file is not None:
+        labels_txt = Path(labels_file)
+        if not labels_txt.is_file():
+            raise DataError(f"labels file {labels_txt} does not exist")
+    text_col = _choose_column(sources, text_column or (spec.text_column if spec else None), TEXT_CANDIDATES,
+                              "text", "--text-column")
+    if isinstance(label_column, (list, tuple)):
+        label_cols = [str(c) for c in label_column]
+    elif label_column:
+        label_cols = [c.strip() for c in str(label_column).split(",") if c.strip()]
+    else:
+        label_cols = [_choose_column(sources, spec.label_column if spec else None, LABEL_CANDIDATES,
+                                     "label", "--label-column")]
+    if len(label_cols) > 1:
+        if label_sep:
+            raise DataError("--label-sep applies to one string label column, not to several 0/1 columns")
+        if kind is None:
+            kind = "multilabel"
+        elif kind != "multilabel":
+            raise DataError(f"several label columns ({label_cols}) are one 0/1 column per label: kind 'multilabel', not {kind!r}")
+    for src in sources:
+        for col, role, flag in [(text_col, "text", "--text-column")] + [(c, "label", "--label-column") for c in label_cols]:
+            if col not in _columns_of(src):
+                raise _missing_column(src, col, role, flag)
+        if text_col in label_cols:
+            raise DataError(f"column {text_col!r} cannot be both the text and a label column")
+    drops = {src.split: _check_text(src, text_col, drop_empty=empty_text == "drop") for src in sources}
+
+    declared = read_labels_file(labels_txt) if labels_txt is not None else None
+    spec_out, encoded, _ = encode_all(
+        sources,
+        label_cols,
+        task=spec if spec is not None and spec.labels else None,
+        kind=kind,
+        declared=declared,
+        declared_from=str(labels_txt) if labels_txt is not None else None,
+        label_sep=label_sep,
+    )
+    spec_out.text_column = text_col
+    spec_out.label_column = ",".join(label_cols)
+    if spec is None:
+        notes.append(f"task kind {spec_out.kind!r} {'given' if kind else 'inferred from the label column'}")
+
+    splits: dict[str, datasets.Dataset] = {}
+    files: dict[str, str] = {}
+    targets: dict[str, np.ndarray] = {}
+    for src in sources:
+        ds = src.dataset
+        if ds.column_names != [text_col]:
+            ds = ds.select_columns([text_col])
+        if text_col != "text":
+            ds = ds.rename_column(text_col, "text")
+        ds = ds.add_column("labels", _labels_array(encoded[src.split]))
+        target = encoded[src.split]
+        drop = drops[src.split]
+        if drop is not None:
+            keep = np.flatnonzero(~drop)
+            ds, target = ds.select(keep), target[keep]
+            notes.append(f"dropped {int(drop.sum())} empty-text row(s) of {src.origin}")
+            if len(keep) == 0:
+                raise DataError(f"every row of {src.origin} has empty text")
+        splits[src.split] = ds
+        files[src.split] = src.origin
+        targets[src.split] = target
+    if "validation" not in splits:
+        train_idx, val_idx = split_train(targets["train"], spec_out, val_fraction=val_fraction, seed=seed)
+        if len(val_idx) == 0 or len(train_idx) == 0:
+            raise DataError(
+                f"{files['train']} has {len(targets['train'])} rows, too few to hold out a validation split "
+                f"of {val_fraction:.0%}; add rows or provide a validation file"
+            )
+        full = splits["train"]
+        splits["train"] = full.select(train_idx)
+        splits["validation"] = full.select(val_idx)
+        targets["validation"] = targets["train"][val_idx]
+        targets["train"] = targets["train"][train_idx]
+        method = "stratified" if spec_out.kind in ("binary", "multiclass") else "iterative stratification"
+        files["validation"] = f"{files['train']} (held out: {len(val_idx)} rows, {method}, seed {seed})"
+        notes.append(f"no validation split: held out {len(val_idx)} training rows ({method}, seed {seed})")
+    order = [s for s in ("train", "validation", "test") if s in splits]
+    return LoadedData(
+        task=spec_out,
+        splits={s: splits[s] for s in order},
+        files={s: files[s] for s in order},
+        targets={s: targets[s] for s in order},
+        notes=notes,
+    )
