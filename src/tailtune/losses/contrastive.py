@@ -1,0 +1,239 @@
+"""Supervised contrastive loss (Khosla et al. 2020) for class, multi-label and per-aspect labels.
+
+With L2-normalised embeddings ``z``, similarities ``s_ij = z_i . z_j / temperature`` and positive
+weights ``w_ij`` (``w_ii = 0``), the loss of anchor ``i`` is::
+
+    L_i = log sum_{j != i} exp(s_ij)  -  sum_j w_ij s_ij / sum_j w_ij
+        = - sum_j w_ij log softmax_{j != i}(s_i)_j / sum_j w_ij
+
+(``L^sup_out`` of Khosla et al.). Positive weights:
+
+* integer labels ``(N,)``: ``w_ij = [y_i == y_j]`` (``positives`` has no effect);
+* multi-hot ``(N, C)`` (``kind="multilabel"``) and per-aspect ``(N, A)`` label matrices
+  (``kind="aspects"``, entries are polarity indices; entries equal to ``absent_index`` are not
+  labels) are compared as label *sets*: ``positives="jaccard"`` weights each pair by
+  ``|Y_i & Y_j| / |Y_i | Y_j|`` (two empty sets count as identical, Jaccard 1);
+  ``positives="exact"`` keeps only identical sets with weight 1.
+
+Anchors without any positive are excluded: their ``"none"`` value is 0 and they do not count in
+the ``"mean"`` denominator (the number of anchors with a positive, weighted by ``sample_weight``).
+A batch without any such anchor returns 0 with a gradient, never NaN.
+
+The forward pass is one matrix product and a row log-sum-exp; the backward pass is computed in
+closed form (``dL/ds = softmax - w / sum w``) with a single matrix product, without Python loops
+or host synchronisation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from tailtune.errors import did_you_mean
+from tailtune.losses._base import (
+    LossModule,
+    check_number,
+    check_reduction,
+    check_sample_weight,
+    compute_dtype,
+    reduce,
+)
+
+POSITIVE_MODES: tuple[str, ...] = ("jaccard", "exact")
+LABEL_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "aspects")
+
+
+class _SupCon(torch.autograd.Function):
+    """Per-anchor SupCon loss from normalised embeddings and a positive-weight matrix."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, weights: torch.Tensor, inv_temp: float):
+        sim = torch.mm(z * inv_temp, z.t())
+        sim.fill_diagonal_(float("-inf"))
+        lse = torch.logsumexp(sim, dim=1)
+        sim.fill_diagonal_(0.0)
+        count = weights.sum(dim=1)
+        valid = count > 0
+        count = count.clamp_min(torch.finfo(z.dtype).tiny)
+        pos = torch.linalg.vecdot(weights, sim)
+        loss = torch.where(valid, lse - pos / count, torch.zeros_like(lse))
+        # sim becomes the softmax over j != i, needed by the backward pass
+        sim.sub_(lse.unsqueeze(1)).exp_().fill_diagonal_(0.0)
+        ctx.save_for_backward(z, weights, sim, count, valid)
+        ctx.inv_temp = inv_temp
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        z, weights, prob, count, valid = ctx.saved_tensors
+        g = torch.where(valid, grad, torch.zeros_like(grad))
+        gs = prob * g.unsqueeze(1)
+        gs.addcmul_(weights, (-g / count).unsqueeze(1))
+        gs = gs + gs.t()
+        grad_z = torch.mm(gs, z).mul_(ctx.inv_temp)
+        return grad_z, None, None
+
+
+def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtype) -> tuple[torch.Tensor, ...]:
+    """Intersection sizes (N, N) and set sizes (N,) of the label sets."""
+    if kind == "multilabel":
+        y = (labels > 0.5).to(dtype)
+        inter = torch.mm(y, y.t())
+        size = y.sum(dim=1)
+    else:  # aspects
+        present = torch.ones_like(labels, dtype=torch.bool) if absent_index is None else labels != absent_index
+        same = (labels.unsqueeze(1) == labels.unsqueeze(0)) & present.unsqueeze(1)
+        inter = same.sum(dim=2).to(dtype)
+        size = present.sum(dim=1).to(dtype)
+    return inter, size
+
+
+def positive_weights(labels: torch.Tensor, *, kind: str | None = None, positives: str = "jaccard",
+                     absent_index: int | None = None, dtype=torch.float32) -> torch.Tensor:
+    """The ``(N, N)`` positive-weight matrix ``w`` (zero diagonal) used by the loss."""
+    if labels.ndim == 1:
+        w = (labels.unsqueeze(1) == labels.unsqueeze(0)).to(dtype)
+    else:
+        inter, size = _set_overlap(labels, kind, absent_index, dtype)
+        union = size.unsqueeze(1) + size.unsqueeze(0) - inter
+        if positives == "exact":
+            w = ((inter == size.unsqueeze(1)) & (inter == size.unsqueeze(0))).to(dtype)
+        else:
+            w = torch.where(union > 0, inter / union.clamp_min(1.0), torch.ones_like(inter))
+    return w.fill_diagonal_(0.0)
+
+
+def _check_labels(labels, n: int, kind: str | None) -> str:
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
+    if labels.shape[:1] != (n,) or labels.ndim not in (1, 2):
+        raise ValueError(f"labels must have shape ({n},) or ({n}, K), got {tuple(labels.shape)}")
+    if kind is not None and kind not in LABEL_KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {list(LABEL_KINDS)}{did_you_mean(str(kind), LABEL_KINDS)}")
+    if labels.ndim == 1:
+        if kind in ("multilabel", "aspects"):
+            raise ValueError(f"kind={kind!r} needs a label matrix (N, K), got shape {tuple(labels.shape)}")
+        if labels.dtype.is_floating_point:
+            raise TypeError(f"integer class labels expected for shape (N,), got dtype {labels.dtype}")
+        return "multiclass"
+    if kind not in ("multilabel", "aspects"):
+        raise ValueError(
+            f"labels of shape {tuple(labels.shape)} need kind='multilabel' (multi-hot) or kind='aspects' "
+            f"(per-aspect polarity indices), got kind={kind!r}"
+        )
+    return kind
+
+
+def supervised_contrastive_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = 0.1,
+    kind: str | None = None,
+    positives: str = "jaccard",
+    absent_index: int | None = None,
+    normalize: bool = True,
+    reduction: str = "mean",
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Supervised contrastive loss over a batch of embeddings.
+
+    Args:
+        embeddings: ``(N, D)``; L2-normalised inside unless ``normalize=False``.
+        labels: ``(N,)`` integer classes, or ``(N, C)`` multi-hot (``kind="multilabel"``), or
+            ``(N, A)`` per-aspect polarity indices (``kind="aspects"``).
+        temperature: ``> 0``.
+        kind: task kind; required for 2-D labels.
+        positives: ``"jaccard"`` (overlap-weighted) or ``"exact"`` (identical label sets) for 2-D labels.
+        absent_index: for ``kind="aspects"``, the polarity index meaning "aspect absent" (not a label).
+        normalize: L2-normalise the embeddings first (cosine similarity, as Khosla et al. and
+            pytorch-metric-learning do).
+        reduction: ``"none"`` (per anchor, 0 when excluded) | ``"mean"`` (over anchors with a
+            positive) | ``"sum"``.
+        sample_weight: ``(N,)`` per-anchor weights.
+
+    Shape:
+        embeddings ``(N, D)``, labels ``(N,)`` or ``(N, K)`` -> ``(N,)`` for ``"none"`` else ``()``.
+
+    Example:
+        >>> emb = torch.randn(6, 8); y = torch.tensor([0, 0, 1, 1, 2, 2])
+        >>> supervised_contrastive_loss(emb, y).ndim
+        0
+
+    References:
+        Khosla et al. "Supervised Contrastive Learning", NeurIPS 2020 (``L^sup_out``).
+        Musgrave et al. pytorch-metric-learning ``SupConLoss`` (equal to 1e-5 relative for int labels).
+
+    Relations:
+        With one positive per anchor and ``temperature`` ``t`` it is InfoNCE / NT-Xent; for integer
+        labels ``positives`` is irrelevant; ``"jaccard"`` and ``"exact"`` agree on single-label rows.
+    """
+    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
+        raise ValueError(f"embeddings must be a tensor of shape (N, D), got {getattr(embeddings, 'shape', None)}")
+    check_reduction(reduction)
+    tau = check_number(temperature, name="temperature", low=0.0, low_open=True)
+    if positives not in POSITIVE_MODES:
+        raise ValueError(
+            f"positives={positives!r} is not one of {list(POSITIVE_MODES)}{did_you_mean(str(positives), POSITIVE_MODES)}"
+        )
+    n = embeddings.shape[0]
+    kind = _check_labels(labels, n, kind)
+    if absent_index is not None and kind != "aspects":
+        raise ValueError("absent_index applies only to kind='aspects'")
+    x = compute_dtype(embeddings)
+    sw = check_sample_weight(sample_weight, n, x)
+    if normalize:
+        x = F.normalize(x, p=2.0, dim=1)
+    w = positive_weights(labels.to(x.device), kind=kind, positives=positives, absent_index=absent_index,
+                         dtype=x.dtype)
+    loss = _SupCon.apply(x, w, 1.0 / tau)
+    if reduction == "none" and sw is None:
+        return loss
+    counted = (w.sum(dim=1) > 0).to(x.dtype)
+    if sw is not None:
+        loss = loss * sw
+        counted = counted * sw
+    return reduce(loss, counted.sum() if reduction == "mean" else None, reduction)
+
+
+class SupConLoss(LossModule):
+    """Module form of :func:`supervised_contrastive_loss`; consumes ``embeddings``, ignores ``logits``.
+
+    ``target`` of ``forward`` are the labels (for ``kind="aspects"`` the ``(N, A)`` matrix before
+    the training layer flattens it).
+    """
+
+    uses_embeddings = True
+    count_unit = "anchors"
+
+    def __init__(self, *, temperature: float = 0.1, kind: str | None = None, positives: str = "jaccard",
+                 absent_index: int | None = None, normalize: bool = True, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.temperature = check_number(temperature, name="temperature", low=0.0, low_open=True)
+        if kind is not None and kind not in LABEL_KINDS:
+            raise ValueError(f"kind={kind!r} is not one of {list(LABEL_KINDS)}{did_you_mean(str(kind), LABEL_KINDS)}")
+        if positives not in POSITIVE_MODES:
+            raise ValueError(
+                f"positives={positives!r} is not one of {list(POSITIVE_MODES)}"
+                f"{did_you_mean(str(positives), POSITIVE_MODES)}"
+            )
+        if absent_index is not None and kind != "aspects":
+            raise ValueError("absent_index applies only to kind='aspects'")
+        self.kind = kind
+        self.positives = positives
+        self.absent_index = absent_index
+        self.normalize = bool(normalize)
+
+    def forward(self, logits, target, *, sample_weight=None, progress=None, embeddings=None, reduction=None):
+        if embeddings is None:
+            raise ValueError("SupConLoss needs embeddings= (the model's pooled or projected embeddings)")
+        kind = self.kind if target.ndim == 2 else None
+        return supervised_contrastive_loss(
+            embeddings, target, temperature=self.temperature, kind=kind, positives=self.positives,
+            absent_index=self.absent_index, normalize=self.normalize, reduction=self._reduction(reduction),
+            sample_weight=sample_weight,
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, positives={self.positives!r}, reduction={self.reduction!r}"
