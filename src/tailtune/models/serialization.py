@@ -106,10 +106,7 @@ def save_classifier(model: TailtuneClassifier, tokenizer: Any, directory: str | 
 
 
 def _task_from_dict(d: dict[str, Any]):
-    try:
-        from tailtune.data import TaskSpec
-    except ImportError:  # older layout: the class lives in tailtune.data.task
-        from tailtune.data.task import TaskSpec
+    from tailtune.data import TaskSpec
 
     return TaskSpec.from_dict(d)
 

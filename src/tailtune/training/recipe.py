@@ -127,11 +127,36 @@ class ModelSection(_Section):
 
 
 class GammaSchedule(_Section):
-    """A focusing parameter that moves from ``start`` to ``end`` over training (progress 0 -> 1)."""
+    """A focusing parameter that changes over training (progress 0 -> 1); mirrors
+    :class:`tailtune.losses.focal.GammaSchedule`.
 
-    schedule: Literal["linear", "cosine", "step"] = "linear"
-    start: Number
-    end: Number
+    ``linear``/``cosine`` go from ``start`` to ``end``; ``constant`` stays at ``start``; ``step`` takes
+    ``values[k]`` after the k-th of the increasing ``milestones`` in (0, 1).
+    """
+
+    schedule: Literal["constant", "linear", "cosine", "step"] = "linear"
+    start: Number | None = None
+    end: Number | None = None
+    values: list[Number] | None = None
+    milestones: list[Annotated[Number, Field(gt=0, lt=1)]] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> GammaSchedule:
+        if self.schedule in ("linear", "cosine") and (self.start is None or self.end is None):
+            raise ValueError(f"a {self.schedule} schedule needs start and end")
+        if self.schedule == "constant" and self.start is None:
+            raise ValueError("a constant schedule needs start")
+        if self.schedule == "step":
+            if self.values is None or self.milestones is None:
+                raise ValueError("a step schedule needs values and milestones")
+            if len(self.values) != len(self.milestones) + 1:
+                raise ValueError(
+                    f"a step schedule needs one more value than milestones, got {len(self.values)} values "
+                    f"and {len(self.milestones)} milestones"
+                )
+            if self.milestones != sorted(self.milestones):
+                raise ValueError(f"milestones {self.milestones} must increase")
+        return self
 
 
 class LossPart(BaseModel):
@@ -153,13 +178,15 @@ class LossPart(BaseModel):
             gamma = data["gamma"]
             if isinstance(gamma, Mapping):
                 try:
-                    gamma = GammaSchedule.model_validate(dict(gamma)).model_dump()
+                    gamma = GammaSchedule.model_validate(dict(gamma)).model_dump(exclude_none=True)
                 except ValidationError as exc:
                     first = exc.errors(include_url=False)[0]
-                    where = ".".join(str(p) for p in first["loc"])
+                    where = "".join(f".{p}" for p in first["loc"])
+                    msg = str(first["msg"]).removeprefix("Value error, ")
                     raise ValueError(
-                        f"gamma.{where}: {first['msg']}; a gamma schedule is "
-                        f"{{schedule: linear|cosine|step, start: NUMBER, end: NUMBER}}, got {dict(data['gamma'])!r}"
+                        f"gamma{where}: {msg}; a gamma schedule is {{schedule: linear|cosine, start: NUMBER, "
+                        f"end: NUMBER}} or {{schedule: step, values: [...], milestones: [...]}}, "
+                        f"got {dict(data['gamma'])!r}"
                     ) from None
             elif isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma):
                 raise ValueError(
