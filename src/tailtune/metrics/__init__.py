@@ -1,1 +1,34 @@
-"""tailtune.metrics"""
+"""tailtune.metrics: pure numpy/scikit-learn metrics and decoding (no torch).
+
+Contract: docs/architecture.md ("Metrics"); definitions: docs/evaluation.md.
+
+- :func:`decode` logits -> decisions (thresholds for binary/multilabel, logit biases for
+  multiclass/aspects); :func:`probabilities`, :func:`sigmoid`, :func:`softmax`;
+- :func:`classification_report` every metric of one split as a JSON-ready dict;
+- calibration: :func:`expected_calibration_error`, :func:`reliability_diagram`, :func:`brier_score`,
+  :func:`confidence_pairs`; :func:`hierarchy_violations` for multilabel hierarchies.
+"""
+
+from tailtune.metrics.calibration import (
+    brier_score,
+    confidence_pairs,
+    expected_calibration_error,
+    reliability_diagram,
+)
+from tailtune.metrics.classification import classification_report, hierarchy_violations, macro_f1_score
+from tailtune.metrics.decoding import decode, probabilities, sigmoid, softmax, to_3d
+
+__all__ = [
+    "brier_score",
+    "classification_report",
+    "confidence_pairs",
+    "decode",
+    "expected_calibration_error",
+    "hierarchy_violations",
+    "macro_f1_score",
+    "probabilities",
+    "reliability_diagram",
+    "sigmoid",
+    "softmax",
+    "to_3d",
+]
