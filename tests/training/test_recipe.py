@@ -9,7 +9,6 @@ import yaml
 
 from tailtune.data import TaskSpec
 from tailtune.errors import RecipeError
-from tailtune.training import recipe as recipe_mod
 from tailtune.training.recipe import (
     Recipe,
     available_presets,
@@ -188,12 +187,8 @@ def test_validate_against_task_accepts_matching_recipe():
         {"task": {"kind": "multilabel", "hierarchy": {"wheat": "grain"}}, "weighting": {"overrides": {"earn": 1.0}}},
         check_registry=False,
     )
-    recipe_mod._loss_registry, saved = (lambda: None), recipe_mod._loss_registry
-    try:
-        validate_against_task(r, TASKS["multilabel"])
-        validate_against_task(recipe_from_dict({"weighting": {"overrides": {"absent": 0.5}}}), TASKS["aspects"])
-    finally:
-        recipe_mod._loss_registry = saved
+    validate_against_task(r, TASKS["multilabel"])
+    validate_against_task(recipe_from_dict({"weighting": {"overrides": {"absent": 0.5}}}), TASKS["aspects"])
 
 
 @pytest.mark.parametrize(
@@ -218,23 +213,43 @@ def test_validate_against_task_errors(data, task, pattern):
 
 
 # ---------------------------------------------------------------------------- loss registry
-def _registry_or_skip():
-    if recipe_mod._loss_registry() is None:
-        pytest.skip("tailtune.losses registry not built yet")
-
-
 def test_unknown_loss_name_is_an_error_with_suggestion():
-    _registry_or_skip()
     with pytest.raises(RecipeError, match=r"loss\.focl = 'focl': not a registered loss \(did you mean 'focal'\?\)"):
         recipe_from_dict({"loss": {"focl": {"weight": 1.0}}})
     with pytest.raises(RecipeError, match=r"loss\.main\.type = 'nope': not a registered loss"):
         recipe_from_dict({"loss": {"main": {"type": "nope"}}})
 
 
-def test_bad_loss_parameter_fails_when_kind_is_known():
-    _registry_or_skip()
-    with pytest.raises(RecipeError, match=r"loss\.focal \(focal\) parameters"):
-        recipe_from_dict({"task": {"kind": "multiclass"}, "loss": {"focal": {"gamma": 1.0, "gamm": 2.0}}})
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        ({"loss": {"focal": {"gamma": 1.0, "gamm": 2.0}}},
+         r"loss\.focal\.gamm: softmax_focal has no parameter 'gamm' \(did you mean 'gamma'\?\)"),
+        ({"loss": {"focal": {"gamma": -1.0, "label_smoothing": 2.0}}}, r"loss\.focal \(softmax_focal\) .*label_smoothing"),
+        ({"loss": {"supcon": {"temperature": 0}}}, r"loss\.supcon \(supcon\) \{'temperature': 0\}: .*temperature"),
+        ({"loss": {"focal": {"alpha": [1, 2]}}}, r"loss\.focal\.alpha: set from the data by the trainer"),
+        ({"loss": {"asl": {}}}, r"loss\.asl = 'asl': not available for multiclass tasks"),
+    ],
+)
+def test_bad_loss_parameters_fail_at_load(data, pattern):
+    with pytest.raises(RecipeError, match=pattern):
+        recipe_from_dict({"task": {"kind": "multiclass"}, **data})
+
+
+def test_data_needing_losses_are_checked_against_the_task():
+    r = recipe_from_dict({"loss": {"ce": {"weight": 1.0}, "hierarchy": {"weight": 0.1}}}, check_registry=False)
+    with pytest.raises(RecipeError, match=r"loss\.hierarchy \(hierarchy\) needs a label hierarchy"):
+        validate_against_task(r, TASKS["multilabel"])
+    spec = TaskSpec(kind="multilabel", labels=["grain", "wheat", "earn"], hierarchy={"wheat": "grain"})
+    validate_against_task(r, spec)
+    ldam = recipe_from_dict({"loss": {"ldam": {"max_margin": 0.5}}})
+    validate_against_task(ldam, TASKS["multiclass"])
+    bad = recipe_from_dict({"loss": {"ldam": {"max_margin": -1.0}}})  # needs counts: checked with the task
+    with pytest.raises(RecipeError, match=r"loss\.ldam \(ldam\) \{'max_margin': -1\.0\}: max_margin=-1\.0 must be"):
+        validate_against_task(bad, TASKS["multiclass"])
+    la = recipe_from_dict({"loss": {"la": {"tau": -1.0}}})
+    with pytest.raises(RecipeError, match=r"loss\.la \(logit_adjusted\) .*tau"):
+        validate_against_task(la, TASKS["aspects"])
 
 
 # ------------------------------------------------------------------------- presets, examples

@@ -426,53 +426,107 @@ def _raise_validation(exc: ValidationError, source: str) -> typing.NoReturn:
 
 
 # ---------------------------------------------------------------------------------- loss registry
+#: Loss constructor arguments that the trainer derives from the data (never written in a recipe).
+DATA_DERIVED_PARAMS = ("counts", "priors", "num_samples", "parent_of", "names", "alpha", "weight", "pos_weight")
+
+
 def _loss_registry():
-    """``(available, get)`` from :mod:`tailtune.losses`, or ``None`` while the registry is not built."""
-    from tailtune import losses
-
-    if not (hasattr(losses, "available") and hasattr(losses, "get")):
+    """The :mod:`tailtune.losses.registry` module, or ``None`` while the registry is not built."""
+    try:
+        from tailtune.losses import registry
+    except ImportError:
         return None
-    return losses.available, losses.get
+    return registry
 
 
-def check_losses(recipe: Recipe, *, kind: str | None = None, source: str = "recipe") -> None:
-    """Check every loss part's name against the registry and, when the task kind is known, build it
-    once (``tailtune.losses.get(type, kind=kind, **params)``) so bad parameters fail here.
+def _num_classes(task: Any) -> int:
+    if task.kind == "aspects":
+        return len(task.polarities) + 1
+    if task.kind == "binary":
+        return 1
+    return len(task.labels)
+
+
+def _placeholders(factory_params: Iterable[str], given: Mapping[str, Any], task: Any) -> dict[str, Any] | None:
+    """Stand-ins for the data-derived arguments so a loss can be built once to check its parameters;
+    ``None`` when they cannot be made without the data (no task yet)."""
+    out: dict[str, Any] = {}
+    for name in factory_params:
+        if name in given or name not in ("counts", "num_samples", "parent_of", "names"):
+            continue
+        if task is None:
+            return None
+        if name == "counts":
+            out[name] = [1.0] * _num_classes(task)
+        elif name == "num_samples":
+            out[name] = 2
+        elif name == "parent_of":
+            out[name] = dict(task.hierarchy or {})
+        elif name == "names":
+            out[name] = list(task.labels)
+    return out
+
+
+def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, source: str = "recipe") -> None:
+    """Check every loss part against :mod:`tailtune.losses`: the name is registered, it exists for the
+    task kind (when known), its parameters are ones the loss accepts, and (when the task is known, or
+    the loss needs nothing from the data) that the loss can be built with them.
 
     Raises:
-        RecipeError: naming ``loss.<part>``, the bad name or parameter, and the valid names.
+        RecipeError: naming ``loss.<part>``, the bad name or parameter, and the valid choices.
     """
+    import inspect
+
     registry = _loss_registry()
     if registry is None:
         return
-    available, get = registry
-    kind = kind or recipe.task.kind
-    names = list(available())
+    kind = kind or (task.kind if task is not None else None) or recipe.task.kind
+    names = list(registry.available())
     for key, part in recipe.loss.items():
         name = part.loss_type(key)
         where = f"loss.{key}" + (".type" if part.type else "")
         if name not in names:
             raise RecipeError(
                 f"{source}: {where} = {name!r}: not a registered loss{did_you_mean(name, names)}. "
-                f"Fix: use one of {', '.join(sorted(names))}, or name the part freely and set its type:"
+                f"Fix: use one of {', '.join(sorted(names))} (or name the part freely and set type: to one)"
             )
         if kind is None:
             continue
-        kind_names = list(available(kind=kind))
+        kind_names = list(registry.available(kind=kind))
         if name not in kind_names:
             raise RecipeError(
-                f"{source}: {where} = {name!r}: not available for kind {kind!r}. "
+                f"{source}: {where} = {name!r}: not available for {kind} tasks. "
                 f"Fix: use one of {', '.join(sorted(kind_names))}"
             )
         params = dict(part.params)
-        if isinstance(params.get("gamma"), Mapping):
-            params["gamma"] = dict(params["gamma"])
+        spec = registry.spec(name, kind=kind)
+        accepted = [p for p in inspect.signature(spec.factory).parameters if p != "self"]
+        settable = [p for p in accepted if p not in DATA_DERIVED_PARAMS and p != "kind"]
+        for param in params:
+            if param not in accepted or param == "kind":
+                raise RecipeError(
+                    f"{source}: loss.{key}.{param}: {spec.name} has no parameter {param!r}"
+                    f"{did_you_mean(param, settable)}. Fix: use one of {', '.join(settable) or '(none)'}"
+                )
+            if param in DATA_DERIVED_PARAMS:
+                raise RecipeError(
+                    f"{source}: loss.{key}.{param}: set from the data by the trainer, not in the recipe. "
+                    "Fix: remove it; class weights belong in the weighting section"
+                )
+        if "parent_of" in accepted and task is not None and not task.hierarchy:
+            raise RecipeError(
+                f"{source}: loss.{key} ({spec.name}) needs a label hierarchy. "
+                "Fix: set task.hierarchy: {child: parent, ...} or remove this loss part"
+            )
+        extra = _placeholders(accepted, params, task)
+        if extra is None:
+            continue
         try:
-            get(name, kind=kind, **params)
+            registry.get(name, kind=kind, **params, **extra)
         except (TypeError, ValueError) as exc:
             raise RecipeError(
-                f"{source}: loss.{key} ({name}) parameters {params!r}: {exc}. "
-                f"Fix: correct or remove the parameter (see docs/recipes.md, loss)"
+                f"{source}: loss.{key} ({spec.name}) {params!r}: {exc}. "
+                "Fix: correct the parameter (see docs/recipes.md, section loss)"
             ) from exc
 
 
@@ -609,7 +663,7 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
             f"{source}: weighting.apply_to = 'pos_weight' is for binary/multilabel tasks, not {kind!r}. "
             "Fix: use 'weight', 'alpha' or 'auto'"
         )
-    check_losses(recipe, kind=kind, source=source)
+    check_losses(recipe, kind=kind, task=task, source=source)
 
 
 def _preview(names: list[str], n: int = 12) -> str:
@@ -623,9 +677,10 @@ PRESET_KNOBS: dict[str, str] = {
     "focal": "loss.focal.gamma",
     "weighted-ce": "weighting.cap",
     "class-balanced": "weighting.beta",
-    "label-smoothing": "loss.label_smoothing.smoothing",
+    "label-smoothing": "loss.label_smoothing.label_smoothing",
     "supcon": "loss.supcon.weight",
-    "logit-adjust": "loss.logit_adjust.tau",
+    "logit-adjust": "loss.logit_adjusted.tau",
+    "asl": "loss.asl.gamma_neg",
 }
 
 
