@@ -1,9 +1,126 @@
-"""CLI commands (filled in by their issue)."""
+"""``tailtune train`` and ``tailtune demo``: parse, call :mod:`tailtune.training`, print."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from tailtune.errors import RecipeError
+
+console = Console()
+
+
+def _lint(recipe) -> None:
+    """Print the recipe linter's warnings when ``tailtune.diagnostics.lint`` exists."""
+    try:
+        from tailtune.diagnostics import lint
+    except ImportError:
+        return
+    for warning in lint(recipe) or ():
+        message = getattr(warning, "message", None) or str(warning)
+        console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _summary(result) -> None:
+    """The closing per-class table (test split when present, else validation) and the run dir."""
+    split = "test" if "test" in result.eval else "validation"
+    report = result.eval.get(split) or {}
+    per_class = report.get("per_class") or {}
+    table = Table(title=f"{split}: per-class results", title_justify="left")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, row in per_class.items():
+        table.add_row(
+            str(name),
+            *(f"{row.get(k, float('nan')):.3f}" for k in ("precision", "recall", "f1")),
+            str(int(row.get("support", 0))),
+        )
+    console.print(table)
+    figures = [f"{k} {report[k]:.4f}" for k in ("macro_f1", "micro_f1", "accuracy") if isinstance(report.get(k), float)]
+    if figures:
+        console.print(f"{split}: " + "  ".join(figures), highlight=False)
+    last = result.history[-1] if result.history else {}
+    if last.get("stopped"):
+        console.print(f"stopped after epoch {last.get('epoch')}: {last['stopped']}", highlight=False)
+    console.print(f"run directory: [bold]{result.run_dir}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``train`` and ``demo`` to ``app``."""
+
+    @app.command("train")
+    def train_cmd(
+        recipe: Path | None = typer.Argument(None, help="Recipe YAML file (or use --preset / --resume)."),
+        preset: str | None = typer.Option(None, "--preset", help="A packaged recipe: ce, focal, focal:1, ..."),
+        set_: list[str] = typer.Option([], "--set", help="Override a field: --set loss.focal.gamma=1.0 (repeatable)."),
+        learning_rate: float | None = typer.Option(None, "--learning-rate", help="optim.lr"),
+        epochs: int | None = typer.Option(None, "--epochs", help="train.epochs"),
+        batch_size: int | None = typer.Option(None, "--batch-size", help="train.batch_size"),
+        seed: int | None = typer.Option(None, "--seed", help="train.seed"),
+        bf16: bool = typer.Option(False, "--bf16", help="train.precision=bf16"),
+        focal_gamma: float | None = typer.Option(None, "--focal-gamma", help="gamma of every focal part"),
+        output: str | None = typer.Option(None, "--output", "-o", help="Run directory (output)."),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue a killed run from its last checkpoint."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    ):
+        """Train a classifier as RECIPE says and write its run directory."""
+        from tailtune.training.callbacks import RichProgressCallback
+        from tailtune.training.overrides import apply_overrides, flag_overrides
+        from tailtune.training.recipe import preset_dict, read_recipe_file, recipe_from_dict
+        from tailtune.training.run import train
+
+        callbacks = [] if quiet else [RichProgressCallback(console=console)]
+        flags_given = set_ or any(
+            v is not None for v in (learning_rate, epochs, batch_size, seed, focal_gamma, output)
+        ) or bf16
+        if resume is not None:
+            if recipe is not None or preset is not None or flags_given:
+                raise RecipeError(
+                    "--resume continues a run with its own recipe.yaml; drop RECIPE, --preset and overrides"
+                )
+            result = train(None, resume=resume, callbacks=callbacks)
+            _summary(result)
+            return
+        if (recipe is None) == (preset is None):
+            raise RecipeError("give a RECIPE file or --preset NAME (one of them), or --resume RUN_DIR")
+        raw = read_recipe_file(recipe) if recipe is not None else preset_dict(preset)
+        source = str(recipe) if recipe is not None else f"preset {preset}"
+        flags = flag_overrides(
+            raw,
+            learning_rate=learning_rate,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            bf16=bf16,
+            focal_gamma=focal_gamma,
+            output=output,
+        )
+        parsed = recipe_from_dict(apply_overrides(raw, [*set_, *flags]), source=source)
+        _lint(parsed)
+        result = train(parsed, callbacks=callbacks)
+        _summary(result)
+
+    @app.command("demo")
+    def demo_cmd(
+        epochs: int | None = typer.Option(None, "--epochs", help="Epochs (the demo recipe says 2)."),
+        output: str = typer.Option("runs/demo", "--output", "-o", help="Run directory."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    ):
+        """Train MiniLM on Rotten Tomatoes (fresh/rotten/plot) with a focal recipe on CPU (< 10 min)."""
+        from tailtune.training.callbacks import RichProgressCallback
+        from tailtune.training.demo import DEMO_SIZES, prepare_demo
+        from tailtune.training.run import train
+
+        recipe = prepare_demo(output, epochs=epochs)
+        console.print(
+            f"demo: all-MiniLM-L6-v2, Rotten Tomatoes fresh/rotten/plot (plot is the 7.9% minority), "
+            f"{DEMO_SIZES['train']} train / {DEMO_SIZES['validation']} validation / {DEMO_SIZES['test']} "
+            f"test texts, focal loss, {recipe.train.epochs} epochs on CPU",
+            highlight=False,
+        )
+        _lint(recipe)
+        result = train(recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
+        _summary(result)

@@ -29,6 +29,7 @@ class EarlyStopping(TrainerCallback, ExportableState):
     Args:
         metric: key of the validation report, e.g. ``"macro_f1"`` or ``"loss"``.
         patience: evaluations without improvement before stopping; ``None`` never stops early.
+        min_delta: an improvement must exceed this much.
         greater_is_better: default from :func:`metric_greater_is_better`.
 
     Example:
@@ -44,6 +45,7 @@ class EarlyStopping(TrainerCallback, ExportableState):
         metric: str = "macro_f1",
         patience: int | None = None,
         greater_is_better: bool | None = None,
+        min_delta: float = 0.0,
         best: float | None = None,
         counter: int = 0,
         best_epoch: float | None = None,
@@ -53,6 +55,9 @@ class EarlyStopping(TrainerCallback, ExportableState):
         self.metric = metric
         self.patience = patience
         self.greater_is_better = metric_greater_is_better(metric) if greater_is_better is None else greater_is_better
+        if not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
         self.best = best
         self.counter = counter
         self.best_epoch = best_epoch
@@ -66,7 +71,8 @@ class EarlyStopping(TrainerCallback, ExportableState):
         elif self.best is None:
             improved = True
         else:
-            improved = value > self.best if self.greater_is_better else value < self.best
+            d = self.min_delta
+            improved = value > self.best + d if self.greater_is_better else value < self.best - d
         if improved:
             self.best, self.counter, self.best_epoch = value, 0, epoch
         else:
@@ -103,6 +109,7 @@ class EarlyStopping(TrainerCallback, ExportableState):
                 "metric": self.metric,
                 "patience": self.patience,
                 "greater_is_better": self.greater_is_better,
+                "min_delta": self.min_delta,
             },
             "attributes": {"best": self.best, "counter": self.counter, "best_epoch": self.best_epoch},
         }

@@ -52,12 +52,23 @@ class RunResult:
 
 # ---------------------------------------------------------------------------------------------
 # recipe access: the pydantic model is dumped to plain dicts so this module reads field names only
-def _recipe_dict(recipe) -> dict:
-    if hasattr(recipe, "model_dump"):
-        return recipe.model_dump(mode="json")
-    if isinstance(recipe, dict):
+def _as_recipe(recipe):
+    """A :class:`~tailtune.training.recipe.Recipe` from a Recipe or a plain mapping (validated)."""
+    from collections.abc import Mapping
+
+    from tailtune.training.recipe import Recipe, recipe_from_dict
+
+    if isinstance(recipe, Recipe):
         return recipe
-    raise TypeError(f"recipe must be a tailtune Recipe, got {type(recipe).__name__}")
+    if isinstance(recipe, Mapping):
+        return recipe_from_dict(recipe)
+    raise TypeError(f"recipe must be a tailtune Recipe or a mapping, got {type(recipe).__name__}")
+
+
+def _recipe_dict(recipe) -> dict:
+    from tailtune.training.recipe import resolved_recipe_dict
+
+    return resolved_recipe_dict(recipe)
 
 
 def _section(cfg: dict, name: str) -> dict:
@@ -132,31 +143,14 @@ def _label_counts(task, labels) -> np.ndarray:
     return np.stack([np.bincount(y[:, a].astype(int), minlength=n_cls) for a in range(y.shape[1])])
 
 
-def _validate(cfg: dict, task) -> None:
-    """Recipe checks that need the task; raise RecipeError naming the field and the fix."""
-    from tailtune.losses import available
+def _validate(recipe, cfg: dict, task) -> None:
+    """Recipe checks that need the task (``validate_against_task``: kinds, labels, overrides, loss
+    names and parameters) plus the machine (fp16 needs a GPU); RecipeError naming field and fix."""
+    import torch
 
-    kind = task.kind
-    names = available(kind=kind)
-    loss_cfg = _section(cfg, "loss")
-    if not loss_cfg:
-        raise RecipeError("loss: no loss part; add one, e.g. loss: {ce: {weight: 1.0}}")
-    for part, spec in loss_cfg.items():
-        spec = spec or {}
-        ltype = spec.get("type") or part
-        if ltype not in names:
-            raise RecipeError(
-                f"loss.{part}: {ltype!r} is not a loss for a {kind} task{did_you_mean(ltype, names)}; "
-                f"choose one of {', '.join(sorted(names))}"
-            )
-    w = _section(cfg, "weighting")
-    label_names = list(task.aspect_classes) if kind == "aspects" else list(task.labels)
-    for name in (w.get("overrides") or {}):
-        if name not in label_names:
-            raise RecipeError(
-                f"weighting.overrides.{name}: unknown label{did_you_mean(name, label_names)}; "
-                f"labels are {', '.join(label_names)}"
-            )
+    from tailtune.training.recipe import validate_against_task
+
+    validate_against_task(recipe, task)
     metric = _section(cfg, "early_stopping").get("metric") or "macro_f1"
     if metric not in _SCORE_METRICS:
         raise RecipeError(
@@ -164,12 +158,8 @@ def _validate(cfg: dict, task) -> None:
             f"choose one of {', '.join(_SCORE_METRICS)}"
         )
     precision = _section(cfg, "train").get("precision") or "fp32"
-    import torch
-
     if precision == "fp16" and not torch.cuda.is_available():
         raise RecipeError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on this machine")
-    if task.hierarchy and kind != "multilabel":
-        raise RecipeError("task.hierarchy: only multilabel tasks have a label hierarchy; remove it")
 
 
 def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> tuple[str | None, Any]:
@@ -181,8 +171,9 @@ def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> t
 
     - multiclass: ``class_weights(counts)`` over the C classes;
     - aspects: ``class_weights`` over the P+1 polarities (``absent`` last), counts pooled over aspects;
-    - binary/multilabel ``pos_weight``: ``neg_c / pos_c`` per label (``cap`` bounds it;
-      ``overrides`` set a label's value);
+    - ``scheme: uniform`` (the default) means no class weights at all;
+    - binary/multilabel ``pos_weight``: ``neg_c / pos_c`` per label (``sqrt_inverse``: its square
+      root; ``cap`` bounds it; ``overrides`` set a label's value);
     - binary/multilabel ``alpha`` (the positive share in [0, 1], torchvision's convention):
       ``pos_weight / (1 + pos_weight)``, so a 1:9 label gets alpha 0.9.
     """
@@ -191,7 +182,7 @@ def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> t
     w = _section(cfg, "weighting")
     scheme = w.get("scheme")
     apply_to = w.get("apply_to")
-    if not w or scheme in (None, "none") or apply_to == "none":
+    if not w or scheme in (None, "none", "uniform") or apply_to == "none":
         return None, None
     kind = task.kind
     if apply_to in (None, "auto"):
@@ -216,6 +207,8 @@ def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> t
         except ValueError as exc:
             raise RecipeError(f"weighting: {exc}") from exc
         values = torch.as_tensor(values, dtype=torch.float32).clone()
+        if scheme == "sqrt_inverse":
+            values = values.sqrt()
         for name, value in overrides.items():
             idx = names.index(name) if name in names else 0
             values[idx] = float(value)
@@ -229,7 +222,7 @@ def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> t
     flat = counts.sum(axis=0) if kind == "aspects" else counts
     names = list(task.aspect_classes) if kind == "aspects" else list(task.labels)
     opts: dict[str, Any] = {"scheme": scheme}
-    for key in ("beta", "cap"):
+    for key in ("beta", "cap", "normalize"):
         if w.get(key) is not None:
             opts[key] = w[key]
     try:
@@ -241,10 +234,26 @@ def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> t
     return apply_to, torch.as_tensor(values, dtype=torch.float32)
 
 
-def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any]):
-    from tailtune.losses import CompositeLoss, get
+def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any], counts: np.ndarray, n_train: int):
+    """The recipe's :class:`~tailtune.losses.CompositeLoss`.
+
+    Data-dependent constructor arguments a part did not set are filled in from the training data:
+    ``counts`` (logit-adjusted, LDAM, distribution-balanced; aspects: polarity counts pooled over
+    aspects), ``num_samples``, ``parent_of``/``names`` (hierarchy penalty, from the task's
+    hierarchy) and ``absent_index`` (aspects). Class weights go to the one argument
+    ``weighting.apply_to`` names (``auto``: to every part that takes it, ``alpha`` falling back to
+    ``weight`` for softmax losses; an explicit choice that a part does not take is an error).
+    """
+    import inspect
+
+    from tailtune.losses import CompositeLoss
+    from tailtune.losses import get as get_loss
+    from tailtune.losses.registry import spec as loss_spec
 
     arg, tensor = class_weight
+    explicit = (_section(cfg, "weighting").get("apply_to") or "auto") not in ("auto", None)
+    kind = task.kind
+    flat_counts = counts.sum(axis=0) if kind == "aspects" else (counts[1:] if kind == "binary" else counts)
     parts = {}
     for part, spec in _section(cfg, "loss").items():
         spec = {k: v for k, v in (spec or {}).items() if v is not None}
@@ -252,35 +261,51 @@ def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any]):
         ltype = spec.pop("type", None) or part
         params = dict(spec)
         try:
-            probe = get(ltype, kind=task.kind, **params)
-        except (TypeError, ValueError) as exc:
+            accepted = set(inspect.signature(loss_spec(ltype, kind=kind).factory).parameters)
+        except (TypeError, ValueError, KeyError) as exc:
             raise RecipeError(f"loss.{part}: {exc}") from exc
-        if arg is not None and not getattr(probe, "uses_embeddings", False):
-            chosen = arg
-            try:
-                module = get(ltype, kind=task.kind, **params, **{chosen: tensor})
-            except TypeError:
-                if arg == "alpha":
-                    chosen = "weight"
-                    try:
-                        module = get(ltype, kind=task.kind, **params, weight=tensor)
-                    except TypeError:
-                        module = None
-                else:
-                    module = None
-                if module is None:
-                    raise RecipeError(
-                        f"weighting.apply_to: loss part {part!r} ({ltype}) takes no {arg!r}; "
-                        f"set weighting.apply_to to one it takes or to none"
-                    ) from None
-        else:
-            module = probe
+        if "counts" in accepted and "counts" not in params and "priors" not in params:
+            params["counts"] = [float(c) for c in flat_counts]
+        if "num_samples" in accepted and "num_samples" not in params:
+            params["num_samples"] = int(n_train)
+        if "parent_of" in accepted and "parent_of" not in params:
+            if not task.hierarchy:
+                raise RecipeError(
+                    f"loss.{part}: the hierarchy penalty needs task.hierarchy {{child: parent}}; add it or remove the part"
+                )
+            params["parent_of"] = dict(task.hierarchy)
+            if "names" in accepted:
+                params.setdefault("names", list(task.labels))
+        if "absent_index" in accepted and kind == "aspects":
+            params.setdefault("absent_index", len(task.aspect_classes) - 1)
+        if arg is not None:
+            target_arg = arg if arg in accepted else ("weight" if arg == "alpha" and "weight" in accepted else None)
+            if target_arg is None and explicit and not _uses_embeddings_type(ltype):
+                raise RecipeError(
+                    f"weighting.apply_to: {arg!r} but loss part {part!r} ({ltype}) takes no {arg!r}; "
+                    "set weighting.apply_to to an argument it takes, or to none"
+                )
+            if target_arg is not None and target_arg not in params:
+                params[target_arg] = tensor
+        try:
+            module = get_loss(ltype, kind=kind, **params)
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"loss.{part} ({ltype}): {exc}") from exc
+        if kind == "aspects" and getattr(module, "uses_embeddings", False):
+            raise RecipeError(
+                f"loss.{part}: {ltype} on embeddings is not supported for aspects tasks yet (the softmax "
+                "parts see one target per aspect, the embedding loss one label row per text); remove the part"
+            )
         parts[part] = (weight, module)
     balance = cfg.get("loss_balance") or "fixed"
     try:
         return CompositeLoss(parts, auto_balance=balance == "uncertainty")
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"loss: {exc}") from exc
+
+
+def _uses_embeddings_type(name: str) -> bool:
+    return name in ("supcon", "supervised_contrastive")
 
 
 def _sample_weight_fn(cfg: dict, task):
@@ -369,15 +394,10 @@ def _metric_fn(task):
 
 
 # ---------------------------------------------------------------------------------------------
-def _write_recipe(run_dir: Path, cfg: dict, raw_recipe) -> None:
-    import yaml
+def _write_recipe(run_dir: Path, recipe) -> None:
+    from tailtune.training.recipe import dump_recipe_yaml
 
-    from tailtune import __version__
-
-    out = dict(cfg)
-    out.setdefault("tailtune_version", __version__)
-    out["train"] = {**_section(cfg, "train"), "seed": _seed(cfg)}
-    atomic_write_text(run_dir / rundir.RECIPE, yaml.safe_dump(out, sort_keys=False, allow_unicode=True))
+    atomic_write_text(run_dir / rundir.RECIPE, dump_recipe_yaml(recipe))
 
 
 def _load_run_recipe(run_dir: Path):
@@ -448,6 +468,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
             )
     elif recipe is None:
         raise TypeError("train() needs a recipe or resume=RUN_DIR")
+    recipe = _as_recipe(recipe)
     cfg = _recipe_dict(recipe)
     if resume is None:
         if not cfg.get("output"):
@@ -468,10 +489,12 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     # 1-4: data, validation, weights, loss: all before the model
     loaded = _load_data(cfg)
     task = loaded.task
-    _validate(cfg, task)
+    _validate(recipe, cfg, task)
     train_labels = loaded.splits["train"]["labels"]
     counts = _label_counts(task, train_labels)
-    loss = _build_loss(cfg, task, _class_weight_kwargs(cfg, task, counts, len(train_labels)))
+    loss = _build_loss(
+        cfg, task, _class_weight_kwargs(cfg, task, counts, len(train_labels)), counts, len(train_labels)
+    )
     sampler = cfg.get("sampler") or "none"
     if sampler not in ("none", "class_balanced"):
         raise RecipeError(f"sampler: {sampler!r} is not a sampler; choose none or class_balanced")
@@ -482,9 +505,8 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
 
     from tailtune.models import build_classifier
 
-    model_cfg = getattr(recipe, "model", None) if not isinstance(recipe, dict) else cfg.get("model")
     set_seed(seed)
-    classifier = build_classifier(model_cfg, task)
+    classifier = build_classifier(recipe.model, task)
     tokenizer = AutoTokenizer.from_pretrained(_section(cfg, "model")["name"])
 
     from tailtune.training.trainer import LabelCollator, TailtuneTrainer, TrainModule
@@ -527,7 +549,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     precision = t.get("precision") or "fp32"
     use_cpu = not torch.cuda.is_available()
     batch_size = int(t.get("batch_size") or 16)
-    any_embeddings = any(getattr(m, "uses_embeddings", False) for _, m in getattr(loss, "parts", {}).values()) if isinstance(getattr(loss, "parts", None), dict) else False
+    any_embeddings = bool(getattr(loss, "uses_embeddings", False))
     args = TrainingArguments(
         output_dir=str(run_dir / rundir.CHECKPOINTS_DIR),
         num_train_epochs=float(t.get("epochs") or 3),
@@ -554,7 +576,8 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         restore_callback_states_from_checkpoint=True,
         remove_unused_columns=False,
         label_names=["labels"],
-        dataloader_num_workers=0,
+        dataloader_num_workers=int(t.get("dataloader_workers") or 0),
+        max_grad_norm=float(o["max_grad_norm"]) if o.get("max_grad_norm") is not None else 0.0,
         disable_tqdm=True,
         report_to=cfg.get("report_to") or "none",
         train_sampling_strategy="group_by_length" if t.get("group_by_length") else "random",
@@ -574,7 +597,10 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         eval_dataset=splits["validation"],
         processing_class=tokenizer,
         data_collator=LabelCollator(tokenizer, kind=task.kind, pad_to_multiple_of=8),
-        callbacks=[EarlyStopping(metric=metric, patience=int(patience) if patience else None), *callbacks],
+        callbacks=[
+            EarlyStopping(metric=metric, patience=int(patience) if patience else None, min_delta=float(es.get("min_delta") or 0.0)),
+            *callbacks,
+        ],
         task=task,
         train_eval_dataset=train_eval,
         sampler_weights=sampler_weights,
@@ -588,7 +614,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     if trainer.is_world_process_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
         if checkpoint is None:
-            _write_recipe(run_dir, cfg, recipe)
+            _write_recipe(run_dir, recipe)
             atomic_write_json(run_dir / rundir.TASK, task.to_dict())
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)

@@ -87,6 +87,7 @@ class TrainModule(nn.Module):
             if extra is not None:
                 sample_weight = extra if sample_weight is None else sample_weight * extra
         loss_logits, target = logits, labels
+        lengths = attention_mask.sum(dim=1) if attention_mask is not None else None
         if self.kind == "binary":
             loss_logits, target = logits.reshape(-1), labels.to(logits.dtype).reshape(-1)
         elif self.kind == "multilabel":
@@ -97,6 +98,9 @@ class TrainModule(nn.Module):
             target = labels.reshape(n * a)
             if sample_weight is not None:
                 sample_weight = sample_weight.repeat_interleave(a)
+            if lengths is not None:
+                lengths = lengths.repeat_interleave(a)
+        extra = {"lengths": lengths} if getattr(self.loss, "uses_lengths", False) else {}
         total, parts = self.loss(
             loss_logits.float(),
             target,
@@ -104,6 +108,7 @@ class TrainModule(nn.Module):
             sample_weight=sample_weight,
             progress=progress,
             num_items_in_batch=num_items_in_batch,
+            **extra,
         )
         result["loss"] = total
         result["parts"] = parts
