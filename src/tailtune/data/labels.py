@@ -59,8 +59,10 @@ def source_table(src: SplitSource) -> pa.Table:
 
 
 def _is_json_ext(t: pa.DataType) -> bool:
-    return isinstance(t, pa.ExtensionType) and pa.types.is_string(t.storage_type) or (
-        isinstance(t, pa.ExtensionType) and pa.types.is_large_string(t.storage_type)
+    """The ``arrow.json`` extension type ``datasets`` uses for JSON fields whose rows differ in type."""
+    storage = getattr(t, "storage_type", None)
+    return isinstance(t, pa.BaseExtensionType) and storage is not None and (
+        pa.types.is_string(storage) or pa.types.is_large_string(storage)
     )
 
 
@@ -147,7 +149,7 @@ def _to_int(col, src: SplitSource, name: str) -> np.ndarray:
         if frac.any():
             i = _first(frac)
             raise DataError(
-                f"label {arr[i]!r} at {src.where(i)} (column {name!r}) is not a class index; labels must be "
+                f"label {float(arr[i])!r} at {src.where(i)} (column {name!r}) is not a class index; labels must be "
                 f"names or integer indices (tailtune classifies, it does not regress)"
             )
         return arr.astype(np.int64)
@@ -498,8 +500,12 @@ def _encode_aspects(sources, raws, name, task):
             if len(raw.values) == 0:
                 split_pairs[src.split] = (pa.array([], pa.string()), pa.array([], pa.string()), raw.parents)
                 continue
-            parts = pc.split_pattern(raw.values, pattern="#", max_splits=1)
-            ok = pc.equal(pc.list_value_length(parts), 2).to_numpy(zero_copy_only=False)
+            parts = pc.split_pattern(raw.values, pattern="#")
+            ok = pc.and_(
+                pc.equal(pc.list_value_length(parts), 2),
+                pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(pc.list_element(
+                    pc.if_else(pc.equal(pc.list_value_length(parts), 2), parts, pa.scalar(["", ""], parts.type)), 1))), 0),
+            ).to_numpy(zero_copy_only=False)
             if not ok.all():
                 j = _first(~ok)
                 raise DataError(

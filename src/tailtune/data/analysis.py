@@ -1,0 +1,68 @@
+"""``analyze``: load a dataset, compute its statistics and write ``analysis.json`` plus PNG plots.
+
+The CLI command ``tailtune analyze`` only parses its flags, calls :func:`analyze` and
+:func:`write_analysis`, and prints. Loading validates everything first, so bad input raises
+:class:`tailtune.errors.DataError` before a single file is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tailtune.data.loading import LoadedData, load_dataset
+from tailtune.data.stats import compute_statistics
+from tailtune.errors import DataError
+from tailtune.utils.io import atomic_write_bytes, atomic_write_json
+
+ANALYSIS_FILE = "analysis.json"
+
+
+def _load_tokenizer(name_or_path: str):
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:  # missing folder, offline hub, ...
+        raise DataError(f"could not load tokenizer {name_or_path!r}: {str(exc).splitlines()[0]}; give a local "
+                        f"model folder (or go online for a hub id), or omit --tokenizer for whitespace tokens") from None
+
+
+def analyze(source, *, task=None, text_column=None, label_column=None, label_sep=None, seed: int = 13,
+            val_fraction: float = 0.1, empty_text: str = "error", tokenizer: str | None = None,
+            cache_dir: str | None = None) -> tuple[LoadedData, dict]:
+    """Load ``source`` (see :func:`tailtune.data.load_dataset`) and compute its statistics.
+
+    Returns ``(loaded, stats)``; ``stats`` is what ``analysis.json`` holds.
+    """
+    data = load_dataset(source, task=task, text_column=text_column, label_column=label_column,
+                        label_sep=label_sep, seed=seed, val_fraction=val_fraction, empty_text=empty_text,
+                        cache_dir=cache_dir)
+    tok = _load_tokenizer(tokenizer) if tokenizer else None
+    stats = compute_statistics(data, tokenizer=tok, tokenizer_name=tokenizer, seed=seed)
+    from tailtune import __version__
+
+    stats = {"tailtune_version": __version__, "source": os.fspath(source), **stats}
+    return data, stats
+
+
+def write_analysis(stats: dict, out_dir: str | os.PathLike, *, plots: bool = True) -> list[Path]:
+    """Write ``analysis.json`` and the PNG plots into ``out_dir`` (atomically); return the paths.
+
+    The plots are rendered in memory first, so nothing is written if one of them fails.
+    """
+    from tailtune.data.plots import PLOTS
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a folder; choose a folder")
+    rendered = {}
+    if plots:
+        for name, fn in PLOTS.items():
+            png = fn(stats)
+            if png is not None:
+                rendered[name] = png
+    written = [atomic_write_json(out / ANALYSIS_FILE, stats)]
+    for name, png in rendered.items():
+        written.append(atomic_write_bytes(out / name, png))
+    return written

@@ -1,0 +1,242 @@
+"""Every kind of bad input raises one DataError naming the file, the row and the fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tt_data_helpers import write_csv, write_jsonl
+
+from tailtune.data import load_dataset
+from tailtune.errors import DataError
+
+
+def _rows(n=20, labels=("a", "b")):
+    return [{"text": f"text {i}", "labels": labels[i % len(labels)]} for i in range(n)]
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(tmp_path / "nope.csv")
+
+
+def test_folder_without_train_file(tmp_path):
+    write_jsonl(tmp_path / "test.jsonl", _rows())
+    with pytest.raises(DataError, match="no train file"):
+        load_dataset(tmp_path)
+
+
+def test_hub_name_refused_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="offline"):
+        load_dataset("someorg/some-dataset")
+
+
+def test_missing_column_lists_columns_and_suggests(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows())
+    with pytest.raises(DataError, match=r"'texts' not found .*did you mean 'text'.*\['text', 'labels'\]"):
+        load_dataset(tmp_path, text_column="texts")
+    with pytest.raises(DataError, match=r"label column 'label' not found.*did you mean 'labels'"):
+        load_dataset(tmp_path, label_column="label")
+
+
+def test_missing_column_in_validation_names_that_file(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows())
+    write_jsonl(tmp_path / "validation.jsonl", [{"body": "x", "labels": "a"}])
+    with pytest.raises(DataError, match=r"validation.jsonl.*columns are \['body', 'labels'\]"):
+        load_dataset(tmp_path)
+
+
+def test_empty_text_names_file_and_line_and_drop_option(tmp_path):
+    rows = _rows()
+    rows[6]["text"] = "   "
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"empty text at .*train.jsonl line 7.*--drop-empty-text"):
+        load_dataset(tmp_path)
+    data = load_dataset(tmp_path, empty_text="drop")
+    assert len(data.splits["train"]) + len(data.splits["validation"]) == 19
+
+
+def test_null_text_jsonl_and_nan_text_csv(tmp_path):
+    rows = _rows()
+    rows[3]["text"] = None
+    write_jsonl(tmp_path / "j" / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"missing \(null/NaN\) text at .*train.jsonl line 4"):
+        load_dataset(tmp_path / "j", empty_text="drop")
+    write_csv(tmp_path / "c" / "train.csv", ["text", "labels"], [("a", "x"), ("", "y"), ("c", "x")])
+    with pytest.raises(DataError, match=r"missing \(null/NaN\) text at .*train.csv line 3"):
+        load_dataset(tmp_path / "c")
+
+
+def test_unknown_label_in_validation_names_file_and_line(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows())
+    val = _rows(5)
+    val[2]["labels"] = "c"
+    write_jsonl(tmp_path / "validation.jsonl", val)
+    with pytest.raises(DataError, match=r"label 'c' at .*validation.jsonl line 3 does not occur in the training data"):
+        load_dataset(tmp_path)
+
+
+def test_unknown_label_index_in_test(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows(labels=(0, 1, 2)))
+    test = _rows(4, labels=(0, 1))
+    test[3]["labels"] = 5
+    write_jsonl(tmp_path / "test.jsonl", test)
+    with pytest.raises(DataError, match=r"index 5 at .*test.jsonl line 4 does not occur in the training data"):
+        load_dataset(tmp_path)
+
+
+def test_unknown_multilabel_name_in_test(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": f"t{i}", "labels": [["a"], ["b"]][i % 2]} for i in range(20)])
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "x", "labels": ["a"]}, {"text": "y", "labels": ["a", "zz"]}])
+    with pytest.raises(DataError, match=r"label 'zz' at .*test.jsonl line 2"):
+        load_dataset(tmp_path)
+
+
+def test_label_not_in_labels_txt(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows(labels=("a", "b", "c")))
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    with pytest.raises(DataError, match=r"label 'c' at .*train.jsonl line 3 is not in .*labels.txt"):
+        load_dataset(tmp_path)
+
+
+def test_label_with_zero_training_examples(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows(labels=("a", "b")))
+    (tmp_path / "labels.txt").write_text("a\nb\nc\n")
+    with pytest.raises(DataError, match=r"\['c'\] have zero training examples"):
+        load_dataset(tmp_path)
+    write_jsonl(tmp_path / "i" / "train.jsonl", _rows(labels=(0, 2)))
+    with pytest.raises(DataError, match=r"\['1'\] have zero training examples"):
+        load_dataset(tmp_path / "i")
+
+
+def test_mixed_label_types_jsonl(tmp_path):
+    rows = _rows(labels=(0, 1))
+    rows[5]["labels"] = "spam"
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"mixed label types .*int at .*line 1 but str at .*line 6"):
+        load_dataset(tmp_path)
+
+
+def test_mixed_label_types_csv(tmp_path):
+    write_csv(tmp_path / "train.csv", ["text", "labels"], [(f"t{i}", "spam" if i == 4 else str(i % 2)) for i in range(10)])
+    with pytest.raises(DataError, match=r"mixed label types .*index '0' at .*line 2.* name 'spam' at .*line 6"):
+        load_dataset(tmp_path)
+
+
+def test_mixed_label_types_across_splits(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows())
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "x", "labels": ["a"]}])
+    with pytest.raises(DataError, match=r"mixed label types across splits: .*name labels but .*test.jsonl has name-list"):
+        load_dataset(tmp_path)
+
+
+def test_missing_and_fractional_labels(tmp_path):
+    rows = _rows(labels=(0, 1))
+    rows[2]["labels"] = None
+    write_jsonl(tmp_path / "a" / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"missing label .*line 3"):
+        load_dataset(tmp_path / "a")
+    rows = _rows(labels=(0.0, 1.0))
+    rows[1]["labels"] = 0.5
+    write_jsonl(tmp_path / "b" / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"0.5 at .*line 2 \(column 'labels'\) is not a class index"):
+        load_dataset(tmp_path / "b")
+    write_csv(tmp_path / "c" / "train.csv", ["text", "labels"], [("a", "x"), ("b", ""), ("c", "y")])
+    with pytest.raises(DataError, match=r"missing label at .*train.csv line 3"):
+        load_dataset(tmp_path / "c")
+
+
+def test_invalid_utf8_names_byte_offset(tmp_path):
+    good = b'{"text": "ok", "labels": "a"}\n'
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(good * 3 + b'{"text": "caf\xe9", "labels": "b"}\n')
+    offset = len(good) * 3 + len(b'{"text": "caf')
+    with pytest.raises(DataError, match=rf"not valid UTF-8: byte offset {offset} \(line 4\)"):
+        load_dataset(tmp_path)
+
+
+def test_invalid_utf8_across_chunk_boundary(tmp_path):
+    from tailtune.data.readers import check_utf8
+
+    path = tmp_path / "x.csv"
+    data = ("é" * 10).encode() + b"\xff" + b"abc"
+    path.write_bytes(data)
+    for chunk in (3, 4, 7, 64):
+        with pytest.raises(DataError, match="byte offset 20 "):
+            check_utf8(path, chunk_size=chunk)
+
+
+def test_aspect_polarity_outside_declared_set(tmp_path):
+    rows = [{"text": f"t{i}", "labels": [["food#positive"], ["food#negative", "staff#positive"]][i % 2]} for i in range(20)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "validation.jsonl", [{"text": "x", "labels": ["food#great"]}])
+    with pytest.raises(DataError, match=r"polarity 'great' \(aspect 'food'\) at .*validation.jsonl line 1 is outside the declared set"):
+        load_dataset(tmp_path)
+    spec = {"kind": "aspects", "labels": ["food", "staff"], "polarities": ["positive"]}
+    (tmp_path / "validation.jsonl").unlink()
+    with pytest.raises(DataError, match=r"polarity 'negative' .*train.jsonl line 2 .*from the task's polarities"):
+        load_dataset(tmp_path, task=spec)
+
+
+def test_aspect_dict_polarity_outside_declared_set(tmp_path):
+    rows = [{"text": f"t{i}", "aspects": {"food": ["positive", "negative"][i % 2], "staff": "absent"}} for i in range(10)]
+    rows.append({"text": "z", "aspects": {"food": "positive", "staff": "positive"}})
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "y", "aspects": {"food": "meh", "staff": "absent"}}])
+    with pytest.raises(DataError, match=r"polarity 'meh' for aspect 'food' at .*test.jsonl line 1"):
+        load_dataset(tmp_path)
+
+
+def test_malformed_pairs_and_empty_file(tmp_path):
+    write_jsonl(tmp_path / "a" / "train.jsonl", [{"text": "t", "labels": ["food#positive"]},
+                                                 {"text": "u", "labels": ["food#positive#x"]}])
+    with pytest.raises(DataError, match="is not 'aspect#polarity'"):
+        load_dataset(tmp_path / "a", task="aspects")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "train.csv").write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        load_dataset(tmp_path / "b")
+
+
+def test_malformed_json_and_unsupported_file(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "a", "labels": "x"}\n{"text": oops}\n')
+    with pytest.raises(DataError, match="could not read .*train.jsonl as jsonl"):
+        load_dataset(tmp_path)
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(DataError, match="unsupported file type '.xlsx'"):
+        load_dataset(tmp_path / "data.xlsx")
+
+
+def test_bad_task_arguments(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows(labels=("a", "b", "c")))
+    with pytest.raises(DataError, match="did you mean 'multilabel'"):
+        load_dataset(tmp_path, task="multilabl")
+    with pytest.raises(DataError, match="needs 2 classes"):
+        load_dataset(tmp_path, task="binary")
+    with pytest.raises(DataError, match="cycle"):
+        load_dataset(tmp_path, task={"kind": "multilabel", "labels": ["a", "b", "c"], "hierarchy": {"a": "b", "b": "a"}})
+    with pytest.raises(DataError, match="need kind 'multilabel'|aspects need"):
+        write_jsonl(tmp_path / "l" / "train.jsonl", [{"text": "t", "labels": ["a"]}, {"text": "u", "labels": ["b"]}])
+        load_dataset(tmp_path / "l", task="multiclass")
+    with pytest.raises(ValueError, match="val_fraction"):
+        load_dataset(tmp_path, val_fraction=1.5)
+
+
+def test_indicator_column_not_binary(tmp_path):
+    write_csv(tmp_path / "train.csv", ["text", "a", "b"], [("t", 1, 0), ("u", 0, 2)])
+    with pytest.raises(DataError, match=r"indicator column 'b' holds '2' at .*line 3"):
+        load_dataset(tmp_path, label_column="a,b")
+
+
+def test_labels_txt_with_duplicate(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", _rows())
+    (tmp_path / "labels.txt").write_text("a\nb\na\n")
+    with pytest.raises(DataError, match="names label 'a' twice"):
+        load_dataset(tmp_path)
+
+
+def test_json_array_file_with_bad_text_type(tmp_path):
+    (tmp_path / "train.json").write_text(json.dumps([{"text": 1, "labels": "a"}, {"text": 2, "labels": "b"}]))
+    with pytest.raises(DataError, match="holds int64 values, not text"):
+        load_dataset(tmp_path)
