@@ -227,13 +227,27 @@ def test_unknown_loss_name_is_an_error_with_suggestion():
          r"loss\.focal\.gamm: softmax_focal has no parameter 'gamm' \(did you mean 'gamma'\?\)"),
         ({"loss": {"focal": {"gamma": -1.0, "label_smoothing": 2.0}}}, r"loss\.focal \(softmax_focal\) .*label_smoothing"),
         ({"loss": {"supcon": {"temperature": 0}}}, r"loss\.supcon \(supcon\) \{'temperature': 0\}: .*temperature"),
-        ({"loss": {"focal": {"alpha": [1, 2]}}}, r"loss\.focal\.alpha: set from the data by the trainer"),
+        ({"loss": {"dice": {"kind": "binary"}}}, r"loss\.dice\.kind: set by the trainer"),
+        ({"loss": {"focal": {"reduction": "sum"}}}, r"loss\.focal\.reduction: set by the trainer"),
+        ({"loss": {"ldam": {"counts": [1, 2]}}}, r"loss\.ldam\.counts: set by the trainer"),
+        ({"loss": {"focal": {"alpha": [1, 2, 3, 4]}}, "weighting": {"scheme": "inverse"}},
+         r"loss\.focal\.alpha is set and weighting .* also fills 'alpha': class weights would be applied twice"),
+        ({"loss": {"ce": {"weight": 1.0}}, "weighting": {"scheme": "inverse", "apply_to": "weight"}}, None),
         ({"loss": {"asl": {}}}, r"loss\.asl = 'asl': not available for multiclass tasks"),
     ],
 )
 def test_bad_loss_parameters_fail_at_load(data, pattern):
+    if pattern is None:  # a part's `weight` is its share of the loss, not a class weight
+        recipe_from_dict({"task": {"kind": "multiclass"}, **data})
+        return
     with pytest.raises(RecipeError, match=pattern):
         recipe_from_dict({"task": {"kind": "multiclass"}, **data})
+
+
+def test_explicit_loss_hyperparameters_that_share_a_class_weight_name():
+    # tversky's alpha/beta trade FP against FN; a focal alpha without class weighting is the user's choice
+    recipe_from_dict({"task": {"kind": "multiclass"}, "loss": {"tversky": {"alpha": 0.3, "beta": 0.7}}})
+    recipe_from_dict({"task": {"kind": "multilabel"}, "loss": {"focal": {"alpha": 0.25}}})
 
 
 def test_data_needing_losses_are_checked_against_the_task():

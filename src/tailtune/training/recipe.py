@@ -426,16 +426,17 @@ def _raise_validation(exc: ValidationError, source: str) -> typing.NoReturn:
 
 
 # ---------------------------------------------------------------------------------- loss registry
-#: Loss constructor arguments that the trainer derives from the data (never written in a recipe).
-DATA_DERIVED_PARAMS = ("counts", "priors", "num_samples", "parent_of", "names", "alpha", "weight", "pos_weight")
+#: Loss constructor arguments the trainer sets (from the data, the task or its loss contract); a recipe
+#: never writes them.
+TRAINER_PARAMS = ("counts", "priors", "num_samples", "parent_of", "names", "kind", "reduction", "absent_index")
+#: Constructor arguments that carry class weights (filled by the ``weighting`` section).
+CLASS_WEIGHT_PARAMS = ("alpha", "weight", "pos_weight")
 
 
 def _loss_registry():
-    """The :mod:`tailtune.losses.registry` module, or ``None`` while the registry is not built."""
-    try:
-        from tailtune.losses import registry
-    except ImportError:
-        return None
+    """The :mod:`tailtune.losses.registry` module (imported lazily: torch is only needed here)."""
+    from tailtune.losses import registry
+
     return registry
 
 
@@ -467,6 +468,16 @@ def _placeholders(factory_params: Iterable[str], given: Mapping[str, Any], task:
     return out
 
 
+def _class_weight_target(recipe: Recipe, kind: str) -> str | None:
+    """The loss argument the weighting section fills for ``kind`` (the trainer's rule), or None."""
+    w = recipe.weighting
+    if w.scheme == "uniform" or w.apply_to == "none":
+        return None
+    if w.apply_to == "auto":
+        return "pos_weight" if kind in ("binary", "multilabel") else "alpha"
+    return w.apply_to
+
+
 def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, source: str = "recipe") -> None:
     """Check every loss part against :mod:`tailtune.losses`: the name is registered, it exists for the
     task kind (when known), its parameters are ones the loss accepts, and (when the task is known, or
@@ -478,8 +489,6 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
     import inspect
 
     registry = _loss_registry()
-    if registry is None:
-        return
     kind = kind or (task.kind if task is not None else None) or recipe.task.kind
     names = list(registry.available())
     for key, part in recipe.loss.items():
@@ -501,18 +510,25 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
         params = dict(part.params)
         spec = registry.spec(name, kind=kind)
         accepted = [p for p in inspect.signature(spec.factory).parameters if p != "self"]
-        settable = [p for p in accepted if p not in DATA_DERIVED_PARAMS and p != "kind"]
+        settable = [p for p in accepted if p not in TRAINER_PARAMS]
         for param in params:
-            if param not in accepted or param == "kind":
+            if param in TRAINER_PARAMS and param in accepted:
+                raise RecipeError(
+                    f"{source}: loss.{key}.{param}: set by the trainer (from the data and the task), not in the "
+                    "recipe. Fix: remove it"
+                )
+            if param not in accepted:
                 raise RecipeError(
                     f"{source}: loss.{key}.{param}: {spec.name} has no parameter {param!r}"
                     f"{did_you_mean(param, settable)}. Fix: use one of {', '.join(settable) or '(none)'}"
                 )
-            if param in DATA_DERIVED_PARAMS:
-                raise RecipeError(
-                    f"{source}: loss.{key}.{param}: set from the data by the trainer, not in the recipe. "
-                    "Fix: remove it; class weights belong in the weighting section"
-                )
+        target = _class_weight_target(recipe, kind)
+        if target is not None and target in params:
+            raise RecipeError(
+                f"{source}: loss.{key}.{target} is set and weighting (scheme {recipe.weighting.scheme!r}, apply_to "
+                f"{recipe.weighting.apply_to!r}) also fills {target!r}: class weights would be applied twice. "
+                f"Fix: remove loss.{key}.{target} or set weighting.scheme: uniform"
+            )
         if "parent_of" in accepted and task is not None and not task.hierarchy:
             raise RecipeError(
                 f"{source}: loss.{key} ({spec.name}) needs a label hierarchy. "
