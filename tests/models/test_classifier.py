@@ -198,3 +198,22 @@ def test_load_tokenizer_errors(tmp_path):
 
     with pytest.raises(RecipeError, match=r"model.name = .*cannot load its tokenizer"):
         load_tokenizer({"name": str(tmp_path)})
+
+
+def test_distilbert_layout_freezes_and_runs_without_token_type_ids(tmp_path, tokenizer):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(0)
+    cfg = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=16, n_layers=2, n_heads=2, hidden_dim=32,
+                           max_position_embeddings=64)
+    DistilBertModel(cfg).save_pretrained(tmp_path)
+    model = build_classifier({"name": str(tmp_path), "freeze_embeddings": True, "freeze_layers": 1},
+                             TASKS["multilabel"]())
+    layers = model.encoder.transformer.layer
+    assert not any(p.requires_grad for p in layers[0].parameters())
+    assert all(p.requires_grad for p in layers[1].parameters())
+    assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
+    batch = _batch(tokenizer)
+    batch.pop("token_type_ids", None)
+    out = model(**batch)
+    assert out.logits.shape == (4, 3) and out.embeddings.shape == (4, 16)

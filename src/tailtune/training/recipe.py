@@ -183,6 +183,8 @@ class LossPart(BaseModel):
                     first = exc.errors(include_url=False)[0]
                     where = "".join(f".{p}" for p in first["loc"])
                     msg = str(first["msg"]).removeprefix("Value error, ")
+                    if first["type"] == "extra_forbidden":
+                        msg = f"unknown key{did_you_mean(str(first['loc'][-1]), list(GammaSchedule.model_fields))}"
                     raise ValueError(
                         f"gamma{where}: {msg}; a gamma schedule is {{schedule: linear|cosine, start: NUMBER, "
                         f"end: NUMBER}} or {{schedule: step, values: [...], milestones: [...]}}, "
