@@ -143,3 +143,19 @@ def test_missing_tokenizer_is_a_run_dir_error(tiny_encoder_dir, tmp_path):
     assert tok is None and loaded.num_outputs == 1
     with pytest.raises(RunDirError, match=r"tokenizer files missing"):
         load_classifier(tmp_path)
+
+
+def test_wrapped_models_are_saved_under_plain_names(tiny_encoder_dir, tokenizer, tmp_path):
+    model = build_classifier({"name": str(tiny_encoder_dir)}, TASKS[0]).eval()
+
+    class Wrapper(torch.nn.Module):  # what DDP / accelerate put around a model
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+    save_classifier(Wrapper(model), tokenizer, tmp_path)
+    loaded, _ = load_classifier(tmp_path)
+    batch = _inputs(tokenizer)
+    torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits, rtol=0, atol=0)
+    with pytest.raises(TypeError, match=r"model must be a TailtuneClassifier, got Linear"):
+        save_classifier(torch.nn.Linear(2, 2), tokenizer, tmp_path / "x")

@@ -64,9 +64,14 @@ def save_classifier(model: TailtuneClassifier, tokenizer: Any, directory: str | 
     """Write ``model`` and ``tokenizer`` to ``directory`` (created; existing files replaced atomically).
 
     Writes ``model.safetensors``, ``tailtune_model.json``, ``config.json`` and the tokenizer files.
-    ``tokenizer`` may be ``None`` (then no tokenizer files are written and
-    :func:`load_classifier` returns ``None`` for it).
+    ``tokenizer`` may be ``None`` (then no tokenizer files are written; load with
+    ``load_tokenizer=False``). A ``torch.compile``d or DDP-wrapped classifier is unwrapped first, so the
+    weight names never carry ``_orig_mod.``/``module.`` prefixes.
     """
+    # unwrap torch.compile (OptimizedModule._orig_mod) and DDP/accelerate wrappers (.module)
+    for attr in ("_orig_mod", "module", "_orig_mod"):
+        if not isinstance(model, TailtuneClassifier) and isinstance(getattr(model, attr, None), torch.nn.Module):
+            model = getattr(model, attr)
     if not isinstance(model, TailtuneClassifier):
         raise TypeError(f"model must be a TailtuneClassifier, got {type(model).__name__}")
     directory = Path(directory)
