@@ -1,0 +1,368 @@
+"""Decision-rule tuning on the validation split: thresholds (binary, multilabel) and logit biases
+(multiclass, aspects) that maximise macro-F1.
+
+Policy (docs/evaluation.md):
+
+- **Validation only.** Every entry point takes the name of the split it tunes on and refuses one
+  named ``test``; the test split is only ever scored with a rule fixed beforehand.
+- **binary**: one probability threshold, chosen by an exact sweep over every distinct validation
+  score (the cut sits halfway between two adjacent scores) maximising ``metric`` (``macro_f1``,
+  the mean F1 of both classes, or ``f1``, the positive class's).
+- **multilabel**: one threshold per label. Macro-F1 over labels is a sum of per-label terms, so each
+  label's threshold is an exact 1-D sweep. *Minimum-support fallback*: a label with fewer than
+  ``min_support`` validation positives gets the **global** threshold instead (the single threshold
+  maximising macro-F1 over all labels with a positive), so 3 validation positives cannot produce an
+  over-fitted cut-off.
+- **multiclass / aspects**: additive logit biases ``b`` with ``argmax(z + b)``, fitted by coordinate
+  ascent: for one class at a time, every breakpoint at which some example's decision flips is
+  evaluated exactly (cumulative counts, O(N K) per class), and the best bias is kept if it raises
+  macro-F1; sweeps repeat until nothing improves. Classes with fewer than ``min_support``
+  validation examples keep bias 0. Aspects: each aspect's row is tuned on its own, maximising that
+  aspect's macro-F1 over polarities (docs: absent handling), whose mean is the task's macro-F1.
+  Biases are centred (mean 0 per row; argmax is unchanged by a common shift).
+
+Ties between equally good cut-offs go to the one nearest the default rule (0.5 / bias 0).
+
+Example:
+    >>> import numpy as np
+    >>> p = np.array([0.9, 0.35, 0.3, 0.2, 0.1]); y = np.array([1, 1, 1, 0, 0])
+    >>> t, score = tune_binary_threshold(p, y, metric="f1")
+    >>> round(t, 3), score
+    (0.25, 1.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tailtune.evaluation.calibration import calibration_summary, fit_temperature
+from tailtune.evaluation.constraints import HIERARCHY_MODES
+from tailtune.evaluation.postprocess import PostProcess
+from tailtune.metrics import classification_report, probabilities
+from tailtune.metrics._task import as_task
+
+__all__ = [
+    "TuneResult",
+    "check_tuning_split",
+    "tune_binary_threshold",
+    "tune_biases",
+    "tune_decision_rule",
+    "tune_multilabel_thresholds",
+]
+
+BINARY_METRICS = ("macro_f1", "f1")
+TEMPERATURE_MODES = ("none", "scalar", "per_label")
+
+
+def check_tuning_split(split: str) -> None:
+    """Refuse to tune on a test split (ValueError naming the split and the fix)."""
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"split must be a non-empty split name, got {split!r}")
+    if "test" in split.lower():
+        raise ValueError(
+            f"refusing to tune the decision rule on split {split!r}: tuning on the test split leaks it into "
+            "the result. Fix: tune on 'validation' and only evaluate on test"
+        )
+
+
+def _f1(tp: np.ndarray, pred: np.ndarray, support: np.ndarray | float) -> np.ndarray:
+    denom = pred + support
+    return np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1e-300), 0.0)
+
+
+def _pick(scores: np.ndarray, valid: np.ndarray, values: np.ndarray, default: float) -> int:
+    """Index of the best valid score; ties go to the value nearest ``default``."""
+    s = np.where(valid, scores, -np.inf)
+    best = s.max()
+    cand = np.nonzero(s >= best - 1e-12)[0]
+    return int(cand[np.argmin(np.abs(values[cand] - default))])
+
+
+def _threshold_sweep(p: np.ndarray, y: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """All distinct cut-offs of one score column and the metric at each: (thresholds, scores)."""
+    n = p.size
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    pos = ys.sum()
+    tp = np.concatenate([[0.0], np.cumsum(ys)])
+    pred = np.arange(n + 1, dtype=np.float64)
+    f1_pos = _f1(tp, pred, pos)
+    if metric == "f1":
+        score = f1_pos
+    else:
+        tn = (n - pos) - (pred - tp)
+        score = 0.5 * (f1_pos + _f1(tn, n - pred, n - pos))
+    thr = np.empty(n + 1)
+    thr[0] = (ps[0] + 1.0) / 2 if n else 0.5
+    thr[n] = ps[-1] / 2 if n else 0.5
+    if n > 1:
+        thr[1:n] = (ps[:-1] + ps[1:]) / 2
+    valid = np.ones(n + 1, dtype=bool)
+    if n > 1:
+        valid[1:n] = ps[:-1] > ps[1:]
+    return thr[valid], score[valid]
+
+
+def tune_binary_threshold(probs: Any, y_true: Any, *, metric: str = "macro_f1") -> tuple[float, float]:
+    """Best probability threshold for a binary decision ``p >= t``; returns ``(t, score)``.
+
+    Args:
+        probs: ``(N,)`` positive-class probabilities (validation).
+        y_true: ``(N,)`` 0/1.
+        metric: ``macro_f1`` (mean F1 of both classes) or ``f1`` (positive class).
+    """
+    if metric not in BINARY_METRICS:
+        raise ValueError(f"metric must be one of {list(BINARY_METRICS)}, got {metric!r}")
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    y = np.rint(np.asarray(y_true)).astype(np.float64).ravel()
+    if p.size != y.size or p.size == 0:
+        raise ValueError(f"probs and y_true must be non-empty and equally long, got {p.size} and {y.size}")
+    thr, score = _threshold_sweep(p, y, metric)
+    i = _pick(score, np.ones_like(score, dtype=bool), thr, 0.5)
+    return float(thr[i]), float(score[i])
+
+
+def tune_multilabel_thresholds(
+    probs: Any, y_true: Any, *, min_support: int = 5, grid: int = 199
+) -> dict[str, Any]:
+    """Per-label thresholds maximising each label's F1, with the minimum-support fallback.
+
+    Returns ``{"thresholds": [C floats], "global_threshold": float, "fallback": [label indices]}``.
+    ``grid`` is the number of candidate global thresholds, evenly spaced in (0, 1).
+    """
+    if not isinstance(min_support, int) or min_support < 0:
+        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.rint(np.asarray(y_true)).astype(np.float64)
+    if p.shape != y.shape or p.ndim != 2 or p.shape[0] == 0:
+        raise ValueError(f"probs and y_true must both be (N, C) with N > 0, got {p.shape} and {y.shape}")
+    support = y.sum(axis=0)
+    # global threshold: macro-F1 over labels with at least one positive, on an even grid
+    cand = np.linspace(0.0, 1.0, grid + 2)[1:-1]
+    has_pos = support > 0
+    global_t = 0.5
+    if has_pos.any():
+        pp, yy = p[:, has_pos], y[:, has_pos]
+        scores = np.empty(cand.size)
+        for i, t in enumerate(cand):
+            pred = pp >= t
+            tp = (pred * yy).sum(axis=0)
+            scores[i] = _f1(tp, pred.sum(axis=0), yy.sum(axis=0)).mean()
+        global_t = float(cand[_pick(scores, np.ones_like(scores, dtype=bool), cand, 0.5)])
+    thresholds = np.full(p.shape[1], global_t)
+    fallback = []
+    for c in range(p.shape[1]):
+        if support[c] < max(min_support, 1):
+            fallback.append(c)
+            continue
+        thr, score = _threshold_sweep(p[:, c], y[:, c], "f1")
+        thresholds[c] = thr[_pick(score, np.ones_like(score, dtype=bool), thr, 0.5)]
+    return {"thresholds": thresholds.tolist(), "global_threshold": global_t, "fallback": fallback}
+
+
+def _macro(tp, pred, support, avg_idx, union) -> np.ndarray:
+    f = _f1(tp, pred, support)[..., avg_idx]
+    if not union:
+        return f.mean(axis=-1)
+    used = (support[avg_idx] > 0) | (pred[..., avg_idx] > 0)
+    n = used.sum(axis=-1)
+    return np.where(n > 0, (f * used).sum(axis=-1) / np.maximum(n, 1), 0.0)
+
+
+def _score_block(z: np.ndarray, y: np.ndarray, k: int, avg_idx, union) -> float:
+    pred = np.argmax(z, axis=1)
+    tp = np.bincount(pred[pred == y], minlength=k).astype(np.float64)
+    cnt = np.bincount(pred, minlength=k).astype(np.float64)
+    support = np.bincount(y, minlength=k).astype(np.float64)
+    return float(_macro(tp, cnt, support, avg_idx, union))
+
+
+def _tune_block(
+    s: np.ndarray, y: np.ndarray, *, avg_idx: list[int], union: bool, min_support: int, max_sweeps: int
+) -> tuple[np.ndarray, float, float]:
+    """Coordinate ascent on biases of one (N, K) logit block; returns (biases, default, tuned)."""
+    n, k = s.shape
+    b = np.zeros(k)
+    support = np.bincount(y, minlength=k).astype(np.float64)
+    tunable = [c for c in range(k) if support[c] >= max(min_support, 1)]
+    default = current = _score_block(s, y, k, avg_idx, union)
+    eye = np.eye(k)
+    for _ in range(max_sweeps):
+        improved = False
+        for c in tunable:
+            z = s + b
+            others = z.copy()
+            others[:, c] = -np.inf
+            j = others.argmax(axis=1)
+            d = others[np.arange(n), j] - s[:, c]  # example predicts c iff b_c > d
+            order = np.argsort(d, kind="stable")
+            ds, ys, js = d[order], y[order], j[order]
+            oh_j = eye[js]
+            cum_j = np.vstack([np.zeros(k), np.cumsum(oh_j, axis=0)])
+            cum_jtp = np.vstack([np.zeros(k), np.cumsum(oh_j * (ys == js)[:, None], axis=0)])
+            pred = cum_j[-1] - cum_j
+            tp = cum_jtp[-1] - cum_jtp
+            r = np.arange(n + 1, dtype=np.float64)
+            pred[:, c] = r
+            tp[:, c] = np.concatenate([[0.0], np.cumsum(ys == c)])
+            score = _macro(tp, pred, support, avg_idx, union)
+            vals = np.empty(n + 1)
+            vals[0] = ds[0] - 1.0
+            vals[n] = ds[-1] + 1.0
+            vals[1:n] = (ds[:-1] + ds[1:]) / 2
+            valid = np.ones(n + 1, dtype=bool)
+            valid[1:n] = ds[:-1] < ds[1:]
+            valid &= np.isfinite(vals)
+            i = _pick(score, valid, vals, b[c])
+            if score[i] > current + 1e-12:
+                b[c] = vals[i]
+                current = _score_block(s + b, y, k, avg_idx, union)
+                improved = True
+        if not improved:
+            break
+    b -= b.mean()
+    return b, default, current
+
+
+def tune_biases(
+    logits: Any, y_true: Any, task: Any, *, min_support: int = 5, max_sweeps: int = 20
+) -> dict[str, Any]:
+    """Additive logit biases maximising validation macro-F1 (multiclass ``(C,)``, aspects ``(A, P+1)``).
+
+    Returns ``{"biases": list, "default": macro_f1 before, "tuned": macro_f1 after}`` where the
+    macro-F1 is the report's (aspects: mean over aspects of the polarity macro-F1).
+    """
+    task = as_task(task)
+    if task.kind not in ("multiclass", "aspects"):
+        raise ValueError(f"biases are tuned for multiclass/aspects tasks, not {task.kind!r}")
+    if not isinstance(min_support, int) or min_support < 0:
+        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
+    s = np.asarray(logits, dtype=np.float64)
+    y = np.rint(np.asarray(y_true)).astype(np.int64)
+    if task.kind == "multiclass":
+        k = len(task.labels)
+        b, d, t = _tune_block(
+            s, y, avg_idx=list(range(k)), union=False, min_support=min_support, max_sweeps=max_sweeps
+        )
+        return {"biases": b.tolist(), "default": d, "tuned": t}
+    a_count, k = len(task.labels), len(task.polarities) + 1
+    s3 = s.reshape(s.shape[0], a_count, k)
+    rows, defaults, tuned = [], [], []
+    for a in range(a_count):
+        b, d, t = _tune_block(
+            s3[:, a, :], y[:, a], avg_idx=list(range(k - 1)), union=True, min_support=min_support,
+            max_sweeps=max_sweeps,
+        )
+        rows.append(b.tolist())
+        defaults.append(d)
+        tuned.append(t)
+    return {"biases": rows, "default": float(np.mean(defaults)), "tuned": float(np.mean(tuned))}
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune_decision_rule` found: the rule and the validation evidence."""
+
+    postprocess: PostProcess
+    validation_default: dict[str, Any]
+    validation_tuned: dict[str, Any]
+    calibration: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gain(self) -> float:
+        return self.validation_tuned["macro_f1"] - self.validation_default["macro_f1"]
+
+
+def tune_decision_rule(
+    logits: Any,
+    y_true: Any,
+    task: Any,
+    *,
+    split: str = "validation",
+    temperature: str = "scalar",
+    min_support: int = 5,
+    hierarchy_mode: str | None = None,
+    binary_metric: str = "macro_f1",
+) -> TuneResult:
+    """Fit temperature, then thresholds/biases, on one validation split; return the rule and evidence.
+
+    Args:
+        logits, y_true: the validation predictions (``predictions/validation.npz``).
+        task: the TaskSpec.
+        split: the name of the split these come from; ``test`` is refused.
+        temperature: ``scalar`` (one T), ``per_label`` (multilabel only) or ``none``.
+        min_support: the minimum-support fallback (see module docstring).
+        hierarchy_mode: multilabel: ``add_parent``/``drop_child``/None, applied after thresholds.
+        binary_metric: ``macro_f1`` or ``f1`` for binary tasks.
+
+    Returns:
+        :class:`TuneResult` with the :class:`PostProcess` (``tuned_on=split``) and the validation
+        reports under the default and the tuned rule.
+    """
+    check_tuning_split(split)
+    task = as_task(task)
+    if temperature not in TEMPERATURE_MODES:
+        raise ValueError(f"temperature must be one of {list(TEMPERATURE_MODES)}, got {temperature!r}")
+    if temperature == "per_label" and task.kind != "multilabel":
+        raise ValueError(f"temperature='per_label' is for multilabel tasks only, not {task.kind!r}")
+    if hierarchy_mode is not None and hierarchy_mode not in HIERARCHY_MODES:
+        raise ValueError(f"hierarchy_mode must be one of {list(HIERARCHY_MODES)} or None, got {hierarchy_mode!r}")
+    if hierarchy_mode is not None and not getattr(task, "hierarchy", None):
+        raise ValueError("hierarchy_mode needs a multilabel task with a hierarchy (task.json has none)")
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y_true)
+    if z.shape[0] == 0 or z.shape[0] != y.shape[0]:
+        raise ValueError(f"logits and y_true must be non-empty with equal rows, got {z.shape} and {y.shape}")
+
+    default_rule = PostProcess()
+    y_int = np.rint(y).astype(np.int64)
+    if task.kind == "binary":
+        y_int = y_int.reshape(-1)
+    validation_default = classification_report(y_int, default_rule.decide(z, task), task, y_score=z)
+
+    temp = None
+    calibration = None
+    if temperature != "none":
+        temp = fit_temperature(z, y, task, per_label=temperature == "per_label")
+        calibration = calibration_summary(z, y, task, temperature=temp)
+    scaled = PostProcess(temperature=temp).scaled(z)
+    details: dict[str, Any] = {}
+    thresholds = biases = None
+    if task.kind == "binary":
+        t, _ = tune_binary_threshold(probabilities(scaled, task), y_int, metric=binary_metric)
+        thresholds = t
+    elif task.kind == "multilabel":
+        res = tune_multilabel_thresholds(probabilities(scaled, task), y_int, min_support=min_support)
+        thresholds = res["thresholds"]
+        details = {
+            "global_threshold": res["global_threshold"],
+            "fallback_labels": [task.labels[i] for i in res["fallback"]],
+        }
+    else:
+        res = tune_biases(scaled, y_int, task, min_support=min_support)
+        biases = res["biases"]
+    rule = PostProcess(
+        temperature=temp,
+        thresholds=thresholds,
+        biases=biases,
+        hierarchy_mode=hierarchy_mode,
+        tuned_on=split,
+    )
+    validation_tuned = classification_report(y_int, rule.decide(z, task), task, y_score=scaled)
+    rule.extra = {
+        "min_support": min_support,
+        "objective": binary_metric if task.kind == "binary" else "macro_f1",
+        "validation": {
+            "default_macro_f1": validation_default["macro_f1"],
+            "tuned_macro_f1": validation_tuned["macro_f1"],
+            "gain": validation_tuned["macro_f1"] - validation_default["macro_f1"],
+        },
+        **({"calibration": {k: v for k, v in calibration.items() if not k.startswith("reliability")}}
+           if calibration else {}),
+        **details,
+    }
+    return TuneResult(rule, validation_default, validation_tuned, calibration, details)
