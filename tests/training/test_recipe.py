@@ -87,6 +87,7 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path):
 
 
 def test_loss_shorthands():
+    assert recipe_from_dict({"task": "aspects"}).task.kind == "aspects"
     assert list(recipe_from_dict({"loss": "focal"}).loss) == ["focal"]
     assert list(recipe_from_dict({"loss": ["ce", "supcon"]}).loss) == ["ce", "supcon"]
     assert recipe_from_dict({"loss": {"ce": None}}).loss["ce"].weight == 1.0

@@ -303,6 +303,11 @@ class Recipe(_Section):
     output: str | None = None
     tailtune_version: str | None = None
 
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
     @field_validator("loss", mode="before")
     @classmethod
     def _normalise_loss(cls, value: Any) -> Any:
