@@ -114,8 +114,6 @@ def _check_labels(labels, n: int, kind: str | None) -> str:
     if labels.ndim == 1:
         if kind in ("multilabel", "aspects"):
             raise ValueError(f"kind={kind!r} needs a label matrix (N, K), got shape {tuple(labels.shape)}")
-        if labels.dtype.is_floating_point:
-            raise TypeError(f"integer class labels expected for shape (N,), got dtype {labels.dtype}")
         return "multiclass"
     if kind not in ("multilabel", "aspects"):
         raise ValueError(
@@ -200,8 +198,9 @@ def supervised_contrastive_loss(
 class SupConLoss(LossModule):
     """Module form of :func:`supervised_contrastive_loss`; consumes ``embeddings``, ignores ``logits``.
 
-    ``target`` of ``forward`` are the labels (for ``kind="aspects"`` the ``(N, A)`` matrix before
-    the training layer flattens it).
+    ``target`` of ``forward`` are the labels: ``(N,)`` classes (float 0/1 for binary is fine),
+    ``(N, C)`` multi-hot, or for ``kind="aspects"`` the ``(N, A)`` matrix, also accepted flattened
+    to ``(N*A,)`` as the training layer passes it (a sample weight repeated A times is taken once).
     """
 
     uses_embeddings = True
@@ -228,6 +227,12 @@ class SupConLoss(LossModule):
     def forward(self, logits, target, *, sample_weight=None, progress=None, embeddings=None, reduction=None):
         if embeddings is None:
             raise ValueError("SupConLoss needs embeddings= (the model's pooled or projected embeddings)")
+        n = embeddings.shape[0]
+        if self.kind == "aspects" and target.ndim == 1 and target.shape[0] != n and target.shape[0] % n == 0:
+            # the training layer flattens aspect targets to (N*A,) and repeats sample weights A times
+            target = target.reshape(n, -1)
+            if sample_weight is not None and sample_weight.shape[0] == target.numel():
+                sample_weight = sample_weight.reshape(n, -1)[:, 0]
         kind = self.kind if target.ndim == 2 else None
         return supervised_contrastive_loss(
             embeddings, target, temperature=self.temperature, kind=kind, positives=self.positives,

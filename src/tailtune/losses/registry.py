@@ -125,12 +125,13 @@ def get(name: str, *, kind: str | None = None, **params) -> nn.Module:
     return spec.factory(**kwargs)
 
 
-def available(kind: str | None = None, *, include_aliases: bool = False) -> list[str]:
-    """Canonical loss names (and aliases if asked) usable for ``kind`` (all when ``None``)."""
+def available(kind: str | None = None, *, aliases: bool = True) -> list[str]:
+    """Loss names usable for ``kind`` (all when ``None``): canonical names plus, unless
+    ``aliases=False``, the aliases that resolve for that kind (``focal``, ``ce``, ...)."""
     if kind is not None and kind not in TASK_KINDS:
         raise ValueError(f"kind={kind!r} is not one of {list(TASK_KINDS)}{did_you_mean(str(kind), TASK_KINDS)}")
     names = [n for n, s in _REGISTRY.items() if kind is None or kind in s.kinds]
-    if include_aliases:
+    if aliases:
         names += [a for a, t in _ALIASES.items() if (kind is None and t) or kind in t]
     return sorted(names)
 
