@@ -1,9 +1,218 @@
-"""CLI commands (filled in by their issue)."""
+"""``tailtune evaluate | tune | ensemble | predict``: parse, call :mod:`tailtune.evaluation`, print."""
 
 from __future__ import annotations
 
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from tailtune.errors import DataError, RunDirError, TailtuneError
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _report_table(title: str, reports: dict) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in reports:
+        table.add_column(name, justify="right")
+    keys = (
+        "macro_f1",
+        "micro_f1",
+        "weighted_f1",
+        "accuracy",
+        "balanced_accuracy",
+        "mcc",
+        "macro_pr_auc",
+        "ece",
+        "brier",
+    )
+    for k in keys:
+        if any(isinstance(r.get(k), (int, float)) for r in reports.values()):
+            table.add_row(
+                k, *(_fmt(r.get(k)) if isinstance(r.get(k), (int, float)) else "-" for r in reports.values())
+            )
+    console.print(table)
+
+
+@contextmanager
+def _user_errors(command: str):
+    """Turn a library ValueError about an option value into one CLI message (exit 2)."""
+    try:
+        yield
+    except TailtuneError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RunDirError(f"tailtune {command}: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``evaluate``, ``tune``, ``ensemble`` and ``predict`` to ``app``."""
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        run: Path = typer.Argument(..., help="Run (or ensemble) directory."),
+        split: str = typer.Option("test", "--split", help="Split to score (predictions/<split>.npz)."),
+        recompute: bool = typer.Option(False, "--recompute", help="Predict the split with the model first."),
+        data: Path | None = typer.Option(
+            None, "--data", help="Data folder for --recompute (default: recipe's)."
+        ),
+    ):
+        """Score a split with the default and the tuned decision rule; update eval.json."""
+        from tailtune.evaluation import evaluate_run
+
+        with _user_errors("evaluate"):
+            entries = evaluate_run(run, split=split, recompute=recompute, data=data)
+        _report_table(
+            f"{run} · {split}",
+            {
+                "default": entries[split],
+                **({"tuned": entries[f"{split}_tuned"]} if f"{split}_tuned" in entries else {}),
+            },
+        )
+        console.print(f"wrote {run / 'eval.json'}", highlight=False)
+
+    @app.command("tune")
+    def tune_cmd(
+        run: Path = typer.Argument(..., help="Run (or ensemble) directory."),
+        split: str = typer.Option("validation", "--split", help="Split to tune on (never test)."),
+        temperature: str = typer.Option("scalar", "--temperature", help="scalar | per_label | none"),
+        min_support: int = typer.Option(
+            5,
+            "--min-support",
+            help="Labels/classes with fewer validation positives keep the global/zero rule.",
+        ),
+        hierarchy_mode: str | None = typer.Option(
+            None, "--hierarchy-mode", help="add_parent | drop_child (multilabel)."
+        ),
+        binary_metric: str = typer.Option(
+            "macro_f1", "--binary-metric", help="macro_f1 | f1 (binary tasks)."
+        ),
+    ):
+        """Fit temperature and thresholds/biases on validation; write postprocess.json."""
+        from tailtune.evaluation import tune_run
+
+        with _user_errors("tune"):
+            s = tune_run(
+                run,
+                split=split,
+                temperature=temperature,
+                min_support=min_support,
+                hierarchy_mode=hierarchy_mode,
+                binary_metric=binary_metric,
+            )
+        console.print(
+            f"{split} macro-F1: default {_fmt(s['validation_default'])} -> tuned {_fmt(s['validation_tuned'])} "
+            f"(gain {s['gain']:+.4f})",
+            highlight=False,
+        )
+        if s["test_default"] is not None:
+            console.print(
+                f"test macro-F1: default {_fmt(s['test_default'])} -> tuned {_fmt(s['test_tuned'])}",
+                highlight=False,
+            )
+        cal = s["postprocess"].get("calibration")
+        if cal:
+            console.print(
+                f"temperature {cal['temperature']}: ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}",
+                highlight=False,
+            )
+        console.print(f"wrote {run / 'postprocess.json'}", highlight=False)
+
+    @app.command("ensemble")
+    def ensemble_cmd(
+        runs: list[Path] = typer.Argument(..., help="Two or more run directories of the same task and data."),
+        out: Path = typer.Option(..., "--out", "-o", help="Ensemble directory to write."),
+        weights: str | None = typer.Option(None, "--weights", help="Comma-separated weights, one per run."),
+        temperature: str = typer.Option("scalar", "--temperature", help="scalar | per_label | none"),
+        min_support: int = typer.Option(5, "--min-support"),
+        hierarchy_mode: str | None = typer.Option(None, "--hierarchy-mode"),
+    ):
+        """Average the runs' probabilities, re-tune on validation, write a run-like directory."""
+        from tailtune.evaluation import build_ensemble
+
+        with _user_errors("ensemble"):
+            w = [float(x) for x in weights.split(",")] if weights else None
+            s = build_ensemble(
+                [str(r) for r in runs],
+                out,
+                weights=w,
+                temperature=temperature,
+                min_support=min_support,
+                hierarchy_mode=hierarchy_mode,
+            )
+        if s.get("members_test_macro_f1"):
+            console.print(
+                "members' test macro-F1: " + ", ".join(_fmt(x) for x in s["members_test_macro_f1"]),
+                highlight=False,
+            )
+        console.print(
+            f"ensemble validation macro-F1 {_fmt(s['validation_tuned'])}; test default {_fmt(s['test_default'])} "
+            f"-> tuned {_fmt(s['test_tuned'])}",
+            highlight=False,
+        )
+        console.print(f"wrote {out}", highlight=False)
+
+    @app.command("predict")
+    def predict_cmd(
+        run: Path = typer.Argument(..., help="Run (or ensemble) directory."),
+        input: Path | None = typer.Option(
+            None, "--input", "-i", help="Text file (one text a line) or JSONL with 'text'."
+        ),
+        text: list[str] = typer.Option([], "--text", "-t", help="A text to classify (repeatable)."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
+        batch_size: int = typer.Option(64, "--batch-size"),
+        device: str = typer.Option("cpu", "--device"),
+        max_length: int | None = typer.Option(None, "--max-length", help="Truncate at this many tokens."),
+    ):
+        """Predict labels and probabilities (JSONL) with the run's tuned decision rule."""
+        from tailtune.evaluation.inputs import InputTexts, read_texts, write_jsonl
+        from tailtune.evaluation.predictor import Predictor
+        from tailtune.utils.io import dumps_json
+
+        if (input is None) == (not text):
+            raise DataError('pass exactly one of --input FILE or --text "..." (repeatable)')
+        if input is not None:
+            items = read_texts(input)
+        else:
+            empty = [i + 1 for i, t in enumerate(text) if not t.strip()]
+            if len(empty) == len(text):
+                raise DataError("--text is empty; pass the text to classify")
+            items = InputTexts(
+                texts=[t for t in text if t.strip()],
+                lines=[i + 1 for i, t in enumerate(text) if t.strip()],
+                skipped=empty,
+            )
+        with _user_errors("predict"):
+            predictor = Predictor.from_run_dir(
+                run, device=device, batch_size=batch_size, max_length=max_length
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reported below, once
+            rows = predictor.predict(items.texts)
+        key = "line" if input is not None else "index"
+        rows = [{key: n, **r} for n, r in zip(items.lines, rows, strict=True)]
+        if items.skipped:
+            what = "empty line(s)" if input is not None else "empty --text value(s)"
+            err.print(f"note: skipped {len(items.skipped)} {what}: {items.skipped[:10]}", highlight=False)
+        if predictor.last_truncated:
+            err.print(
+                f"note: {predictor.last_truncated} text(s) longer than {predictor.max_length} tokens were truncated",
+                highlight=False,
+            )
+        if output is not None:
+            write_jsonl(output, rows)
+            err.print(f"wrote {len(rows)} predictions to {output}", highlight=False)
+        else:
+            for r in rows:
+                sys.stdout.write(dumps_json(r, indent=None) + "\n")
