@@ -581,7 +581,8 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         disable_tqdm=True,
         report_to=cfg.get("report_to") or "none",
         train_sampling_strategy="group_by_length" if t.get("group_by_length") else "random",
-        ddp_find_unused_parameters=not any_embeddings,
+        # a projection head whose embeddings no loss part reads leaves parameters without gradients
+        ddp_find_unused_parameters=bool(recipe.model.projection_dim) and not any_embeddings,
         save_only_model=False,
         log_level="warning",
     )
