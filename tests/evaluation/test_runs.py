@@ -148,3 +148,20 @@ def test_ensemble_rejects_different_targets(run_factory, tmp_path):
     b = run_factory("binary", seed=1)  # other random targets = other data
     with pytest.raises(RunDirError, match="targets differ"):
         build_ensemble([a, b], tmp_path / "ens")
+
+
+def test_evaluate_recompute_from_model(run_factory, tmp_path):
+    run = _copy(run_factory("multiclass"), tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"text": t, "labels": "abc"[i % 3]} for i, t in enumerate(TEXTS)]
+    for split in ("train", "validation", "test"):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (run / "predictions" / "test.npz").unlink()
+    entries = evaluate_run(run, split="test", data=data)
+    assert entries["test"]["n_samples"] == len(TEXTS)
+    with np.load(run / "predictions" / "test.npz") as f:
+        np.testing.assert_allclose(f["logits"], Predictor.from_run_dir(run).predict_logits(TEXTS), atol=1e-4)
+        assert f["targets"].tolist() == [i % 3 for i in range(len(TEXTS))]
+    with pytest.raises(RunDirError, match="no data path"):
+        evaluate_run(run, split="test", recompute=True)

@@ -17,8 +17,10 @@ aspects        ``{"aspects": {"food": {"label": "positive", "probabilities": {..
 Speed: texts are tokenised once without padding, sorted by token length and batched, so each batch
 is padded only to its own longest text (no padding to the model maximum); the forward pass runs
 under ``torch.inference_mode`` and skips the projection head, which prediction does not need.
-Texts longer than the model's limit (the smaller of the tokenizer's ``model_max_length`` and the
-encoder's ``max_position_embeddings``, or ``max_length``) are truncated; the count is reported once
+Texts longer than the limit are truncated: the model's limit (the smaller of the tokenizer's
+``model_max_length`` and the encoder's ``max_position_embeddings``), lowered to ``max_length`` when
+given, else to the run's ``recipe.yaml`` ``data.max_length`` (what training and the stored
+predictions used); the count is reported once
 per call through :mod:`warnings` and kept in :attr:`Predictor.last_truncated`.
 
 Ensemble directories (``members.json``) load every member's Predictor, average the members'
@@ -57,6 +59,20 @@ def probs_to_logits(probs: np.ndarray, task: Any) -> np.ndarray:
         z = np.log(p) - np.log1p(-p)
         return z.reshape(p.shape[0], -1)
     return np.log(p).reshape(p.shape[0], -1)
+
+
+def _recipe_max_length(run_dir: Path) -> int | None:
+    """``data.max_length`` of the run's ``recipe.yaml`` (what training truncated at), if readable."""
+    path = Path(run_dir) / rundir.RECIPE
+    if not path.is_file():
+        return None
+    import yaml
+
+    try:
+        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}).get("max_length")
+    except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, int) and value >= 2 else None
 
 
 class Predictor:
@@ -133,6 +149,9 @@ class Predictor:
                     )
             return cls(run, members=members, device=device, batch_size=batch_size, max_length=max_length)
         from tailtune.models import load_classifier
+
+        if max_length is None:
+            max_length = _recipe_max_length(run.path)
 
         model, tokenizer = load_classifier(run.path / rundir.MODEL_DIR, device=device, dtype=dtypes[dtype])
         if model.task.to_dict() != run.task.to_dict():
