@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from tiny_runs import tiny_recipe
 
-from conftest import tiny_recipe
 from tailtune.utils import rundir
 from tailtune.utils.io import read_jsonl
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import yaml
+from tiny_runs import tiny_recipe
 
-from conftest import tiny_recipe
 from tailtune.cli.main import main
 from tailtune.utils import rundir
 from tailtune.utils.io import read_jsonl

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_recipe
 
-from conftest import tiny_recipe
 from tailtune.errors import RecipeError, RunDirError, TailtuneError
 from tailtune.utils import rundir
 from tailtune.utils.io import read_jsonl

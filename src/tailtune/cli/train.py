@@ -14,14 +14,18 @@ console = Console()
 
 
 def _lint(recipe) -> None:
-    """Print the recipe linter's warnings when ``tailtune.diagnostics.lint`` exists."""
+    """Print the recipe linter's warnings and errors (``tailtune.diagnostics.lint``) before training."""
     try:
-        from tailtune.diagnostics import lint
+        from tailtune.diagnostics.lint import lint_recipe
     except ImportError:
         return
-    for warning in lint(recipe) or ():
-        message = getattr(warning, "message", None) or str(warning)
-        console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    for finding in lint_recipe(recipe):
+        severity = getattr(finding, "severity", "warning")
+        if severity not in ("warning", "error"):
+            continue
+        colour = "red" if severity == "error" else "yellow"
+        text = " ".join(x for x in (getattr(finding, "verdict", ""), getattr(finding, "action", "")) if x)
+        console.print(f"[{colour}]{severity}[/] ({finding.rule}): {text}", highlight=False, soft_wrap=True)
 
 
 def _summary(result) -> None:

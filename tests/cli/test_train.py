@@ -1,0 +1,68 @@
+"""``tailtune train``: flags and --set overrides, the closing table, exit code 2 before any model loads."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tailtune.cli.main import main
+from tailtune.utils import rundir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # tiny_runs helpers
+from tiny_runs import tiny_recipe, write_tiny_data  # noqa: E402
+
+
+@pytest.fixture
+def recipe_file(tmp_path, tiny_encoder_dir):
+    data = write_tiny_data(tmp_path / "data", "multiclass")
+    recipe = tiny_recipe("multiclass", data, tiny_encoder_dir, tmp_path / "unused")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_train_with_flags_prints_table_and_run_dir(recipe_file, tmp_path, capsys, monkeypatch):
+    from tailtune.diagnostics import lint
+    from tailtune.diagnostics.findings import Finding
+
+    finding = Finding("double_weighting", "error", {}, "two mechanisms weight the same classes", "drop one")
+    monkeypatch.setattr(lint, "lint_recipe", lambda recipe: [finding])
+    out = tmp_path / "run"
+    code = main([
+        "train", str(recipe_file), "--epochs", "1", "--learning-rate", "0.002", "--set", "train.batch_size=16",
+        "--output", str(out), "-q",
+    ])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "error (double_weighting): two mechanisms weight the same classes drop one" in printed
+    assert "per-class results" in printed and "plot" in printed and "macro_f1" in printed
+    assert str(out) in printed.replace("\n", "")
+    saved = yaml.safe_load((out / rundir.RECIPE).read_text())
+    assert saved["train"]["epochs"] == 1 and saved["train"]["batch_size"] == 16
+    assert saved["optim"]["lr"] == 0.002 and saved["tailtune_version"]
+
+
+def test_invalid_value_exits_2_before_any_model_load(recipe_file, tmp_path, capsys, monkeypatch):
+    import tailtune.models
+
+    monkeypatch.setattr(tailtune.models, "build_classifier", lambda *a, **k: pytest.fail("model loaded"))
+    out = tmp_path / "run"
+    assert main(["train", str(recipe_file), "--set", "optim.lr=-1", "--output", str(out)]) == 2
+    assert "optim.lr" in capsys.readouterr().err
+    assert main(["train", str(recipe_file), "--set", "loss.cross_entropy.gamma=oops", "--output", str(out)]) == 2
+    assert "gamma" in capsys.readouterr().err
+    assert main(["train", str(recipe_file), "--set", "loss.focul.weight=1", "--output", str(out)]) == 2
+    assert "focul" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_recipe_or_preset_or_resume(recipe_file, tmp_path, capsys):
+    assert main(["train"]) == 2
+    assert "--preset" in capsys.readouterr().err
+    assert main(["train", str(recipe_file), "--preset", "focal"]) == 2
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "3"]) == 2
+    assert "drop RECIPE" in capsys.readouterr().err
