@@ -1,0 +1,370 @@
+"""Recipe lint: remedies that cancel or compound each other, caught before any GPU time is spent.
+
+``lint_recipe(recipe, *, class_counts=None)`` returns :class:`~tailtune.diagnostics.findings.Finding`
+objects; each says why, citing the figure from the recipe or the data (the imbalance ratio, the
+effective weight, the chance a batch holds no rare example). ``error`` findings make
+``tailtune lint`` exit 1; warnings alone exit 0. docs/diagnostics.md lists every check.
+
+=============================== ======== ====================================================
+check                           severity fires when
+=============================== ======== ====================================================
+``double_weighting``            error    two or more of: ``weighting`` class weights (as alpha,
+                                         weight or pos_weight), a loss part's own ``alpha``/
+                                         ``pos_weight``/``class_weight`` (or a list ``weight``),
+                                         ``sampler: class_balanced``
+                                         act on the same loss part's classes
+``reversed_focal``              error    a focal ``gamma`` (or schedule end) ``< 0``
+``gamma_weights_mild``          warning  focal ``gamma >= 2`` together with class weights while
+                                         the imbalance (largest / smallest class) is ``< 10:1``
+``focal_lr_unchanged``          warning  a focal loss with ``optim.lr`` equal to the CE default
+                                         (5e-5) or to the CE baseline recipe's lr
+``small_batch_no_accum``        warning  ``batch_size`` below the reference (32, or the baseline's
+                                         effective batch) with ``grad_accum: 1``
+``weights_over_50x``            warning  a class weight more than 50x the smallest (pos_weight > 50)
+``smoothing_with_confidence``   warning  label smoothing together with
+                                         ``sample_weighting.confidence: true``
+=============================== ======== ====================================================
+
+Example:
+    >>> findings = lint_recipe({"loss": {"focal": {"gamma": -1.0}}})
+    >>> [(f.rule, f.severity) for f in findings]
+    [('reversed_focal', 'error'), ('focal_lr_unchanged', 'warning')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tailtune.diagnostics.findings import Finding, sort_findings
+from tailtune.diagnostics.rundata import DEFAULT_LR, is_contrastive
+from tailtune.diagnostics.weights import imbalance_ratio, recipe_class_weights, weighting_active
+
+#: batch size the "smaller batch" check compares with when no baseline recipe is given
+REFERENCE_BATCH = 32
+#: imbalance (largest / smallest class) below which gamma >= 2 plus class weights over-corrects
+MILD_IMBALANCE = 10.0
+#: focal gamma at or above which the mild-imbalance check applies
+HIGH_GAMMA = 2.0
+#: largest class weight / smallest above which weights are extreme
+MAX_WEIGHT_RATIO = 50.0
+#: probability of the true class used to show how much focal loss shrinks an easy example's loss
+EASY_P = 0.9
+
+#: loss-part parameters that carry class weights (``weight`` only when it is a list: a number is the
+#: part's weight in the composite loss)
+_WEIGHT_PARAMS = ("alpha", "pos_weight", "class_weight", "weight")
+
+
+def _explicit_weights(spec: dict) -> list[str]:
+    return [p for p in _WEIGHT_PARAMS if spec.get(p) is not None and (p != "weight" or isinstance(spec[p], (list, tuple)))]
+
+
+def _as_mapping(recipe: Any) -> dict:
+    if isinstance(recipe, Mapping):
+        data = dict(recipe)
+    elif hasattr(recipe, "model_dump"):
+        data = recipe.model_dump(mode="json")
+    else:
+        raise TypeError(f"recipe must be a Recipe or a mapping, got {type(recipe).__name__}")
+    loss = data.get("loss")
+    if isinstance(loss, str):
+        data["loss"] = {loss: {}}
+    elif isinstance(loss, list):
+        data["loss"] = {str(x): {} for x in loss}
+    elif loss is None:
+        data["loss"] = {"ce": {}}
+    else:
+        data["loss"] = {str(k): dict(v or {}) for k, v in loss.items()}
+    return data
+
+
+def _section(data: dict, name: str) -> dict:
+    s = data.get(name)
+    return dict(s) if isinstance(s, Mapping) else {}
+
+
+def _is_focal(name: str, spec: dict) -> bool:
+    return "focal" in str(spec.get("type") or name).lower()
+
+
+def _gammas(spec: dict) -> list[float]:
+    g = spec.get("gamma", 2.0)
+    if isinstance(g, Mapping):
+        return [float(g[k]) for k in ("start", "end") if isinstance(g.get(k), (int, float))]
+    return [float(g)] if isinstance(g, (int, float)) and not isinstance(g, bool) else []
+
+
+def _smoothing(name: str, spec: dict) -> float:
+    eps = spec.get("label_smoothing", spec.get("smoothing", spec.get("epsilon")))
+    if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+        return float(eps)
+    if "label_smoothing" in str(spec.get("type") or name).lower() or "smooth" in str(spec.get("type") or name).lower():
+        return 0.1  # the registry's default smoothing
+    return 0.0
+
+
+def _counts(class_counts) -> dict[str, float] | None:
+    if class_counts is None:
+        return None
+    if isinstance(class_counts, Mapping):
+        return {str(k): float(v) for k, v in class_counts.items()}
+    return {str(i): float(v) for i, v in enumerate(class_counts)}
+
+
+def _vector_ratio(value) -> float | None:
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 1:
+        vals = [float(v) for v in value if isinstance(v, (int, float))]
+        pos = [v for v in vals if v > 0]
+        if pos:
+            return max(pos) / min(pos)
+    return None
+
+
+def lint_recipe(
+    recipe: Any,
+    *,
+    class_counts: Mapping[str, float] | Sequence[float] | None = None,
+    num_examples: float | None = None,
+    baseline: Any = None,
+) -> list[Finding]:
+    """Check a recipe for remedies that cancel or compound each other.
+
+    Args:
+        recipe: a :class:`tailtune.training.recipe.Recipe` or its mapping form.
+        class_counts: training examples per class (multilabel: positives per label), e.g. from
+            :func:`class_counts_from_data`; enables the checks that cite the data.
+        num_examples: training set size (multilabel ``pos_weight`` needs it).
+        baseline: the recipe this one is compared with (a CE recipe it switches from); its lr and
+            effective batch replace the defaults of ``focal_lr_unchanged`` and ``small_batch_no_accum``.
+
+    Returns:
+        findings, errors first (empty when the recipe is clean).
+
+    Example:
+        >>> lint_recipe({"loss": {"ce": {}}, "train": {"batch_size": 32}})
+        []
+    """
+    data = _as_mapping(recipe)
+    base = _as_mapping(baseline) if baseline is not None else None
+    counts = _counts(class_counts)
+    kind = _section(data, "task").get("kind")
+    loss: dict[str, dict] = data["loss"]
+    weighting = _section(data, "weighting")
+    sampler = data.get("sampler") or "none"
+    active = weighting_active(data)
+    ratio, big, small = imbalance_ratio(counts) if counts else (None, None, None)
+    weights = recipe_class_weights(data, kind, counts, num_examples=num_examples) if counts else None
+    out: list[Finding] = []
+
+    # --- double weighting ---------------------------------------------------------------
+    apply_to = weighting.get("apply_to") or "auto"
+    if apply_to == "auto":
+        apply_to = {"binary": "pos_weight", "multilabel": "pos_weight"}.get(kind, "alpha" if kind else "alpha/pos_weight")
+    for name, spec in loss.items():
+        if is_contrastive(name, str(spec.get("type") or name)):
+            continue
+        mechs = []
+        if active:
+            mechs.append(f"weighting.scheme {weighting.get('scheme', 'uniform')} (as {apply_to})")
+        for p in _explicit_weights(spec):
+            mechs.append(f"loss.{name}.{p}")
+        if sampler == "class_balanced":
+            mechs.append("sampler: class_balanced")
+        if len(mechs) >= 2:
+            figs: dict[str, Any] = {"part": name, "mechanisms": mechs}
+            why = "each one already up-weights the rare classes; together their effect multiplies"
+            if weights and counts and ratio:
+                top = max(weights, key=weights.get)
+                w_small = weights.get(small) or weights[top]
+                w_big = weights.get(big) or min(weights.values())
+                rel_w = w_small / w_big if w_big else w_small
+                factor = rel_w * (ratio if sampler == "class_balanced" else 1.0)
+                if sampler == "class_balanced":
+                    figs.update(rarest=small, weight_ratio=round(rel_w, 2), sampling_ratio=round(ratio, 2), combined=round(factor, 1))
+                    why = (f"the sampler already draws {small} {ratio:.1f}x more often (relative to {big}) than the data does, and the class weights "
+                           f"multiply its loss by another {rel_w:.1f}x: {factor:.0f}x in all instead of about {ratio:.1f}x")
+            fixes = []
+            if sampler == "class_balanced":
+                fixes.append("set sampler: none")
+            if active:
+                fixes.append("set weighting.apply_to: none")
+            explicit = [f"loss.{name}.{p}" for p in _explicit_weights(spec)]
+            if explicit:
+                fixes.append(f"remove {', '.join(explicit)}")
+            out.append(Finding(
+                "double_weighting", "error", figs,
+                f"class weights applied more than once on loss.{name}: {', '.join(mechs)}; {why}",
+                "keep one owner of class weights: " + ", or ".join(fixes),
+            ))
+
+    # --- focal checks -----------------------------------------------------------------
+    focal_parts = {n: s for n, s in loss.items() if _is_focal(n, s)}
+    for name, spec in focal_parts.items():
+        gammas = _gammas(spec)
+        neg = [g for g in gammas if g < 0]
+        if neg:
+            g = min(neg)
+            factor = (1 - EASY_P) ** g
+            out.append(Finding(
+                "reversed_focal", "error", {"part": name, "gamma": g, "easy_p": EASY_P, "easy_factor": round(factor, 2)},
+                f"loss.{name}.gamma = {g:g} < 0 reverses focal loss: (1 - p_t)^gamma grows as the model gets "
+                f"right, so an easy example (p_t = {EASY_P}) weighs {factor:.1f}x instead of less than 1x; hard and rare "
+                "examples lose influence",
+                f"use gamma >= 0 (1.0-2.0 is usual; 0 is plain cross-entropy): loss.{name}.gamma: 2.0",
+            ))
+        high = [g for g in gammas if g >= HIGH_GAMMA]
+        has_weights = active or bool(_explicit_weights(spec))
+        if high and has_weights and ratio is not None and ratio < MILD_IMBALANCE:
+            out.append(Finding(
+                "gamma_weights_mild", "warning",
+                {"part": name, "gamma": max(high), "imbalance_ratio": round(ratio, 2), "largest": big, "smallest": small,
+                 "threshold": MILD_IMBALANCE},
+                f"loss.{name}.gamma = {max(high):g} plus class weights on a mild imbalance: the largest class "
+                f"({big}) is only {ratio:.1f}x the smallest ({small}); focal loss already shifts weight to hard "
+                "examples, so both together over-correct and cost majority-class precision",
+                f"use one remedy: gamma 1.0 with the class weights, or gamma {max(high):g} with weighting.scheme: uniform",
+            ))
+    if focal_parts:
+        lr = _section(data, "optim").get("lr", DEFAULT_LR)
+        ref_lr, ref_what = DEFAULT_LR, "the cross-entropy default"
+        if base is not None:
+            if not any(_is_focal(n, s) for n, s in base["loss"].items()):
+                ref_lr = _section(base, "optim").get("lr", DEFAULT_LR)
+                ref_what = "the cross-entropy baseline's"
+            else:
+                ref_lr = None
+        if ref_lr is not None and isinstance(lr, (int, float)) and math.isclose(float(lr), float(ref_lr), rel_tol=1e-9):
+            name = next(iter(focal_parts))
+            gs = _gammas(focal_parts[name]) or [2.0]
+            g = max(gs)
+            shrink = (1 - EASY_P) ** g if g > 0 else 1.0
+            out.append(Finding(
+                "focal_lr_unchanged", "warning",
+                {"lr": float(lr), "reference_lr": float(ref_lr), "gamma": g, "easy_p": EASY_P, "easy_loss_factor": round(shrink, 4)},
+                f"optim.lr = {float(lr):g} is {ref_what} learning rate, unchanged for focal loss: with gamma {g:g} an "
+                f"example the model gets right with p_t = {EASY_P} contributes {shrink:.3g}x its cross-entropy loss, "
+                "so the gradient scale (and the best learning rate) differs from cross-entropy's",
+                f"tune the learning rate for focal loss: try {float(lr) * 2:g} and {float(lr) / 2:g} (tailtune sweep)",
+            ))
+
+    # --- batch --------------------------------------------------------------------------
+    train = _section(data, "train")
+    bs, accum = int(train.get("batch_size", 32)), int(train.get("grad_accum", 1))
+    ref_bs, ref_what = REFERENCE_BATCH, f"the reference batch of {REFERENCE_BATCH}"
+    if base is not None:
+        bt = _section(base, "train")
+        ref_bs = int(bt.get("batch_size", 32)) * int(bt.get("grad_accum", 1))
+        ref_what = f"the baseline's effective batch of {ref_bs}"
+    if bs < ref_bs and accum == 1:
+        figs = {"batch_size": bs, "grad_accum": accum, "reference": ref_bs}
+        extra = ""
+        if counts:
+            total = sum(counts.values())
+            share = counts[small] / total if total and small else None
+            if share:
+                p_none = (1 - share) ** bs
+                figs.update(rarest=small, rarest_share=round(share, 4), p_batch_without_rarest=round(p_none, 3))
+                extra = (f"; the rarest class {small} is {100 * share:.1f}% of the data, so {100 * p_none:.0f}% of "
+                         f"batches of {bs} hold none of it")
+        need = math.ceil(ref_bs / bs)
+        out.append(Finding(
+            "small_batch_no_accum", "warning", figs,
+            f"train.batch_size = {bs} without gradient accumulation is smaller than {ref_what}: gradients are "
+            f"about {ref_bs / bs:.1f}x noisier and the tuned learning rate no longer fits{extra}",
+            f"keep the effective batch: train.grad_accum: {need} (effective {bs * need}), or scale optim.lr by {bs / ref_bs:g}",
+        ))
+
+    # --- extreme weights ------------------------------------------------------------------
+    if weights:
+        sigmoid = kind in ("binary", "multilabel")
+        vals = {k: v for k, v in weights.items() if v > 0}
+        if vals:
+            top = max(vals, key=vals.get)
+            r = vals[top] if sigmoid else vals[top] / min(vals.values())
+            if r > MAX_WEIGHT_RATIO:
+                low = min(vals, key=vals.get)
+                what = (f"pos_weight of {top} is {r:.0f}" if sigmoid
+                        else f"the weight of {top} ({vals[top]:.3g}) is {r:.0f}x that of {low} ({vals[low]:.3g})")
+                cnt = f" (it has {counts.get(top, 0):g} training examples)" if counts and top in counts else ""
+                out.append(Finding(
+                    "weights_over_50x", "warning",
+                    {"class": top, "ratio": round(r, 1), "threshold": MAX_WEIGHT_RATIO, "weights": {k: round(v, 4) for k, v in weights.items()}},
+                    f"extreme class weights: {what}{cnt}; one mislabelled example of it then outweighs {r:.0f} correct ones "
+                    "and the loss is dominated by a handful of texts",
+                    "bound them: weighting.cap: 10, or weighting.scheme: sqrt_inverse / effective_number",
+                ))
+    for name, spec in loss.items():
+        for p in _explicit_weights(spec):
+            r = _vector_ratio(spec.get(p))
+            if r is not None and r > MAX_WEIGHT_RATIO:
+                out.append(Finding(
+                    "weights_over_50x", "warning", {"part": name, "param": p, "ratio": round(r, 1), "threshold": MAX_WEIGHT_RATIO},
+                    f"loss.{name}.{p}: the largest weight is {r:.0f}x the smallest; a few examples dominate the loss",
+                    "bound them below 50x (or let weighting: own the class weights with a cap)",
+                ))
+
+    # --- label smoothing + confidence weighting ---------------------------------------------
+    if _section(data, "sample_weighting").get("confidence"):
+        for name, spec in loss.items():
+            eps = _smoothing(name, spec)
+            if eps > 0:
+                labels = _section(data, "task").get("labels") or (list(counts) if counts else None)
+                c = len(labels) if labels else None
+                figs = {"part": name, "label_smoothing": eps}
+                cap_txt = ""
+                if c and kind in ("multiclass", None):
+                    top_target = 1 - eps + eps / c
+                    figs.update(num_classes=c, max_target=round(top_target, 4))
+                    cap_txt = f" (the target for the true class is {top_target:.3f} with {c} classes)"
+                out.append(Finding(
+                    "smoothing_with_confidence", "warning", figs,
+                    f"loss.{name} smooths labels by {eps:g}{cap_txt} while sample_weighting.confidence weights each "
+                    "example by the model's confidence: smoothing pulls confidence down, the weighting reads that "
+                    "lowered confidence as a signal, so the two fight and the weights carry little information",
+                    "use one: drop label_smoothing, or set sample_weighting.confidence: false",
+                ))
+    return sort_findings(out)
+
+
+def class_counts_from_data(recipe: Any, *, data_path: str | None = None) -> tuple[dict[str, float], int]:
+    """Load the recipe's training data and count it: ``({class: count}, number of training examples)``.
+
+    Multilabel: positives per label; aspects: examples per polarity (``absent`` included) pooled over
+    aspects, as the class weights use them.
+
+    Raises:
+        RecipeError: no ``data.path`` in the recipe and none given.
+        DataError: from :func:`tailtune.data.load_dataset`.
+    """
+    import numpy as np
+
+    from tailtune.data import load_dataset
+    from tailtune.errors import RecipeError
+
+    data = _as_mapping(recipe)
+    ds = _section(data, "data")
+    path = data_path or ds.get("path")
+    if not path:
+        raise RecipeError("data.path: not set; give the recipe a data.path or pass --data-path DIR to count classes")
+    kwargs = {}
+    for key, arg in (("text", "text_column"), ("labels", "label_column")):
+        if ds.get(key):
+            kwargs[arg] = ds[key]
+    loaded = load_dataset(path, **kwargs)
+    task = loaded.task
+    y = np.asarray(loaded.splits["train"]["labels"])
+    n = int(len(y))
+    if task.kind == "multiclass":
+        c = np.bincount(y.astype(int), minlength=len(task.labels))
+        return {name: float(v) for name, v in zip(task.labels, c)}, n
+    if task.kind == "binary":
+        c = np.bincount(y.reshape(-1).astype(int), minlength=2)
+        return {name: float(v) for name, v in zip(task.labels, c)}, n
+    if task.kind == "multilabel":
+        c = y.reshape(n, -1).sum(axis=0)
+        return {name: float(v) for name, v in zip(task.labels, c)}, n
+    classes = list(task.aspect_classes)
+    c = np.bincount(y.reshape(-1).astype(int), minlength=len(classes))
+    return {name: float(v) for name, v in zip(classes, c)}, n

@@ -1,0 +1,593 @@
+"""Rules over a run's ``history.jsonl`` (and ``eval.json``): what happened, with figures, and what to change.
+
+Each rule is a small function ``rule(run: RunData) -> list[Finding]`` registered in :data:`RULES`;
+:func:`run_rules` runs them all. A rule returns nothing when it has nothing to say; on a healthy
+history every rule is silent at ``warning`` level (``ok``/``info`` findings — "both loss parts
+falling", "best epoch 4" — appear only when asked for with ``min_severity``). Every threshold is a
+module constant documented in docs/diagnostics.md.
+
+Example:
+    >>> from tailtune.diagnostics.rundata import run_from_history
+    >>> rows = [{"epoch": e, "train": {"loss": l}, "validation": {"loss": v, "macro_f1": 0.5}}
+    ...         for e, (l, v) in enumerate([(1.0, 0.9), (0.7, 0.8), (0.5, 0.85), (0.35, 0.95), (0.25, 1.1)], 1)]
+    >>> [f.rule for f in run_rules(run_from_history(rows))]
+    ['val_loss_rising']
+
+Relations:
+    :mod:`tailtune.diagnostics.series` defines falling / flat / rising / oscillating;
+    :func:`tailtune.diagnostics.lint.lint_recipe` checks a recipe before training;
+    :mod:`tailtune.reports` shows these findings in ``report.html`` and the post-mortem.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+
+from tailtune.diagnostics.findings import Finding, severity_rank, sort_findings
+from tailtune.diagnostics.rundata import RunData, _num, val_metric
+from tailtune.diagnostics.series import FLAT_SLOPE, WINDOW, is_oscillating, relative_slope, shape
+
+# -------------------------------------------------------------------------------- thresholds
+#: train-minus-validation score gap (macro-F1 points as fractions) that bounds each trend label
+GAP_INVERTED = -0.02
+GAP_GROWING_MIN = 0.02
+GAP_GROWING_STEP = 0.01
+GAP_OVERFITTING = 0.10
+GAP_SEVERE = 0.20
+GAP_CRITICAL = 0.30
+#: trend labels, mildest first
+GAP_LABELS = ("normal", "inverted", "growing", "overfitting", "severe", "critical")
+#: a validation-to-test drop larger than this (2 points) is reported
+VAL_TEST_DROP = 0.02
+#: a classification loss at or below this absolute value, or this share of its first epoch, is saturated
+SATURATION_ABS = 0.05
+SATURATION_REL = 0.05
+#: a class is rare when its training share is below this, or its count <= RARE_RATIO_TO_MAX x the largest
+RARE_SHARE = 0.05
+RARE_RATIO_TO_MAX = 0.2
+#: a class is up-weighted when its weight >= UPWEIGHT_FACTOR x the median class weight (pos_weight: >= this)
+UPWEIGHT_FACTOR = 1.5
+#: precision under this on an up-weighted class means its weight is too high
+LOW_PRECISION = 0.5
+#: weight moved between loss parts when one plateaus
+WEIGHT_SHIFT = 0.1
+#: inverted gap on at least this share of epochs (and >= 3 epochs) is reported
+INVERTED_SHARE = 0.5
+
+Rule = Callable[[RunData], list[Finding]]
+RULES: dict[str, Rule] = {}
+
+
+def register(name: str) -> Callable[[Rule], Rule]:
+    """Decorator adding a rule to :data:`RULES` under ``name`` (the ``rule`` of its findings)."""
+
+    def deco(fn: Rule) -> Rule:
+        if name in RULES:
+            raise ValueError(f"rule {name!r} is already registered")
+        RULES[name] = fn
+        fn.rule_name = name  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def run_rules(
+    run: RunData | list[dict],
+    *,
+    rules: Iterable[str] | None = None,
+    min_severity: str = "warning",
+) -> list[Finding]:
+    """Run every registered rule (or those named) and return findings at ``min_severity`` or above.
+
+    Args:
+        run: a :class:`RunData` (see :func:`tailtune.diagnostics.load_run`) or bare history rows.
+        rules: names from :data:`RULES` (default: all).
+        min_severity: ``"ok"`` returns everything, ``"warning"`` (default) only problems.
+
+    Returns:
+        findings, most serious first.
+    """
+    from tailtune.diagnostics.rundata import run_from_history
+
+    if isinstance(run, list):
+        run = run_from_history(run)
+    names = list(RULES) if rules is None else list(rules)
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        raise ValueError(f"rules={unknown!r}: unknown; valid names: {sorted(RULES)}")
+    floor = severity_rank(min_severity)
+    out: list[Finding] = []
+    for name in names:
+        out.extend(f for f in RULES[name](run) if severity_rank(f.severity) >= floor)
+    return sort_findings(out)
+
+
+# -------------------------------------------------------------------------------- helpers
+def _series(history: list[dict], split: str, key: str) -> list[float | None]:
+    return [_num((row.get(split) or {}).get(key)) for row in history]
+
+
+def _part_series(history: list[dict], part: str) -> list[float | None]:
+    return [_num(((row.get("train") or {}).get("loss_parts") or {}).get(part)) for row in history]
+
+
+def _present(values: list[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def _epochs(history: list[dict]) -> list:
+    return [row.get("epoch", i + 1) for i, row in enumerate(history)]
+
+
+def _r(x: float | None, n: int = 4) -> float | None:
+    return None if x is None else round(float(x), n)
+
+
+def gap_metric(history: list[dict]) -> str | None:
+    """The score used for the gap: ``macro_f1``, else ``accuracy``, else ``micro_f1`` (first present)."""
+    for key in ("macro_f1", "accuracy", "micro_f1"):
+        if any(_num((r.get("gap") or {}).get(key)) is not None for r in history):
+            return key
+        if any(_num((r.get("train") or {}).get(key)) is not None and val_metric(r, key) is not None for r in history):
+            return key
+    return None
+
+
+def _gap_value(row: dict, key: str) -> float | None:
+    g = _num((row.get("gap") or {}).get(key))
+    if g is not None:
+        return g
+    t, v = _num((row.get("train") or {}).get(key)), val_metric(row, key)
+    return None if t is None or v is None else t - v
+
+
+def gap_label(gap: float | None, previous: float | None = None) -> str | None:
+    """Trend label of one epoch's train-minus-validation score gap (see docs/diagnostics.md).
+
+    ======================= ===============================================================
+    label                   gap g (fraction; 0.05 = 5 points)
+    ======================= ===============================================================
+    inverted                g < -0.02 (validation better than train)
+    normal                  -0.02 <= g <= 0.10 and not growing
+    growing                 0.02 < g <= 0.10 and g rose by >= 0.01 since the previous epoch
+    overfitting             0.10 < g <= 0.20
+    severe                  0.20 < g <= 0.30
+    critical                g > 0.30
+    ======================= ===============================================================
+
+    Example:
+        >>> gap_label(0.01), gap_label(0.06, 0.04), gap_label(0.15), gap_label(-0.05)
+        ('normal', 'growing', 'overfitting', 'inverted')
+    """
+    if gap is None:
+        return None
+    if gap > GAP_CRITICAL:
+        return "critical"
+    if gap > GAP_SEVERE:
+        return "severe"
+    if gap > GAP_OVERFITTING:
+        return "overfitting"
+    if gap < GAP_INVERTED:
+        return "inverted"
+    if gap > GAP_GROWING_MIN and previous is not None and gap - previous >= GAP_GROWING_STEP - 1e-9:
+        return "growing"
+    return "normal"
+
+
+def epoch_table(run: RunData | list[dict]) -> list[dict]:
+    """One dict per epoch: ``epoch, lr, train_loss, val_loss, loss_parts, train_score, val_score,
+    gap, gap_metric, label, best, stopped`` (``None`` where the history has no value)."""
+    history = run.history if isinstance(run, RunData) else run
+    best = run.best_epoch if isinstance(run, RunData) else None
+    metric = gap_metric(history)
+    rows = []
+    prev = None
+    for i, row in enumerate(history):
+        g = _gap_value(row, metric) if metric else None
+        epoch = row.get("epoch", i + 1)
+        rows.append(
+            {
+                "epoch": epoch,
+                "lr": _num(row.get("lr")),
+                "train_loss": _num((row.get("train") or {}).get("loss")),
+                "val_loss": _num((row.get("validation") or {}).get("loss")),
+                "loss_parts": {
+                    k: _num(v) for k, v in ((row.get("train") or {}).get("loss_parts") or {}).items()
+                },
+                "train_score": _num((row.get("train") or {}).get(metric)) if metric else None,
+                "val_score": val_metric(row, metric) if metric else None,
+                "gap": g,
+                "gap_metric": metric,
+                "label": gap_label(g, prev),
+                "best": bool(row.get("best")) if best is None else epoch == best,
+                "stopped": row.get("stopped"),
+            }
+        )
+        prev = g if g is not None else prev
+    return rows
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f} points"
+
+
+# ---------------------------------------------------------------------------- loss dynamics
+@register("composite_loss")
+def composite_loss(run: RunData) -> list[Finding]:
+    """Dynamics of a loss with a classification part and a contrastive part (train ``loss_parts``).
+
+    both falling -> ok; classification falling while contrastive is flat -> shift 0.1 of weight to
+    the contrastive part; the reverse -> shift 0.1 to the classification part; both flat from the
+    first epoch -> learning rate or data; a part rising -> learning rate too high.
+    """
+    parts = run.loss_parts()
+    logged = {p for row in run.history for p in ((row.get("train") or {}).get("loss_parts") or {})}
+    cls = [p for p, m in parts.items() if p in logged and not m["contrastive"]]
+    con = [p for p, m in parts.items() if p in logged and m["contrastive"]]
+    if not cls or not con or len(run.history) < 3:
+        return []
+    c_name, k_name = cls[0], con[0]
+    c, k = _part_series(run.history, c_name), _part_series(run.history, k_name)
+    sc, sk = shape(c), shape(k)
+    if sc is None or sk is None:
+        return []
+    figs = {
+        "parts": {c_name: "classification", k_name: "contrastive"},
+        "window_epochs": min(WINDOW, len(_present(c))),
+        f"{c_name}_rel_slope": _r(relative_slope(_present(c)[-WINDOW:])),
+        f"{k_name}_rel_slope": _r(relative_slope(_present(k)[-WINDOW:])),
+        f"{c_name}_first_last": [_r(_present(c)[0]), _r(_present(c)[-1])],
+        f"{k_name}_first_last": [_r(_present(k)[0]), _r(_present(k)[-1])],
+        "flat_threshold": FLAT_SLOPE,
+    }
+    wc, wk = parts[c_name].get("weight"), parts[k_name].get("weight")
+    figs["weights"] = {c_name: wc, k_name: wk}
+
+    def shift(src: str, dst: str, w_src, w_dst) -> str:
+        if isinstance(w_src, float) and isinstance(w_dst, float) and w_src > WEIGHT_SHIFT:
+            return (
+                f"shift {WEIGHT_SHIFT} of loss weight to {dst}: loss.{src}.weight {w_src:g} -> "
+                f"{w_src - WEIGHT_SHIFT:g}, loss.{dst}.weight {w_dst:g} -> {w_dst + WEIGHT_SHIFT:g}"
+            )
+        return f"shift {WEIGHT_SHIFT} of loss weight from {src} to {dst}"
+
+    slope_c, slope_k = figs[f"{c_name}_rel_slope"], figs[f"{k_name}_rel_slope"]
+    if sc == "falling" and sk == "falling":
+        return [Finding("composite_loss", "ok", figs,
+                        f"both loss parts are falling ({c_name} {slope_c:+.1%}/epoch, {k_name} {slope_k:+.1%}/epoch)", "")]
+    if sc == "falling" and sk == "flat":
+        return [Finding("composite_loss", "warning", figs,
+                        f"{c_name} is still falling ({slope_c:+.1%}/epoch) but the contrastive part {k_name} has "
+                        f"plateaued ({slope_k:+.1%}/epoch over the last {figs['window_epochs']} epochs)",
+                        shift(c_name, k_name, wc, wk))]
+    if sk == "falling" and sc == "flat":
+        return [Finding("composite_loss", "warning", figs,
+                        f"the contrastive part {k_name} is still falling ({slope_k:+.1%}/epoch) but {c_name} has "
+                        f"plateaued ({slope_c:+.1%}/epoch)", shift(k_name, c_name, wk, wc))]
+    if sc == "flat" and sk == "flat":
+        whole_c = relative_slope(_present(c))
+        whole_k = relative_slope(_present(k))
+        if abs(whole_c) < FLAT_SLOPE and abs(whole_k) < FLAT_SLOPE:
+            figs["whole_run_rel_slopes"] = {c_name: _r(whole_c), k_name: _r(whole_k)}
+            lr = _num((run.recipe or {}).get("optim", {}).get("lr")) if run.recipe else None
+            lr_txt = f" (optim.lr {lr:g} -> {3 * lr:g})" if lr else ""
+            return [Finding("composite_loss", "warning", figs,
+                            f"both loss parts are flat from the first epoch ({c_name} {whole_c:+.1%}/epoch, "
+                            f"{k_name} {whole_k:+.1%}/epoch): the model is not learning",
+                            f"raise the learning rate about 3x{lr_txt}, or check the data: labels shuffled or "
+                            "misaligned with texts, texts truncated to nothing, a frozen encoder")]
+        return [Finding("composite_loss", "ok", figs, "both loss parts fell and have now converged", "")]
+    rising = [n for n, s in ((c_name, sc), (k_name, sk)) if s == "rising"]
+    if rising:
+        return [Finding("composite_loss", "warning", figs,
+                        f"training loss part {', '.join(rising)} is rising over the last epochs",
+                        "lower the learning rate (optim.lr x0.5) or lengthen warmup (optim.warmup 0.1)")]
+    return []
+
+
+@register("loss_saturated")
+def loss_saturated(run: RunData) -> list[Finding]:
+    """The classification training loss has reached its floor while the validation metric is flat."""
+    parts = run.loss_parts()
+    cls = [p for p, m in parts.items() if not m["contrastive"]]
+    name, series = "loss", _series(run.history, "train", "loss")
+    for p in cls:
+        s = _part_series(run.history, p)
+        if len(_present(s)) >= 3:
+            name, series = p, s
+            break
+    y = _present(series)
+    metric = run.stop_metric
+    v = _present([val_metric(r, metric) for r in run.history])
+    if len(y) < 3 or len(v) < 3:
+        return []
+    saturated = y[-1] <= SATURATION_ABS or (y[0] > 0 and y[-1] <= SATURATION_REL * y[0])
+    if not saturated or shape(v) != "flat":
+        return []
+    figs = {
+        "part": name,
+        "first": _r(y[0]),
+        "last": _r(y[-1]),
+        "last_over_first": _r(y[-1] / y[0]) if y[0] else None,
+        f"val_{metric}_rel_slope": _r(relative_slope(v[-WINDOW:])),
+        f"val_{metric}_last": _r(v[-1]),
+    }
+    return [Finding(
+        "loss_saturated", "warning", figs,
+        f"the classification loss ({name}) is at its floor ({y[0]:.3f} -> {y[-1]:.4f}) while validation "
+        f"{metric} is flat at {v[-1]:.3f}: the model has memorised the training set and further epochs add nothing",
+        "stop earlier (early_stopping.patience 2), regularise (model.dropout 0.2, optim.weight_decay 0.05), "
+        "or give a contrastive part more weight; more data helps most",
+    )]
+
+
+@register("loss_oscillating")
+def loss_oscillating(run: RunData) -> list[Finding]:
+    """Training or validation loss zig-zags from epoch to epoch: the learning rate is too high."""
+    out = []
+    lr = _num(((run.recipe or {}).get("optim") or {}).get("lr")) if run.recipe else None
+    if lr is None:
+        lrs = _present([_num(r.get("lr")) for r in run.history])
+        lr = max(lrs) if lrs else None
+    for split in ("train", "validation"):
+        y = _present(_series(run.history, split, "loss"))
+        if is_oscillating(y):
+            d = [b - a for a, b in zip(y, y[1:])]
+            figs = {"split": split, "values": [_r(x) for x in y], "median_step_rel": _r(statistics.median(abs(x) for x in d) / (sum(abs(v) for v in y) / len(y))), "lr": lr}
+            lr_txt = f" (optim.lr {lr:g} -> {lr / 2:g})" if lr else " (optim.lr x0.5)"
+            out.append(Finding(
+                "loss_oscillating", "warning", figs,
+                f"{split} loss oscillates ({' -> '.join(f'{x:.3f}' for x in y[-6:])})",
+                f"halve the learning rate{lr_txt}, lengthen warmup (optim.warmup 0.1) or raise the batch "
+                "(train.grad_accum x2)",
+            ))
+    return out
+
+
+@register("val_loss_rising")
+def val_loss_rising(run: RunData) -> list[Finding]:
+    """Validation loss rises over the last epochs while the training loss does not."""
+    v = _series(run.history, "validation", "loss")
+    t = _series(run.history, "train", "loss")
+    vp = _present(v)
+    if shape(vp) != "rising" or shape(_present(t)) == "rising" or is_oscillating(vp):
+        return []
+    epochs = [e for e, x in zip(_epochs(run.history), v) if x is not None]
+    i_min = min(range(len(vp)), key=lambda i: vp[i])
+    figs = {
+        "rel_slope": _r(relative_slope(vp[-WINDOW:])),
+        "min_epoch": epochs[i_min],
+        "min_val_loss": _r(vp[i_min]),
+        "last_val_loss": _r(vp[-1]),
+    }
+    return [Finding(
+        "val_loss_rising", "warning", figs,
+        f"validation loss rises {figs['rel_slope']:+.1%}/epoch over the last epochs: {vp[i_min]:.3f} at epoch "
+        f"{epochs[i_min]} -> {vp[-1]:.3f} now, while the training loss keeps falling (overconfident on validation)",
+        f"stop near epoch {epochs[i_min]} (early_stopping on loss or patience 2); calibrate with temperature "
+        "scaling if scores matter; regularise (dropout, weight decay, label smoothing)",
+    )]
+
+
+# ---------------------------------------------------------------------------- gap & stopping
+@register("train_val_gap")
+def train_val_gap(run: RunData) -> list[Finding]:
+    """Train-minus-validation score gap per epoch with trend labels; reports overfitting and inversion."""
+    table = epoch_table(run)
+    labelled = [r for r in table if r["label"] is not None]
+    if not labelled:
+        return []
+    metric = labelled[0]["gap_metric"]
+    last = labelled[-1]
+    best = next((r for r in labelled if r["best"]), None)
+    figs = {
+        "metric": metric,
+        "per_epoch": {str(r["epoch"]): {"gap": _r(r["gap"]), "label": r["label"]} for r in labelled},
+        "last_epoch": last["epoch"],
+        "last_gap": _r(last["gap"]),
+        "last_label": last["label"],
+        "best_epoch_gap": _r(best["gap"]) if best else None,
+    }
+    rank = {lab: i for i, lab in enumerate(GAP_LABELS)}
+    worst = max(labelled, key=lambda r: rank[r["label"]])
+    out: list[Finding] = []
+    if last["label"] in ("overfitting", "severe", "critical"):
+        sev = "error" if last["label"] == "critical" else "warning"
+        action = (
+            "stop at the best epoch (early_stopping.patience 2), regularise (model.dropout 0.1 -> 0.2, "
+            "optim.weight_decay 0.01 -> 0.05)"
+            if last["label"] == "overfitting"
+            else "the model memorises the training set: add data, freeze lower layers (model.freeze_layers 2), "
+            "halve train.epochs and regularise (dropout 0.2, weight_decay 0.05)"
+        )
+        out.append(Finding("train_val_gap", sev, figs,
+                           f"{last['label']}: train {metric} exceeds validation by {_pts(last['gap'])} at epoch "
+                           f"{last['epoch']}" + (f" (gap {_pts(best['gap'])} at the best epoch {best['epoch']})" if best else ""),
+                           action))
+    elif last["label"] == "growing" and len(labelled) >= 2 and labelled[-2]["label"] in ("growing", "normal") and sum(r["label"] == "growing" for r in labelled[-3:]) >= 2:
+        out.append(Finding("train_val_gap", "warning", figs,
+                           f"the train/validation gap keeps widening ({', '.join(_pts(r['gap']) for r in labelled[-3:])})",
+                           "expect overfitting within a few epochs: rely on early stopping (patience 2) or regularise"))
+    inverted = [r for r in labelled if r["label"] == "inverted"]
+    if len(labelled) >= 3 and len(inverted) / len(labelled) >= INVERTED_SHARE:
+        figs_i = dict(figs, inverted_epochs=[r["epoch"] for r in inverted])
+        out.append(Finding("train_val_gap", "warning", figs_i,
+                           f"validation beats train on {len(inverted)} of {len(labelled)} epochs "
+                           f"(gap down to {_pts(min(r['gap'] for r in inverted))})",
+                           "check for texts shared between train and validation, a validation set much easier than "
+                           "train, or very heavy regularisation (dropout, label smoothing) that only acts in training"))
+    if not out:
+        out.append(Finding("train_val_gap", "ok", figs,
+                           f"gap {_pts(last['gap'])} at the last epoch (worst: {worst['label']}, epoch {worst['epoch']})", ""))
+    return out
+
+
+@register("best_epoch")
+def best_epoch(run: RunData) -> list[Finding]:
+    """Which epoch was best on the early-stopping metric, and whether training was still improving."""
+    e = run.best_epoch
+    if e is None:
+        return []
+    metric = run.stop_metric
+    row = run.row_at(e) or {}
+    epochs = _epochs(run.history)
+    figs = {"best_epoch": e, "epochs_run": len(run.history), "metric": metric, "value": _r(val_metric(row, metric))}
+    last = run.history[-1]
+    if e == epochs[-1] and last.get("stopped") == "max_epochs" and len(epochs) >= 2:
+        return [Finding("best_epoch", "info", figs,
+                        f"the best epoch is the last one ({e} of {len(epochs)}, validation {metric} {_fmt(figs['value'])}): "
+                        "training may not have converged", "raise train.epochs (e.g. x1.5) and keep early stopping on")]
+    return [Finding("best_epoch", "info", figs,
+                    f"best epoch {e} of {len(epochs)} (validation {metric} {_fmt(figs['value'])}); the saved model is from it", "")]
+
+
+@register("early_stopping")
+def early_stopping(run: RunData) -> list[Finding]:
+    """Why training stopped: early stopping (metric, patience, best value) or the epoch budget."""
+    last = run.history[-1]
+    stopped = last.get("stopped")
+    if not stopped:
+        return []
+    es = last.get("early_stopping") or {}
+    metric = es.get("metric") or run.stop_metric
+    figs = {"stopped": stopped, "epoch": last.get("epoch"), "metric": metric, "best": _r(_num(es.get("best"))),
+            "best_epoch": run.best_epoch}
+    patience = ((run.recipe or {}).get("early_stopping") or {}).get("patience")
+    if patience is not None:
+        figs["patience"] = patience
+    if stopped == "early_stopping":
+        since = None
+        if run.best_epoch is not None and isinstance(last.get("epoch"), (int, float)):
+            since = last["epoch"] - run.best_epoch
+        figs["epochs_without_improvement"] = since
+        verdict = (f"early stopping fired at epoch {last.get('epoch')}: validation {metric} did not improve on "
+                   f"{_fmt(figs['best'])} (epoch {run.best_epoch}) for {since if since is not None else patience} epochs")
+        return [Finding("early_stopping", "info", figs, verdict, "")]
+    return [Finding("early_stopping", "info", figs,
+                    f"training ran its full budget of {last.get('epoch')} epochs ({stopped})", "")]
+
+
+@register("val_test_drop")
+def val_test_drop(run: RunData) -> list[Finding]:
+    """Validation-to-test drop larger than 2 points (``eval.json``): validation over-used or unrepresentative."""
+    ev = run.eval or {}
+    val, test = ev.get("validation"), ev.get("test")
+    if not isinstance(val, dict) or not isinstance(test, dict):
+        return []
+    out = []
+    drops = {}
+    for key in ("macro_f1", "accuracy"):
+        a, b = _num(val.get(key)), _num(test.get(key))
+        if a is not None and b is not None:
+            drops[key] = {"validation": _r(a), "test": _r(b), "drop": _r(a - b)}
+    big = {k: d for k, d in drops.items() if d["drop"] > VAL_TEST_DROP}
+    if big:
+        key = "macro_f1" if "macro_f1" in big else next(iter(big))
+        d = big[key]
+        out.append(Finding("val_test_drop", "warning", {"threshold": VAL_TEST_DROP, **drops},
+                           f"validation {key} {d['validation']:.3f} -> test {d['test']:.3f} ({_pts(-d['drop'])}): the "
+                           "validation set was over-used (early stopping, thresholds) or does not look like test",
+                           "enlarge the validation split (data.val_fraction 0.2), tune thresholds with cross-validation, "
+                           "and compare the validation and test class distributions"))
+    return out
+
+
+# ---------------------------------------------------------------------------- per class
+def _per_class_at_best(run: RunData) -> dict[str, dict]:
+    row = run.best_row or {}
+    pc = (row.get("validation") or {}).get("per_class")
+    if not pc and run.eval:
+        pc = (run.eval.get("validation") or {}).get("per_class")
+    return pc or {}
+
+
+def _rare(run: RunData) -> dict[str, float]:
+    counts = run.class_counts or {}
+    if not counts:
+        return {}
+    total = sum(counts.values()) or 1.0
+    biggest = max(counts.values()) or 1.0
+    return {k: v / total for k, v in counts.items() if v / total < RARE_SHARE or v <= RARE_RATIO_TO_MAX * biggest}
+
+
+@register("rare_zero_recall")
+def rare_zero_recall(run: RunData) -> list[Finding]:
+    """Classes with zero validation recall at the best epoch (the rare ones: raise their weight or gamma)."""
+    pc = _per_class_at_best(run)
+    zero = {k: v for k, v in pc.items() if _num(v.get("recall")) == 0.0 and (_num(v.get("support")) or 0) > 0}
+    if not zero:
+        return []
+    rare = _rare(run)
+    counts = run.class_counts or {}
+    weights = run.class_weights or {}
+    figs = {
+        "epoch": run.best_epoch,
+        "classes": {
+            k: {"support_val": v.get("support"), "train_count": counts.get(k),
+                "train_share": _r(rare.get(k)) if k in rare else None, "weight": _r(weights.get(k)), "rare": k in rare}
+            for k, v in zero.items()
+        },
+    }
+    names = list(zero)
+    gamma = _focal_gamma(run.recipe)
+    hints = []
+    for k in names:
+        w = weights.get(k)
+        if w is not None:
+            hints.append(f"weighting.overrides.{k}: {2 * w:.3g} (now {w:.3g})")
+    weight_txt = "; ".join(hints) if hints else "weighting.scheme: effective_number (or overrides for these classes)"
+    gamma_txt = f"raise focal gamma {gamma:g} -> {gamma + 1:g}" if gamma is not None else "use a focal loss with gamma 1-2"
+    rare_names = [k for k in names if k in rare]
+    desc = ", ".join(
+        f"{k} (val support {zero[k].get('support')}" + (f", {100 * rare[k]:.1f}% of train" if k in rare else "") + ")"
+        for k in names
+    )
+    verdict = f"{len(names)} class{'es' if len(names) > 1 else ''} never recalled at the best epoch: {desc}"
+    if not rare_names:
+        verdict += " (not rare: check their labels)"
+    return [Finding("rare_zero_recall", "warning", figs, verdict, f"raise their weight ({weight_txt}) or {gamma_txt}")]
+
+
+def _focal_gamma(recipe: dict | None) -> float | None:
+    for name, spec in ((recipe or {}).get("loss") or {}).items() if isinstance((recipe or {}).get("loss"), dict) else []:
+        spec = spec or {}
+        if "focal" in str(spec.get("type") or name).lower():
+            g = spec.get("gamma")
+            if isinstance(g, dict):
+                g = g.get("end")
+            return float(g) if isinstance(g, (int, float)) else 2.0
+    return None
+
+
+@register("upweighted_low_precision")
+def upweighted_low_precision(run: RunData) -> list[Finding]:
+    """Precision under 0.5 on an up-weighted class while its recall is higher: its weight is too high."""
+    weights = run.class_weights or {}
+    pc = _per_class_at_best(run)
+    if not weights or not pc:
+        return []
+    pos_weight = run.kind in ("binary", "multilabel")
+    median = statistics.median(weights.values())
+    bar = UPWEIGHT_FACTOR if pos_weight else UPWEIGHT_FACTOR * median
+    hits = {}
+    for k, w in weights.items():
+        m = pc.get(k) or {}
+        p, r = _num(m.get("precision")), _num(m.get("recall"))
+        if w >= bar and p is not None and r is not None and p < LOW_PRECISION and r > p and (_num(m.get("support")) or 0) > 0:
+            hits[k] = {"weight": _r(w), "precision": _r(p), "recall": _r(r), "support_val": m.get("support")}
+    if not hits:
+        return []
+    cap = ((run.recipe or {}).get("weighting") or {}).get("cap")
+    figs = {"epoch": run.best_epoch, "median_weight": _r(median), "upweight_bar": _r(bar), "classes": hits, "cap": cap}
+    desc = ", ".join(f"{k} (weight {v['weight']:.2f}, precision {v['precision']:.2f}, recall {v['recall']:.2f})" for k, v in hits.items())
+    top = max(v["weight"] for v in hits.values())
+    new_cap = max(1.5, round(min(float(cap) if cap else top, top) / 2, 1))
+    return [Finding("upweighted_low_precision", "warning", figs,
+                    f"up-weighted class{'es' if len(hits) > 1 else ''} over-predicted: {desc}",
+                    f"the weights are too high: cap them (weighting.cap {new_cap:g}), use scheme sqrt_inverse, "
+                    "or tune a decision threshold instead (tailtune tune)")]
