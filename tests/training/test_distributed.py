@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,14 +39,19 @@ def test_two_process_gloo_run(tiny_data, tiny_encoder_dir, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(port),
-         str(script), str(recipe_file)],
-        env=env, capture_output=True, text=True, timeout=300,
+         "--master_port", str(port), str(script), str(recipe_file)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert proc.stdout.count("done") == 2
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both workers
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-4000:]
+    assert stdout.count("done") == 2
     rows = read_jsonl(out / rundir.HISTORY)
     assert [r["epoch"] for r in rows] == [1, 2]
     # 64 examples, batch 8 per process, 2 processes: 4 optimiser steps per epoch
