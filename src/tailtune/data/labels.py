@@ -53,8 +53,8 @@ def _first(mask) -> int | None:
 
 def source_table(src: SplitSource) -> pa.Table:
     ds = src.dataset
-    if getattr(ds, "_indices", None) is not None:
-        return ds.with_format("arrow")[:]
+    if getattr(ds, "_indices", None) is not None:  # a saved dataset with an indices mapping
+        return ds.data.table.take(ds._indices.column(0))
     return ds.data.table
 
 

@@ -111,7 +111,10 @@ def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray |
     if arr.null_count:
         i = _first(pc.is_null(arr).to_numpy(zero_copy_only=False))
         raise DataError(f"missing (null/NaN) text at {src.where(i)} (column {col!r}); remove the row or give it text")
-    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
+    # empty, or only whitespace (utf8_is_space is true for non-empty all-space strings); no copy of the text
+    empty = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr))
+    empty = np.concatenate([c.to_numpy(zero_copy_only=False) for c in empty.chunks]) if isinstance(
+        empty, pa.ChunkedArray) else empty.to_numpy(zero_copy_only=False)
     if not empty.any():
         return None
     if not drop_empty:

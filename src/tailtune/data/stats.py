@@ -24,9 +24,18 @@ MAX_EXAMPLES = 5
 
 def split_texts(ds) -> pa.ChunkedArray:
     """The ``text`` column of a loaded split (honouring a ``select`` indices mapping)."""
+    col = ds.data.table.column("text")
     if getattr(ds, "_indices", None) is None:
-        return ds.data.table.column("text")
-    return ds.with_format("arrow", columns=["text"])[:].column("text")
+        return col
+    # one Arrow take (datasets' own row gather builds one record batch per row: slow for 1M rows)
+    return col.take(ds._indices.column(0))
+
+
+def _row_map(ds) -> np.ndarray | None:
+    """Rows of the underlying table that a split selects (None: all of them, in order)."""
+    if getattr(ds, "_indices", None) is None:
+        return None
+    return ds._indices.column(0).to_numpy().astype(np.int64)
 
 
 def class_names(task: TaskSpec) -> list[str]:
@@ -63,10 +72,38 @@ def _summary(values: np.ndarray) -> dict:
     return out
 
 
-def token_lengths(texts: pa.ChunkedArray, *, tokenizer=None, batch_size: int = 1024) -> np.ndarray:
-    """Whitespace token counts (Arrow regex count, vectorised) or, with ``tokenizer``, its token counts."""
+def _batches(texts, rows: int = 65_536):
+    """Slices of ``texts`` of about ``rows`` rows, so temporary token lists stay small."""
+    arr = texts if isinstance(texts, pa.ChunkedArray) else pa.chunked_array([texts])
+    for start in range(0, len(arr), rows):
+        yield arr.slice(start, rows)
+
+
+def text_features(texts) -> tuple[np.ndarray, np.ndarray]:
+    """Whitespace token count and a 64-bit hash of the normalised text per row, in one pass.
+
+    Normalisation (the leakage key): lower case, split on whitespace, joined with single spaces (so
+    runs of whitespace collapse and the ends are stripped); the hash is pandas' SipHash
+    (``pandas.util.hash_array``). Arrow kernels over slices of 64k rows keep the temporaries small.
+    """
+    import pandas as pd
+
+    lengths, hashes = [], []
+    for batch in _batches(texts):
+        tokens = pc.utf8_split_whitespace(pc.utf8_lower(batch))
+        lengths.append(pc.list_value_length(tokens).to_numpy().astype(np.int64))
+        norm = pc.binary_join(tokens, " ")
+        del tokens
+        hashes.append(pd.util.hash_array(norm.to_numpy(zero_copy_only=False), categorize=False))
+    if not lengths:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    return np.concatenate(lengths), np.concatenate(hashes)
+
+
+def token_lengths(texts, *, tokenizer=None, batch_size: int = 1024) -> np.ndarray:
+    """Whitespace token counts (vectorised Arrow) or, with ``tokenizer``, its token counts."""
     if tokenizer is None:
-        return pc.count_substring_regex(texts, r"\S+").to_numpy().astype(np.int64)
+        return text_features(texts)[0]
     out = np.empty(len(texts), dtype=np.int64)
     flat = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
     for start in range(0, len(flat), batch_size):
@@ -76,29 +113,41 @@ def token_lengths(texts: pa.ChunkedArray, *, tokenizer=None, batch_size: int = 1
     return out
 
 
-def normalise_text(texts: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Lower case, whitespace runs collapsed to one space, stripped: the key of the leakage check."""
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(texts), r"\s+", " "))
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    a = np.sort(a)
+    if a.size:
+        a = a[np.concatenate(([True], a[1:] != a[:-1]))]
+    return a
 
 
-def leakage(texts: dict[str, pa.ChunkedArray]) -> dict:
-    """Rows of a later split whose normalised text occurs in an earlier split; duplicates within splits."""
-    norm = {s: normalise_text(t) for s, t in texts.items()}
+def _member(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    if sorted_unique.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_unique, values), sorted_unique.size - 1)
+    return sorted_unique[pos] == values
+
+
+def leakage(hashes: dict[str, np.ndarray], text_at) -> dict:
+    """Rows of a later split whose normalised-text hash occurs in an earlier split; duplicates within.
+
+    ``hashes`` maps split -> (N,) uint64 from :func:`text_features`; ``text_at(split, i)`` returns
+    the text of row ``i`` (for the examples). Sort + binary search: O(N log N).
+    """
     pairs = {}
-    order = [s for s in ("train", "validation", "test") if s in norm]
+    order = [s for s in ("train", "validation", "test") if s in hashes]
+    uniques = {s: _sorted_unique(hashes[s]) for s in order}
     for i, later in enumerate(order):
         for earlier in order[:i]:
-            hit = pc.is_in(norm[later], value_set=pc.unique(norm[earlier])).to_numpy(zero_copy_only=False)
+            hit = _member(hashes[later], uniques[earlier])
             idx = np.flatnonzero(hit)
             pairs[f"{later}_in_{earlier}"] = {
                 "rows": int(idx.size),
                 "fraction": float(idx.size / max(len(hit), 1)),
-                "examples": [
-                    {"row": int(j), "text": str(texts[later][int(j)].as_py())[:120]} for j in idx[:MAX_EXAMPLES]
-                ],
+                "examples": [{"index": int(j), "text": str(text_at(later, int(j)))[:120]} for j in idx[:MAX_EXAMPLES]],
             }
-    within = {s: int(len(norm[s]) - len(pc.unique(norm[s]))) for s in order}
-    return {"normalisation": "lower case, whitespace collapsed, stripped", "across": pairs, "within": within}
+    within = {s: int(len(hashes[s]) - len(uniques[s])) for s in order}
+    return {"normalisation": "lower case, whitespace collapsed, stripped; 64-bit SipHash", "across": pairs,
+            "within": within}
 
 
 def _lengths_by_class(lengths: np.ndarray, y: np.ndarray, task: TaskSpec) -> dict:
@@ -176,7 +225,6 @@ def compute_statistics(data: LoadedData, *, tokenizer=None, tokenizer_name: str 
     task = data.task
     names = class_names(task)
     splits = list(data.splits)
-    texts = {s: split_texts(data.splits[s]) for s in splits}
     result: dict = {
         "task": task.to_dict(),
         "files": dict(data.files),
@@ -219,18 +267,34 @@ def compute_statistics(data: LoadedData, *, tokenizer=None, tokenizer_name: str 
         result["aspects"] = {"polarity_table": table, "classes": classes}
     # token lengths
     unit = "whitespace tokens" if tokenizer is None else f"tokenizer tokens ({tokenizer_name or type(tokenizer).__name__})"
-    lengths = {}
+    # one pass over each underlying Arrow table (a carved validation split shares train's table)
+    features: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    lengths, hashes = {}, {}
     rng = np.random.default_rng(seed)
     for s in splits:
-        t, y = texts[s], data.targets[s]
-        if tokenizer is not None and len(t) > max_tokenized:
-            pick = np.sort(rng.choice(len(t), size=max_tokenized, replace=False))
-            t, y = t.take(pa.array(pick)), y[pick]
-        lens = token_lengths(t, tokenizer=tokenizer)
+        ds = data.splits[s]
+        key = id(ds.data)
+        if key not in features:
+            features[key] = text_features(ds.data.table.column("text"))
+        rows = _row_map(ds)
+        lens, hashes[s] = features[key] if rows is None else (features[key][0][rows], features[key][1][rows])
+        y = data.targets[s]
+        if tokenizer is not None:
+            texts = split_texts(ds)
+            if len(texts) > max_tokenized:
+                pick = np.sort(rng.choice(len(texts), size=max_tokenized, replace=False))
+                texts, y = texts.take(pa.array(pick)), y[pick]
+            lens = token_lengths(texts, tokenizer=tokenizer)
         lengths[s] = {"rows_measured": int(len(lens)), "overall": _summary(lens), "per_class": _lengths_by_class(lens, y, task)}
     result["lengths"] = {"unit": unit, "splits": lengths}
     result["weights"] = _weights(task, data.targets["train"])
-    result["leakage"] = leakage(texts)
+
+    def text_at(split: str, i: int) -> str:
+        ds = data.splits[split]
+        rows = _row_map(ds)
+        return ds.data.table.column("text")[int(rows[i]) if rows is not None else i].as_py()
+
+    result["leakage"] = leakage(hashes, text_at)
     result["warnings"] = find_warnings(result)
     return result
 
@@ -267,7 +331,7 @@ def find_warnings(stats: dict) -> list[dict]:
             out.append({
                 "code": "leakage",
                 "message": f"{info['rows']} {later} row(s) ({info['fraction']:.1%}) duplicate a {earlier} text "
-                           f"(after normalisation), e.g. {later} row {info['examples'][0]['row'] + 1}: "
+                           f"(after normalisation), e.g. {later} row {info['examples'][0]['index'] + 1}: "
                            f"{info['examples'][0]['text']!r}",
                 "remedy": f"remove the duplicates from {later} (or deduplicate before splitting); scores on "
                           f"{later} are otherwise inflated",
