@@ -167,3 +167,21 @@ def test_class_counts_from_data(tmp_path):
     (tmp_path / "validation.csv").write_text("text,labels\nx,a\ny,b\n")
     counts, n = class_counts_from_data({"data": {"path": str(tmp_path)}})
     assert n == 50 and counts == {"a": 40.0, "b": 10.0}
+
+
+def test_rebalancing_loss_plus_class_weights_is_double():
+    recipe = clean(loss={"logit_adjusted": {"tau": 1.0}}, weighting={"scheme": "inverse"})
+    f = one(lint_recipe(recipe), "double_weighting")
+    assert "logit_adjusted rebalances by class counts itself" in f.verdict
+    assert "double_weighting" not in rules(lint_recipe(clean(loss={"logit_adjusted": {"tau": 1.0}})))
+
+
+def test_tversky_alpha_is_not_a_class_weight():
+    recipe = clean(loss={"tversky": {"alpha": 0.3, "beta": 0.7}}, sampler="class_balanced")
+    assert "double_weighting" not in rules(lint_recipe(recipe))
+
+
+def test_confidence_inside_a_loss_part_with_smoothing():
+    recipe = clean(loss={"sentiment_focal": {"gamma": 1.0, "label_smoothing": 0.1, "confidence": True}}, optim={"lr": 3e-5})
+    f = one(lint_recipe(recipe), "smoothing_with_confidence")
+    assert "loss.sentiment_focal.confidence" in f.verdict

@@ -1,9 +1,111 @@
-"""CLI commands (filled in by their issue)."""
+"""``tailtune lint``, ``diagnose``, ``postmortem`` and ``report``: parse, call tailtune.diagnostics /
+tailtune.reports, print.
+
+Exit codes: 0 success (``lint``: warnings allowed), 1 ``lint`` found an error-level problem,
+2 a user error (bad recipe, missing run directory).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+from tailtune.errors import TailtuneError
+
+console = Console(highlight=False, soft_wrap=True)
+
+_STYLE = {"ok": "green", "info": "blue", "warning": "yellow", "error": "bold red"}
+
+
+class LintFailed(TailtuneError):
+    """``tailtune lint`` found an error-level problem: exit code 1 (user errors keep 2)."""
+
+    exit_code = 1
+
+
+def _print_findings(findings, *, empty: str) -> None:
+    if not findings:
+        console.print(f"[green]{empty}[/]")
+        return
+    for f in findings:
+        console.print(f"[{_STYLE[f.severity]}]{f.severity:>7}[/] [bold]{f.rule}[/]: {f.verdict}")
+        if f.action:
+            console.print(f"          [dim]->[/] {f.action}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``lint``, ``diagnose``, ``postmortem`` and ``report`` to ``app``."""
+
+    @app.command("lint")
+    def lint(
+        recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+        data: bool = typer.Option(False, "--data", help="Load the recipe's data.path and cite class counts."),
+        data_path: str = typer.Option(None, "--data-path", help="Count classes in this data instead of data.path (implies --data)."),
+        baseline: Path = typer.Option(None, "--baseline", help="Baseline recipe (its lr and batch are the reference)."),
+        overrides: list[str] = typer.Option([], "--set", help="Override a field, e.g. --set loss.focal.gamma=1.0."),
+        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    ):
+        """Check a recipe for remedies that cancel or compound each other. Exit 1 on errors, 0 otherwise."""
+        from tailtune.diagnostics import class_counts_from_data, lint_recipe
+        from tailtune.training.recipe import load_recipe
+
+        rec = load_recipe(recipe, overrides)
+        base = load_recipe(baseline) if baseline is not None else None
+        counts = n = None
+        if data or data_path:
+            counts, n = class_counts_from_data(rec, data_path=data_path)
+        findings = lint_recipe(rec, class_counts=counts, num_examples=n, baseline=base)
+        if as_json:
+            typer.echo(json.dumps([f.to_dict() for f in findings], indent=2))
+        else:
+            _print_findings(findings, empty=f"{recipe}: no problems found")
+        errors = sum(f.severity == "error" for f in findings)
+        if errors:
+            raise LintFailed(f"{recipe}: {errors} error-level problem{'s' if errors > 1 else ''}; fix before training")
+
+    @app.command("diagnose")
+    def diagnose(
+        run: Path = typer.Argument(..., help="Run directory."),
+        show_all: bool = typer.Option(False, "--all", help="Also show ok/info findings (best epoch, why training stopped)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    ):
+        """Run the history rules on a run directory and print what they found."""
+        from tailtune.diagnostics import load_run, run_rules
+
+        findings = run_rules(load_run(run), min_severity="ok" if show_all else "warning")
+        if as_json:
+            typer.echo(json.dumps([f.to_dict() for f in findings], indent=2))
+        else:
+            _print_findings(findings, empty=f"{run}: no problems found (use --all for the details)")
+
+    @app.command("postmortem")
+    def postmortem(
+        runs: list[Path] = typer.Argument(..., help="Candidate run directories (several = several seeds)."),
+        baseline: list[Path] = typer.Option(..., "--baseline", help="Baseline run directory; repeat for several seeds."),
+        out: Path = typer.Option(None, "--out", help="Write the Markdown here instead of printing it."),
+        split: str = typer.Option(None, "--split", help="test or validation (default: test when present)."),
+    ):
+        """Markdown post-mortem of RUN(s) against --baseline run(s): metrics, verdict, causes, next steps."""
+        from tailtune.reports import postmortem as make
+        from tailtune.reports import write_postmortem
+
+        if out is not None:
+            path = write_postmortem(runs, baseline, out, split=split)
+            console.print(f"wrote {path}")
+        else:
+            typer.echo(make(runs, baseline, split=split), nl=False)
+
+    @app.command("report")
+    def report(
+        run: Path = typer.Argument(..., help="Run directory."),
+        baseline: Path = typer.Option(None, "--baseline", help="Baseline run directory to compare with."),
+        out: Path = typer.Option(None, "--out", help="Destination (default: RUN/report.html)."),
+    ):
+        """Write the self-contained report.html of a run."""
+        from tailtune.reports import write_report
+
+        path = write_report(run, baseline, out=out)
+        console.print(f"wrote {path}")

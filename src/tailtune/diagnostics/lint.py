@@ -11,7 +11,8 @@ check                           severity fires when
 ``double_weighting``            error    two or more of: ``weighting`` class weights (as alpha,
                                          weight or pos_weight), a loss part's own ``alpha``/
                                          ``pos_weight``/``class_weight`` (or a list ``weight``),
-                                         ``sampler: class_balanced``
+                                         ``sampler: class_balanced``, a loss that rebalances by
+                                         class counts itself (logit_adjusted, distribution_balanced)
                                          act on the same loss part's classes
 ``reversed_focal``              error    a focal ``gamma`` (or schedule end) ``< 0``
 ``gamma_weights_mild``          warning  focal ``gamma >= 2`` together with class weights while
@@ -21,8 +22,8 @@ check                           severity fires when
 ``small_batch_no_accum``        warning  ``batch_size`` below the reference (32, or the baseline's
                                          effective batch) with ``grad_accum: 1``
 ``weights_over_50x``            warning  a class weight more than 50x the smallest (pos_weight > 50)
-``smoothing_with_confidence``   warning  label smoothing together with
-                                         ``sample_weighting.confidence: true``
+``smoothing_with_confidence``   warning  label smoothing together with confidence weighting
+                                         (``sample_weighting.confidence`` or a part's ``confidence``)
 =============================== ======== ====================================================
 
 Example:
@@ -57,8 +58,25 @@ EASY_P = 0.9
 _WEIGHT_PARAMS = ("alpha", "pos_weight", "class_weight", "weight")
 
 
-def _explicit_weights(spec: dict) -> list[str]:
-    return [p for p in _WEIGHT_PARAMS if spec.get(p) is not None and (p != "weight" or isinstance(spec[p], (list, tuple)))]
+#: losses whose ``alpha`` is not a class weight (Tversky: false-positive weight)
+_ALPHA_NOT_CLASS_WEIGHT = ("tversky", "dice")
+#: losses that rebalance classes themselves from the class counts (priors): logit adjustment
+#: (Menon et al. 2021) and distribution-balanced loss (Wu et al. 2020); LDAM's margins are not a
+#: re-weighting (LDAM-DRW pairs them with class weights on purpose)
+_REBALANCING_LOSSES = ("logit_adjusted", "la", "distribution_balanced", "db")
+
+
+def _explicit_weights(spec: dict, ltype: str = "") -> list[str]:
+    out = []
+    for p in _WEIGHT_PARAMS:
+        if spec.get(p) is None:
+            continue
+        if p == "weight" and not isinstance(spec[p], (list, tuple)):
+            continue
+        if p == "alpha" and ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT:
+            continue
+        out.append(p)
+    return out
 
 
 def _as_mapping(recipe: Any) -> dict:
@@ -92,7 +110,8 @@ def _is_focal(name: str, spec: dict) -> bool:
 def _gammas(spec: dict) -> list[float]:
     g = spec.get("gamma", 2.0)
     if isinstance(g, Mapping):
-        return [float(g[k]) for k in ("start", "end") if isinstance(g.get(k), (int, float))]
+        vals = [g[k] for k in ("start", "end") if k in g] + list(g.get("values") or [])
+        return [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return [float(g)] if isinstance(g, (int, float)) and not isinstance(g, bool) else []
 
 
@@ -165,10 +184,13 @@ def lint_recipe(
     for name, spec in loss.items():
         if is_contrastive(name, str(spec.get("type") or name)):
             continue
+        ltype = str(spec.get("type") or name)
         mechs = []
+        if ltype.lower() in _REBALANCING_LOSSES:
+            mechs.append(f"loss.{name} ({ltype} rebalances by class counts itself)")
         if active:
             mechs.append(f"weighting.scheme {weighting.get('scheme', 'uniform')} (as {apply_to})")
-        for p in _explicit_weights(spec):
+        for p in _explicit_weights(spec, ltype):
             mechs.append(f"loss.{name}.{p}")
         if sampler == "class_balanced":
             mechs.append("sampler: class_balanced")
@@ -190,9 +212,11 @@ def lint_recipe(
                 fixes.append("set sampler: none")
             if active:
                 fixes.append("set weighting.apply_to: none")
-            explicit = [f"loss.{name}.{p}" for p in _explicit_weights(spec)]
+            explicit = [f"loss.{name}.{p}" for p in _explicit_weights(spec, ltype)]
             if explicit:
                 fixes.append(f"remove {', '.join(explicit)}")
+            if ltype.lower() in _REBALANCING_LOSSES:
+                fixes.append(f"replace {ltype} by ce/focal")
             out.append(Finding(
                 "double_weighting", "error", figs,
                 f"class weights applied more than once on loss.{name}: {', '.join(mechs)}; {why}",
@@ -215,7 +239,7 @@ def lint_recipe(
                 f"use gamma >= 0 (1.0-2.0 is usual; 0 is plain cross-entropy): loss.{name}.gamma: 2.0",
             ))
         high = [g for g in gammas if g >= HIGH_GAMMA]
-        has_weights = active or bool(_explicit_weights(spec))
+        has_weights = active or bool(_explicit_weights(spec, str(spec.get("type") or name)))
         if high and has_weights and ratio is not None and ratio < MILD_IMBALANCE:
             out.append(Finding(
                 "gamma_weights_mild", "warning",
@@ -296,7 +320,7 @@ def lint_recipe(
                     "bound them: weighting.cap: 10, or weighting.scheme: sqrt_inverse / effective_number",
                 ))
     for name, spec in loss.items():
-        for p in _explicit_weights(spec):
+        for p in _explicit_weights(spec, str(spec.get("type") or name)):
             r = _vector_ratio(spec.get(p))
             if r is not None and r > MAX_WEIGHT_RATIO:
                 out.append(Finding(
@@ -306,8 +330,9 @@ def lint_recipe(
                 ))
 
     # --- label smoothing + confidence weighting ---------------------------------------------
-    if _section(data, "sample_weighting").get("confidence"):
-        for name, spec in loss.items():
+    global_conf = bool(_section(data, "sample_weighting").get("confidence"))
+    for name, spec in loss.items():
+        if global_conf or spec.get("confidence") is True:
             eps = _smoothing(name, spec)
             if eps > 0:
                 labels = _section(data, "task").get("labels") or (list(counts) if counts else None)
@@ -320,10 +345,11 @@ def lint_recipe(
                     cap_txt = f" (the target for the true class is {top_target:.3f} with {c} classes)"
                 out.append(Finding(
                     "smoothing_with_confidence", "warning", figs,
-                    f"loss.{name} smooths labels by {eps:g}{cap_txt} while sample_weighting.confidence weights each "
+                    f"loss.{name} smooths labels by {eps:g}{cap_txt} while "
+                    f"{'sample_weighting.confidence' if global_conf else f'loss.{name}.confidence'} weights each "
                     "example by the model's confidence: smoothing pulls confidence down, the weighting reads that "
                     "lowered confidence as a signal, so the two fight and the weights carry little information",
-                    "use one: drop label_smoothing, or set sample_weighting.confidence: false",
+                    "use one: drop label_smoothing, or turn confidence weighting off",
                 ))
     return sort_findings(out)
 

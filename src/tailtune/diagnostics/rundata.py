@@ -252,7 +252,9 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
     run.class_counts = dict(class_counts) if class_counts else train_counts(history)
     from tailtune.diagnostics.weights import recipe_class_weights
 
-    run.class_weights = recipe_class_weights(run.recipe, run.kind, run.class_counts, labels=run.labels)
+    n_train = next((_num((r.get("train") or {}).get("n_samples")) for r in history if (r.get("train") or {}).get("n_samples")), None)
+    run.extra["n_train"] = n_train
+    run.class_weights = recipe_class_weights(run.recipe, run.kind, run.class_counts, labels=run.labels, num_examples=n_train)
     return run
 
 

@@ -1,0 +1,261 @@
+"""``report.html``: one self-contained page per run (inline CSS, inline PNG plots, no script, no CDN).
+
+Sections: summary, diagnostics (history rules + recipe lint), class distribution, loss components
+and gap per epoch (with the epoch table), per-class precision/recall/F1 against a baseline,
+confusion matrix, precision-recall curves, reliability diagram, thresholds (``postprocess.json``)
+and the recipe. Sections whose inputs are missing (no predictions, no eval.json) say so instead of
+disappearing, so a report of a killed run still renders.
+
+Example:
+    >>> write_report("runs/reuters-focal", baseline="runs/reuters-ce")  # doctest: +SKIP
+    PosixPath('runs/reuters-focal/report.html')
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any
+
+from tailtune.diagnostics import epoch_table, lint_recipe, load_run, run_rules
+from tailtune.diagnostics.rundata import RunData, _num
+from tailtune.utils import rundir
+from tailtune.utils.io import atomic_write_text
+
+SECTIONS = (
+    ("summary", "Summary"),
+    ("diagnostics", "Diagnostics"),
+    ("distribution", "Class distribution"),
+    ("training", "Training"),
+    ("per-class", "Per class"),
+    ("confusion", "Confusion matrix"),
+    ("pr-curves", "Precision-recall"),
+    ("reliability", "Reliability"),
+    ("thresholds", "Thresholds"),
+    ("recipe", "Recipe"),
+)
+
+
+def _env():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("tailtune.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"
+    env.filters["pts"] = lambda x: "–" if x is None else f"{100 * x:+.1f}"
+    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}%"
+    return env
+
+
+def _split(run: RunData) -> str | None:
+    for split in ("test", "validation"):
+        if isinstance((run.eval or {}).get(split), dict):
+            return split
+    return None
+
+
+def _report_of(run: RunData, split: str | None) -> dict:
+    if split and isinstance((run.eval or {}).get(split), dict):
+        return run.eval[split]
+    return (run.best_row or {}).get("validation") or {}
+
+
+def _distribution(run: RunData, labels: list[str]) -> tuple[dict[str, dict[str, float]], str]:
+    series: dict[str, dict[str, float]] = {}
+    note = ""
+    if run.class_counts:
+        series["train"] = dict(run.class_counts)
+        try:
+            from tailtune.training.run import TRAIN_EVAL_MAX
+        except ImportError:  # training layer not importable: no subsample note
+            TRAIN_EVAL_MAX = None
+        if TRAIN_EVAL_MAX and abs(sum(run.class_counts.values()) - TRAIN_EVAL_MAX) < 1 and run.kind in ("binary", "multiclass"):
+            note = (f"train counts are from the {TRAIN_EVAL_MAX:,} training examples evaluated each epoch "
+                    "(a fixed subsample): shares are exact, totals scaled down")
+    for split in ("validation", "test"):
+        pc = ((run.eval or {}).get(split) or {}).get("per_class") or {}
+        if pc:
+            series[split] = {k: float(v.get("support") or 0) for k, v in pc.items()}
+    return series, note
+
+
+def _class_order(run: RunData, labels: list[str]) -> list[str]:
+    counts = run.class_counts or {}
+    if counts and all(lab in counts for lab in labels):
+        return sorted(labels, key=lambda lab: -counts[lab])
+    return labels
+
+
+def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, Any]:
+    """Everything the template renders (plots as data URIs); exposed for tests and custom templates."""
+    from tailtune import __version__
+    from tailtune.reports import plots
+    from tailtune.reports.predictions import prediction_view
+
+    split = _split(run)
+    rep = _report_of(run, split)
+    base_rep = _report_of(baseline, _split(baseline)) if baseline is not None else None
+    labels = run.labels or list(rep.get("per_class") or {})
+    if run.kind == "aspects" and rep.get("per_class"):
+        labels = list(rep["per_class"])
+    table = epoch_table(run)
+    base_table = epoch_table(baseline) if baseline is not None else None
+    findings = run_rules(run, min_severity="ok")
+    lint = []
+    if run.recipe:
+        try:
+            lint = lint_recipe(run.recipe, class_counts=run.class_counts)
+        except (TypeError, ValueError):
+            lint = []
+    problems = [f for f in findings + lint if f.is_problem]
+
+    recipe = run.recipe or {}
+    loss = recipe.get("loss") or {}
+    loss_desc = ", ".join(
+        f"{k} ×{(v or {}).get('weight', 1)}" + (f" (γ={(v or {}).get('gamma')})" if isinstance(v, dict) and "gamma" in v else "")
+        for k, v in (loss.items() if isinstance(loss, dict) else [])
+    )
+    best = next((r for r in table if r["best"]), None)
+    cards = []
+    for key, title in (("macro_f1", "macro-F1"), ("accuracy", "accuracy")):
+        val = _num(rep.get(key))
+        b = _num((base_rep or {}).get(key)) if base_rep else None
+        cards.append({"title": title, "value": None if val is None else f"{val:.3f}",
+                      "delta": None if (val is None or b is None) else 100 * (val - b),
+                      "sub": f"{split or 'validation'}" + (f" · baseline {b:.3f}" if b is not None else "")})
+    cards.append({"title": "best epoch", "value": f"{run.best_epoch} / {len(run.history)}" if run.best_epoch is not None else "–",
+                  "delta": None, "sub": (run.history[-1].get("stopped") or "running").replace("_", " ")})
+    cards.append({"title": "gap at best", "value": "–" if not best or best["gap"] is None else f"{100 * best['gap']:+.1f} pts",
+                  "delta": None, "sub": best["label"] if best and best["label"] else ""})
+    cards.append({"title": "warnings", "value": str(len(problems)), "delta": None,
+                  "sub": "errors: " + str(sum(f.severity == "error" for f in problems))})
+
+    series, dist_note = _distribution(run, labels)
+    dist_labels = _class_order(run, list(next(iter(series.values()))) if series else labels)
+    dist_plot = plots.class_distribution(dist_labels, series) if series else None
+    from tailtune.diagnostics.weights import imbalance_ratio
+
+    ratio = imbalance_ratio(series[next(iter(series))])[0] if series else None
+
+    curves = plots.training_curves(table, baseline_table=base_table) if table else None
+
+    per_class = rep.get("per_class") or {}
+    base_pc = (base_rep or {}).get("per_class") or {}
+    pc_labels = _class_order(run, list(per_class))
+    pc_rows = []
+    for lab in pc_labels:
+        m = per_class[lab]
+        b = base_pc.get(lab) or {}
+        pc_rows.append({
+            "label": lab,
+            "train": (run.class_counts or {}).get(lab),
+            "weight": (run.class_weights or {}).get(lab),
+            **{k: _num(m.get(k)) for k in ("precision", "recall", "f1")},
+            "support": m.get("support"),
+            **{f"d_{k}": (_num(m.get(k)) - _num(b.get(k))) if _num(b.get(k)) is not None and _num(m.get(k)) is not None else None
+               for k in ("precision", "recall", "f1")},
+        })
+    pc_plot = plots.per_class_bars(pc_labels, per_class, base_pc or None) if per_class else None
+
+    pred_split = next((s for s in ("test", "validation") if run.predictions(s) is not None), None)
+    confusion_plot = pr_plot = rel_plot = None
+    ap: dict[str, float] = {}
+    ml_rows: list[dict] = []
+    ece = ece_cal = None
+    if pred_split and run.task:
+        logits, targets = run.predictions(pred_split)
+        view = prediction_view(logits, targets, run.task, run.postprocess)
+        if view.confusion is not None:
+            confusion_plot = plots.confusion(view.confusion, view.labels)
+        else:
+            import numpy as np
+
+            yt, yp = view.y_true, view.y_pred
+            for i, lab in enumerate(view.labels):
+                ml_rows.append({"label": lab, "tp": int(np.sum((yt[:, i] == 1) & (yp[:, i] == 1))),
+                                "fp": int(np.sum((yt[:, i] == 0) & (yp[:, i] == 1))),
+                                "fn": int(np.sum((yt[:, i] == 1) & (yp[:, i] == 0))), "pos": int(yt[:, i].sum())})
+        pr_plot, ap = plots.pr_curves(view.scores, view.onehot, view.labels)
+        rel_plot = plots.reliability(view.reliability, view.reliability_calibrated)
+        ece = view.reliability.ece
+        ece_cal = view.reliability_calibrated.ece if view.reliability_calibrated else None
+
+    pp = run.postprocess or {}
+    thr_rows = []
+    thresholds = pp.get("thresholds")
+    biases = pp.get("biases")
+    names = labels if run.kind != "binary" else labels[1:]
+    if isinstance(thresholds, list):
+        thr_rows = [{"label": n, "threshold": t} for n, t in zip(names, thresholds)]
+    bias_rows = [{"label": n, "bias": b} for n, b in zip(labels, biases)] if isinstance(biases, list) else []
+    import yaml
+
+    return {
+        "title": f"tailtune report · {run.name}",
+        "sections": SECTIONS,
+        "run": {"name": run.name, "path": str(run.path) if run.path else "", "kind": run.kind or "unknown",
+                "n_labels": len(labels), "seed": run.seed, "model": (recipe.get("model") or {}).get("name"),
+                "loss": loss_desc, "version": recipe.get("tailtune_version") or __version__, "split": split},
+        "baseline": {"name": baseline.name, "path": str(baseline.path) if baseline.path else ""} if baseline else None,
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cards": cards,
+        "findings": findings,
+        "lint": lint,
+        "dist_plot": dist_plot,
+        "dist_note": dist_note,
+        "imbalance": ratio,
+        "curves": curves,
+        "epochs": table,
+        "parts": sorted({p for r in table for p in r["loss_parts"]}),
+        "pc_rows": pc_rows,
+        "pc_plot": pc_plot,
+        "has_baseline": baseline is not None and bool(base_pc),
+        "pred_split": pred_split,
+        "confusion_plot": confusion_plot,
+        "ml_rows": ml_rows,
+        "pr_plot": pr_plot,
+        "ap": ap,
+        "rel_plot": rel_plot,
+        "ece": ece,
+        "ece_cal": ece_cal,
+        "pp": pp,
+        "thr_rows": thr_rows,
+        "bias_rows": bias_rows,
+        "recipe_yaml": yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True) if recipe else "",
+    }
+
+
+def render_report(run: str | os.PathLike | RunData, baseline: str | os.PathLike | RunData | None = None) -> str:
+    """The report's HTML text (nothing written)."""
+    run = run if isinstance(run, RunData) else load_run(run)
+    base = None
+    if baseline is not None:
+        base = baseline if isinstance(baseline, RunData) else load_run(baseline)
+    return _env().get_template("report.html.j2").render(**build_context(run, base))
+
+
+def write_report(
+    run_dir: str | os.PathLike,
+    baseline: str | os.PathLike | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``report.html`` (atomically) into ``run_dir`` (or to ``out``) and return its path.
+
+    Args:
+        run_dir: a run directory (only ``history.jsonl`` is required).
+        baseline: a run directory to compare per-class metrics and curves with.
+        out: another destination file.
+
+    Raises:
+        RunDirError: ``run_dir`` or ``baseline`` is not a readable run directory.
+    """
+    html = render_report(run_dir, baseline)
+    path = Path(out) if out is not None else Path(run_dir) / rundir.REPORT
+    return atomic_write_text(path, html)

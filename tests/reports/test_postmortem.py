@@ -1,0 +1,133 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tailtune.errors import RunDirError
+from tailtune.reports import compare_values, paired_bootstrap, postmortem, recipe_changes, write_postmortem
+
+
+# ----------------------------------------------------------------------------- statistics
+def test_welch_interval_matches_scipy():
+    from scipy import stats
+
+    a, b = [0.62, 0.64, 0.61, 0.63], [0.58, 0.60, 0.57]
+    c = compare_values(a, b)
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(0.95)
+    assert c.low == pytest.approx(ci.low) and c.high == pytest.approx(ci.high)
+    assert c.verdict == "better" and "Welch" in c.method
+
+
+@pytest.mark.parametrize(
+    "a, b, verdict",
+    [([0.60, 0.61, 0.62], [0.66, 0.67, 0.65], "worse"),
+     ([0.60, 0.66, 0.63], [0.61, 0.64, 0.62], "not distinguishable"),
+     ([0.70], [0.60], "not distinguishable")],
+)
+def test_verdicts(a, b, verdict):
+    c = compare_values(a, b)
+    assert c.verdict == verdict
+    if c.low is not None and c.verdict != "not distinguishable":
+        assert (c.low > 0) == (verdict == "better") and (c.high < 0) == (verdict == "worse")
+
+
+def test_never_better_when_interval_crosses_zero():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = rng.normal(0.6, 0.02, size=rng.integers(1, 6))
+        b = rng.normal(0.6, 0.02, size=rng.integers(1, 6))
+        c = compare_values(a, b)
+        if c.verdict == "better":
+            assert c.low > 0
+        if c.low is not None and c.low <= 0 <= c.high:
+            assert c.verdict == "not distinguishable"
+
+
+def test_one_side_with_seeds_uses_its_variance():
+    c = compare_values([0.70], [0.60, 0.61, 0.59])
+    assert "3-seed side's variance" in c.method and c.verdict == "better"
+
+
+def test_paired_bootstrap_on_identical_predictions_is_zero():
+    y = np.arange(100) % 2
+    c = paired_bootstrap(lambda i: float(np.mean(y[i])), lambda i: float(np.mean(y[i])), 100, samples=200)
+    assert c.delta == 0 and c.low == 0 and c.high == 0 and c.verdict == "not distinguishable"
+
+
+def test_compare_values_validation():
+    with pytest.raises(ValueError, match="at least one value per side"):
+        compare_values([], [0.5])
+    with pytest.raises(ValueError, match="confidence"):
+        compare_values([0.5], [0.5], confidence=1.5)
+
+
+# ------------------------------------------------------------------------------ post-mortem
+def test_postmortem_with_seeds(runs):
+    text = postmortem(runs["focal"], runs["ce"])
+    for head in ("# Post-mortem", "## Verdict", "## Metrics", "## Recipe changes", "## Epochs (candidate",
+                 "## Epochs (baseline", "## Probable causes", "## Next steps"):
+        assert head in text
+    assert "**better**" in text and "Welch t-interval, 3 vs 3 seeds" in text
+    # the table: accuracy, macro-F1, recall of each minority class, gap
+    for row in ("| accuracy |", "| macro-F1 |", "| recall theme |", "| recall setting |", "| recall character |",
+                "| train-val gap (best epoch) |"):
+        assert row in text
+    assert "| recall plot |" not in text  # the majority class is not a minority
+    ev = [json.loads((r / "eval.json").read_text())["test"]["macro_f1"] for r in runs["focal"]]
+    assert f"{np.mean(ev):.3f} ± {np.std(ev, ddof=1):.3f}" in text
+    # recipe changes and lint of the candidate (against the CE baseline)
+    assert "| `loss.focal.gamma` | – | `1.0` |" in text and "| `loss.ce` | `{}` | – |" in text
+    assert "| `train.seed`" not in text
+    # trend labels in the epoch table
+    assert "| growing |" in text or "| normal |" in text
+
+
+def test_postmortem_worse_and_single_seed(runs):
+    text = postmortem(runs["ce"], runs["focal"])
+    assert "**worse**" in text
+    assert "revert the recipe changes one at a time" in text
+    single = postmortem(runs["focal"][:1], runs["ce"][:1])
+    assert "paired bootstrap over 500 test examples" in single and "seed variance is not included" in single
+
+
+def test_postmortem_not_distinguishable_asks_for_seeds(runs):
+    text = postmortem(runs["focal"][:1], runs["focal"][1:2])
+    # different seeds -> different test targets, so no paired bootstrap: one run per side
+    assert "**not distinguishable**" in text and "one run per side" in text
+    assert "run at least 3 seeds per side (now 1)" in text
+
+
+def test_postmortem_causes_from_rules_and_lint(runs, tmp_path):
+    run = tmp_path / "bad"
+    shutil.copytree(runs["focal"][0], run)
+    rows = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    for i, r in enumerate(rows):
+        r["gap"]["macro_f1"] = 0.05 + 0.04 * i  # 0.25 at epoch 6: "severe"
+        r["train"]["macro_f1"] = r["validation"]["macro_f1"] + r["gap"]["macro_f1"]
+    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import yaml
+
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["sampler"] = "class_balanced"
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    text = postmortem([run], runs["ce"][:1])
+    assert "**train_val_gap** (warning): severe" in text
+    assert "**recipe: double_weighting** (error)" in text
+    assert "set sampler: none" in text.split("## Next steps")[1]
+
+
+def test_write_postmortem_and_errors(runs, tmp_path):
+    out = write_postmortem(runs["focal"][:1], runs["ce"][:1], tmp_path / "pm.md")
+    assert out.read_text().startswith("# Post-mortem")
+    with pytest.raises(RunDirError, match="no such run directory"):
+        postmortem([tmp_path / "missing"], runs["ce"][:1])
+    with pytest.raises(RunDirError, match="--split train: not in eval.json"):
+        postmortem(runs["focal"][:1], runs["ce"][:1], split="train")
+
+
+def test_recipe_changes():
+    a = {"loss": {"focal": {"gamma": 2.0}}, "optim": {"lr": 3e-5}, "train": {"seed": 1}}
+    b = {"loss": {"ce": {}}, "optim": {"lr": 5e-5}, "train": {"seed": 2}}
+    assert recipe_changes(a, b) == [("loss.ce", {}, None), ("loss.focal.gamma", None, 2.0), ("optim.lr", 5e-5, 3e-5)]
