@@ -232,6 +232,45 @@ def softmax_focal_loss(
     return reduce(loss, vw.sum() if reduction == "mean" else None, reduction)
 
 
+class _SigmoidFocal(torch.autograd.Function):
+    """Element-wise ``k * M * B`` with ``B`` = BCE(x, ys; pos weight via ``c``) and modulator ``M``
+    (``(1-p_t)^g`` for g > 0, ``p_t^|g|`` for g < 0), with the closed-form gradient
+
+        dL/dx = k * M * (dB/dx + g * B * (1 - 2y) * s * (1 - s) / base),   base = 1-p_t or p_t,
+
+    which replaces about twenty autograd nodes by one (every factor is bounded: ``s(1-s)/base <= 1``).
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, ys, c, k, g):
+        s = torch.sigmoid(x)
+        sn = torch.sigmoid(-x)
+        one_minus_ys = 1.0 - ys
+        sp = F.softplus(-x)
+        b = torch.addcmul(sp if c is None else sp.mul_(c), one_minus_ys, x)
+        base = torch.lerp(s, sn, y) if g > 0 else torch.lerp(sn, s, y)  # 1 - p_t  /  p_t
+        base.clamp_min_(torch.finfo(x.dtype).tiny)
+        m = base.pow(abs(g))
+        loss = b * m
+        if k is not None:
+            loss.mul_(k)
+        ctx.save_for_backward(s, sn, b, m, base, y, one_minus_ys, c, k)
+        ctx.g = g
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        s, sn, b, m, base, y, one_minus_ys, c, k = ctx.saved_tensors
+        g = ctx.g
+        out = torch.mul(s, sn).div_(base).mul_(b).mul_(y * (-2.0 * g) + g)  # g B r (1 - 2y)
+        out.add_(one_minus_ys).sub_(sn if c is None else c * sn)  # + dB/dx
+        out.mul_(m).mul_(grad)
+        if k is not None:
+            out.mul_(k)
+        return out, None, None, None, None, None
+
+
 def sigmoid_focal_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -283,24 +322,24 @@ def sigmoid_focal_loss(
     sw = check_sample_weight(sample_weight, x.shape[0], x)
     y = target.to(x.dtype)
     ys = y * (1.0 - eps) + (1.0 - y) * eps if eps > 0 else y
-    sp = F.softplus(-x)  # -log sigmoid(x)
+    c = None
     if pos_weight is not None:
         pw = torch.as_tensor(pos_weight, dtype=x.dtype, device=x.device)
-        loss = (1.0 - ys) * x + (1.0 + (pw - 1.0) * ys) * sp
-    else:
-        loss = (1.0 - ys) * x + sp
-    if g != 0.0:
-        if g > 0:
-            one_minus_pt = y * torch.sigmoid(-x) + (1.0 - y) * torch.sigmoid(x)
-            loss = loss * _modulator(one_minus_pt, None, g)
-        else:
-            log_pt = -(y * sp + (1.0 - y) * F.softplus(x))  # log p_t for hard labels
-            loss = loss * _modulator(None, log_pt, g)
+        c = 1.0 + (pw - 1.0) * ys
+    k = None
     if alpha is not None:
         a = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
-        loss = loss * (a * y + (1.0 - a) * (1.0 - y))
+        k = torch.addcmul(1.0 - a, y, 2.0 * a - 1.0)  # alpha y + (1 - alpha)(1 - y)
     if weight is not None:
-        loss = loss * torch.as_tensor(weight, dtype=x.dtype, device=x.device)
+        w = torch.as_tensor(weight, dtype=x.dtype, device=x.device)
+        k = w if k is None else k * w
+    if g == 0.0:
+        sp = F.softplus(-x)  # -log sigmoid(x)
+        loss = (1.0 - ys) * x + (sp if c is None else c * sp)
+        if k is not None:
+            loss = loss * k
+    else:
+        loss = _SigmoidFocal.apply(x, y, ys, c, k, g)
     return reduce_elementwise(loss, sw, reduction)
 
 
