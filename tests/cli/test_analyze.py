@@ -34,11 +34,13 @@ def test_analyze_shared_datasets(shared_data, name, tmp_path, capsys):
     if name == "reuters21578_modapte":
         assert main(args) == 2 and "--drop-empty-text" in capsys.readouterr().err
         assert not out.exists()
-        args.append("--drop-empty-text")
+        args += ["--drop-empty-text", "--no-plots"]  # 90-label plots are slow on a shared box; plots are tested below
     assert main(args) == 0
     printed = capsys.readouterr().out
     files = {p.name for p in out.iterdir()}
-    expected = PLOTS | ({"heat_map.png"} if name in ("reuters21578_modapte", "mams_acsa") else set())
+    expected = PLOTS | ({"heat_map.png"} if name == "mams_acsa" else set())
+    if name == "reuters21578_modapte":
+        expected = {"analysis.json"}
     assert files == expected
     for png in expected - {"analysis.json"}:
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -165,3 +167,11 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
 
     assert re.search(match, " ".join(err.split())), err
     assert not out.exists()
+
+
+def test_analyze_multilabel_plots_on_small_data(tmp_path):
+    rows = [{"text": f"t {i}", "labels": [["a"], ["a", "b"], ["c"]][i % 3]} for i in range(30)]
+    _write(tmp_path / "d" / "train.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "d"), "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == PLOTS | {"heat_map.png"}

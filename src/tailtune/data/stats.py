@@ -90,7 +90,7 @@ def text_features(texts) -> tuple[np.ndarray, np.ndarray]:
 
     lengths, hashes = [], []
     for batch in _batches(texts):
-        tokens = pc.utf8_split_whitespace(pc.utf8_lower(batch))
+        tokens = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(batch)))
         lengths.append(pc.list_value_length(tokens).to_numpy().astype(np.int64))
         norm = pc.binary_join(tokens, " ")
         del tokens
