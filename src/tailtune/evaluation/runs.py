@@ -298,7 +298,5 @@ def tune_run(
         )
         summary["test_default"] = entries["test"]["macro_f1"]
         summary["test_tuned"] = entries["test_tuned"]["macro_f1"]
-    if result.calibration is not None:
-        entries[f"{split}_calibration"] = result.calibration
     _update_eval(run, entries)
     return summary

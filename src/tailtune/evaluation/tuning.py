@@ -361,8 +361,7 @@ def tune_decision_rule(
             "tuned_macro_f1": validation_tuned["macro_f1"],
             "gain": validation_tuned["macro_f1"] - validation_default["macro_f1"],
         },
-        **({"calibration": {k: v for k, v in calibration.items() if not k.startswith("reliability")}}
-           if calibration else {}),
+        **({"calibration": calibration} if calibration else {}),
         **details,
     }
     return TuneResult(rule, validation_default, validation_tuned, calibration, details)
