@@ -225,3 +225,39 @@ def test_saved_datasets_folder(tmp_path):
     assert data.task.kind == "binary" and data.task.text_column == "sentence"
     assert set(data.splits) == {"train", "validation", "test"}
     assert data.splits["test"]["text"] == ["x", "y"]
+
+
+def test_csv_with_byte_order_mark(tmp_path):
+    (tmp_path / "train.csv").write_bytes(b"\xef\xbb\xbftext,labels\nhello,a\nworld,b\nfoo,a\nbar,b\n")
+    data = load_dataset(tmp_path, val_fraction=0.5)
+    assert data.task.text_column == "text"
+    texts = list(data.splits["train"]["text"]) + list(data.splits["validation"]["text"])
+    assert sorted(texts) == ["bar", "foo", "hello", "world"]
+
+
+def test_partial_task_dicts(tmp_path):
+    rows = [{"text": f"t{i}", "labels": [["b#positive"], ["a#negative"]][i % 2]} for i in range(20)]
+    write_jsonl(tmp_path / "a" / "train.jsonl", rows)
+    data = load_dataset(tmp_path / "a", task={"kind": "aspects", "labels": ["b", "a"]})
+    assert data.task.labels == ["b", "a"] and data.task.polarities == ["positive", "negative"]
+    rows = [{"text": f"t{i}", "labels": [["animal", "dog"], ["animal"], ["plant"]][i % 3]} for i in range(30)]
+    write_jsonl(tmp_path / "m" / "train.jsonl", rows)
+    data = load_dataset(tmp_path / "m", task={"kind": "multilabel", "hierarchy": {"dog": "animal"}})
+    assert data.task.hierarchy == {"dog": "animal"} and data.task.labels == ["animal", "dog", "plant"]
+    from tailtune.errors import DataError
+
+    with pytest.raises(DataError, match="not a label"):
+        load_dataset(tmp_path / "m", task={"kind": "multilabel", "hierarchy": {"cat": "animal"}})
+
+
+def test_parquet_integer_and_list_labels(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": [f"t{i}" for i in range(20)], "labels": [[i % 3, 3] for i in range(20)]}),
+                   tmp_path / "train.parquet")
+    pq.write_table(pa.table({"text": ["x"], "labels": [[0]]}), tmp_path / "test.parquet")
+    data = load_dataset(tmp_path)
+    assert data.task.kind == "multilabel" and data.task.labels == ["0", "1", "2", "3"]
+    assert data.targets["test"].tolist() == [[1.0, 0.0, 0.0, 0.0]]
+    assert data.files["test"].endswith("test.parquet")

@@ -360,6 +360,7 @@ def encode_all(
     declared: list[str] | None,
     declared_from: str | None,
     label_sep: str | None,
+    declared_aspects: list[str] | None = None,
 ) -> tuple[TaskSpec, dict[str, np.ndarray], dict[str, RawLabels]]:
     """Infer (or check) the task from train, encode every split; return spec, encoded arrays, raw labels.
 
@@ -400,7 +401,7 @@ def encode_all(
         else:
             kind = "multilabel"
     if kind == "aspects":
-        spec, enc = _encode_aspects(sources, raws, name, task)
+        spec, enc = _encode_aspects(sources, raws, name, task, declared_aspects)
     else:
         if form == "dict":
             raise DataError(f"column {name!r} holds aspect dicts; use task kind 'aspects', not {kind!r}")
@@ -483,7 +484,7 @@ def _encode_classes(sources, raws, name, kind, task, declared, declared_from, *,
     return spec, encoded
 
 
-def _encode_aspects(sources, raws, name, task):
+def _encode_aspects(sources, raws, name, task, declared=None):
     train = raws["train"]
     form = train.form
     if form not in ("dict", "list_str"):
@@ -491,7 +492,7 @@ def _encode_aspects(sources, raws, name, task):
             f"column {name!r} of {sources[0].origin} holds {_describe(form)} labels; aspects need a dict "
             f"{{aspect: polarity}} or a list of 'aspect#polarity' strings"
         )
-    declared_aspects = list(task.labels) if task is not None else None
+    declared_aspects = list(task.labels) if task is not None else (list(declared) if declared else None)
     declared_pols = list(task.polarities) if task is not None else None
     split_pairs: dict[str, tuple] = {}
     if form == "list_str":

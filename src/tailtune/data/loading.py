@@ -47,26 +47,32 @@ class LoadedData:
     notes: list[str] = field(default_factory=list)
 
 
-def _resolve_task(task) -> tuple[TaskSpec | None, str | None]:
-    """``task`` may be a TaskSpec, a dict, a kind name or a path to a task.json."""
+def _resolve_task(task) -> tuple[TaskSpec | None, str | None, dict]:
+    """``task`` may be a TaskSpec, a dict, a kind name or a path to a task.json.
+
+    Returns ``(spec, kind, partial)``: a complete spec (its labels fix the order), or only a kind plus
+    the parts of a partial dict (``hierarchy``; ``labels`` of an aspects task given without polarities).
+    """
     if task is None:
-        return None, None
+        return None, None, {}
     if isinstance(task, TaskSpec):
-        return task, task.kind
+        return task, task.kind, {}
     if isinstance(task, dict):
-        if set(task) <= {"kind"} or "labels" not in task:
-            kind = task.get("kind")
-            if kind is not None and kind not in KINDS:
-                raise DataError(f"task kind {kind!r} is not one of {list(KINDS)}{did_you_mean(str(kind), KINDS)}")
-            return None, kind
-        return TaskSpec.from_dict(task), task["kind"]
+        kind = task.get("kind")
+        if kind is not None and kind not in KINDS:
+            raise DataError(f"task kind {kind!r} is not one of {list(KINDS)}{did_you_mean(str(kind), KINDS)}")
+        complete = bool(task.get("labels")) and (kind != "aspects" or bool(task.get("polarities")))
+        if complete:
+            return TaskSpec.from_dict(task), kind, {}
+        partial = {k: task[k] for k in ("hierarchy", "labels") if task.get(k)}
+        return None, kind, partial
     if isinstance(task, (str, os.PathLike)):
         text = os.fspath(task)
         if text in KINDS:
-            return None, text
+            return None, text, {}
         if text.endswith(".json") or Path(text).is_file():
             spec = TaskSpec.from_json(text)
-            return spec, spec.kind
+            return spec, spec.kind, {}
         raise DataError(f"task {text!r} is not one of {list(KINDS)}{did_you_mean(text, KINDS)} nor a task.json file")
     raise TypeError(f"task must be a TaskSpec, dict, kind name or path, got {type(task).__name__}")
 
@@ -183,7 +189,7 @@ def load_dataset(
         raise ValueError(f"empty_text must be 'error' or 'drop', got {empty_text!r}")
     if label_sep is not None and not label_sep:
         raise ValueError("label_sep must be a non-empty string or None")
-    spec, kind = _resolve_task(task)
+    spec, kind, partial = _resolve_task(task)
     notes: list[str] = []
 
     sources, labels_txt = discover(source, cache_dir=cache_dir)
@@ -224,7 +230,11 @@ def load_dataset(
         declared=declared,
         declared_from=str(labels_txt) if labels_txt is not None else None,
         label_sep=label_sep,
+        declared_aspects=partial.get("labels") if kind == "aspects" else None,
     )
+    if partial.get("hierarchy"):  # validated (names, cycles) by TaskSpec
+        spec_out = TaskSpec(kind=spec_out.kind, labels=spec_out.labels, polarities=spec_out.polarities,
+                            hierarchy=partial["hierarchy"])
     spec_out.text_column = text_col
     spec_out.label_column = ",".join(label_cols)
     if spec is None:

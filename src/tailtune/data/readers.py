@@ -79,7 +79,7 @@ def file_format(path: Path) -> str:
 
 
 def _csv_header(path: Path, sep: str) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not part of the name
         row = next(csv.reader(fh, delimiter=sep), None)
     if not row:
         raise DataError(f"{path} has no header row; the first line must name the columns")
@@ -106,6 +106,7 @@ def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitS
         header = _csv_header(path, sep)
         kwargs = dict(
             sep=sep,
+            encoding="utf-8-sig",
             keep_default_na=False,
             na_values=[""],
             features=datasets.Features({name: datasets.Value("string") for name in header}),
