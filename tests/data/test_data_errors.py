@@ -240,3 +240,15 @@ def test_json_array_file_with_bad_text_type(tmp_path):
     (tmp_path / "train.json").write_text(json.dumps([{"text": 1, "labels": "a"}, {"text": 2, "labels": "b"}]))
     with pytest.raises(DataError, match="holds int64 values, not text"):
         load_dataset(tmp_path)
+
+
+def test_fractional_index_inside_a_list(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "labels": [0.0, 1.0]}, {"text": "b", "labels": [1.5]}])
+    with pytest.raises(DataError, match=r"1.5 inside the list at .*line 2"):
+        load_dataset(tmp_path)
+
+
+def test_mixed_types_inside_lists(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "labels": [0, 1]}, {"text": "b", "labels": ["x"]}])
+    with pytest.raises(DataError, match="mixed label types"):
+        load_dataset(tmp_path)

@@ -238,6 +238,19 @@ def _from_list(col, src: SplitSource, name: str, n: int) -> RawLabels:
     parents = pc.list_parent_indices(col).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(col)
     vt = flat.type
+    if _is_json_ext(vt):  # list items of different JSON types
+        items = [None if v is None else json.loads(v) for v in flat.storage.to_pylist()]
+        first_of: dict[str, int] = {}
+        for j, v in enumerate(items):
+            first_of.setdefault("int" if _py_kind(v) == "bool" else _py_kind(v), j)
+        if len(first_of) > 1:
+            (k1, j1), (k2, j2) = sorted(first_of.items(), key=lambda kv: kv[1])[:2]
+            raise DataError(
+                f"mixed label types in the lists of column {name!r}: {k1} at {src.where(int(parents[j1]))} but {k2} "
+                f"at {src.where(int(parents[j2]))}; use only names or only indices"
+            )
+        flat = pa.array(items)
+        vt = flat.type
     if pa.types.is_string(vt) or pa.types.is_large_string(vt):
         if flat.null_count:
             i = int(parents[_first(flat.is_null().to_numpy(zero_copy_only=False))])
@@ -251,12 +264,20 @@ def _from_list(col, src: SplitSource, name: str, n: int) -> RawLabels:
     if pa.types.is_null(vt) and len(flat) == 0:
         return RawLabels("list_int", n, values=np.zeros(0, np.int64), parents=parents)
     if pa.types.is_boolean(vt) or pa.types.is_integer(vt) or pa.types.is_floating(vt):
-        fake = SplitSource(src.split, src.origin, "arrow", src.dataset)
-        try:
-            values = _to_int(flat, fake, name)
-        except DataError as exc:
-            raise DataError(f"{exc} (inside a list label at {src.where(0)}...)") from None
-        return RawLabels("list_int", n, values=values, parents=parents)
+        if pa.types.is_floating(vt):
+            arr = flat.to_numpy(zero_copy_only=False).astype(np.float64)
+            bad = np.isnan(arr) | (arr != np.round(np.nan_to_num(arr)))
+            if bad.any():
+                j = _first(bad)
+                raise DataError(
+                    f"label {float(arr[j])!r} inside the list at {src.where(int(parents[j]))} (column {name!r}) is "
+                    f"not a class index; list labels must be names or integer indices"
+                )
+            return RawLabels("list_int", n, values=arr.astype(np.int64), parents=parents)
+        if flat.null_count:
+            j = _first(flat.is_null().to_numpy(zero_copy_only=False))
+            raise DataError(f"missing label inside the list at {src.where(int(parents[j]))} (column {name!r})")
+        return RawLabels("list_int", n, values=flat.to_numpy(zero_copy_only=False).astype(np.int64), parents=parents)
     raise DataError(f"label lists in column {name!r} of {src.origin} hold {vt}; use label names or indices")
 
 
@@ -380,7 +401,6 @@ def encode_all(
     for src in sources[1:]:
         raw = parse_labels(src, columns, label_sep=label_sep)
         raw = _resolve_strings(raw, src, name, declared, train_raw.form)
-        scalar = {"int", "str"}
         same = (raw.form == train_raw.form) or (
             {raw.form, train_raw.form} <= {"list_int", "list_str"} and len(raw.values) == 0
         )
@@ -388,7 +408,6 @@ def encode_all(
             raise DataError(
                 f"mixed label types across splits: {train_src.origin} has {_describe(train_raw.form)} labels but "
                 f"{src.origin} has {_describe(raw.form)} labels in column {name!r}; write them the same way"
-                + ("" if {raw.form, train_raw.form} - scalar else "")
             )
         raws[src.split] = raw
 
