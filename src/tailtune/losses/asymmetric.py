@@ -60,19 +60,19 @@ def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, *, gamma_pos: fl
     sw = check_sample_weight(sample_weight, x.shape[0], x)
     y = target.to(x.dtype)
     tiny = torch.finfo(x.dtype).tiny
+    sn = torch.sigmoid(-x)  # 1 - p, accurate for large logits
     pos = F.softplus(-x)  # -log p
     if gp > 0:
-        pos = pos * torch.sigmoid(-x).clamp_min(tiny).pow(gp)
+        pos = pos * sn.clamp_min(tiny).pow(gp)
     if m > 0:
-        one_minus_pm = (torch.sigmoid(-x) + m).clamp(max=1.0)
-        neg = -torch.log(one_minus_pm)
-        p_m = (torch.sigmoid(x) - m).clamp_min(0.0)
+        neg = -torch.log((sn + m).clamp_(max=1.0))  # -log(1 - p_m)
+        p_m = (torch.sigmoid(x) - m).clamp_(min=0.0)
     else:
         neg = F.softplus(x)  # -log(1 - p)
         p_m = torch.sigmoid(x)
     if gn > 0:
         neg = neg * p_m.clamp_min(tiny).pow(gn)
-    loss = y * pos + (1.0 - y) * neg
+    loss = torch.lerp(neg, pos, y)  # y * pos + (1 - y) * neg
     return reduce_elementwise(loss, sw, reduction)
 
 
