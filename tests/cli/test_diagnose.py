@@ -18,8 +18,13 @@ ERROR = "task: multiclass\nloss: {focal: {gamma: 1.0}}\nweighting: {scheme: inve
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
+    import shutil
+
     root = tmp_path_factory.mktemp("cli-runs")
-    return write_run(root / "focal", skill=1.6), write_run(root / "ce", skill=1.0, seed=13)
+    runs = write_run(root / "focal", skill=1.6), write_run(root / "ce", skill=1.0, seed=13)
+    for run in runs:  # the report's prediction plots are tested in tests/reports; keep the CLI tests fast
+        shutil.rmtree(run / "predictions")
+    return runs
 
 
 def _recipe(tmp_path, text, name="r.yaml"):
