@@ -46,9 +46,16 @@ def class_distribution(stats: dict) -> bytes:
     bar = 0.8 / len(splits)
     for k, split in enumerate(splits):
         vals = np.array([stats["counts"][split][n] for n in names], dtype=float)
-        ax.barh(y + (k - (len(splits) - 1) / 2) * bar, np.where(vals > 0, vals, np.nan), height=bar,
+        pos = y + (k - (len(splits) - 1) / 2) * bar
+        ax.barh(pos, np.where(vals > 0, vals, np.nan), height=bar,
                 label=f"{split} ({stats['rows'][split]:,} rows)", color=SPLIT_COLOURS.get(split))
+        if len(names) <= 30:
+            for p, v in zip(pos, vals):
+                if v > 0:
+                    ax.text(v * 1.05, p, f"{int(v):,}", va="center", fontsize=7)
     ax.set_xscale("log")
+    top = max((max(stats["counts"][s].values(), default=1) for s in splits), default=1)
+    ax.set_xlim(0.8, top * 3)  # bars start at 1 example, room for the count labels
     ax.set_yticks(y, names, fontsize=8 if len(names) < 40 else 6)
     ax.invert_yaxis()
     ax.set_xlabel("examples (log scale)")

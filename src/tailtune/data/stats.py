@@ -348,15 +348,22 @@ def find_warnings(stats: dict) -> list[dict]:
                 "remedy": "add training examples of them (move some from a larger split) or drop them; the "
                           "model cannot learn them",
             })
-    val = stats["counts"].get("validation")
-    if val is not None:
-        missing = [n for n in names if train.get(n, 0) > 0 and val.get(n, 0) == 0]
+    remedies = {
+        "validation": "their validation recall/F1 is undefined and early stopping ignores them; carve a larger "
+                      "stratified validation split (val_fraction) or collect examples",
+        "test": "their test recall/F1 is undefined, so the test report cannot show them; add test examples "
+                "or report them as not evaluated",
+    }
+    for split, remedy in remedies.items():
+        counts = stats["counts"].get(split)
+        if counts is None:
+            continue
+        missing = [n for n in names if train.get(n, 0) > 0 and counts.get(n, 0) == 0]
         if missing:
             out.append({
-                "code": "class_absent_from_validation",
-                "message": f"{len(missing)} {what}(s) have no validation example: {missing[:15]}"
+                "code": f"class_absent_from_{split}",
+                "message": f"{len(missing)} {what}(s) have no {split} example: {missing[:15]}"
                            + (" ..." if len(missing) > 15 else ""),
-                "remedy": "their validation recall/F1 is undefined and early stopping ignores them; carve a "
-                          "larger stratified validation split (val_fraction) or collect examples",
+                "remedy": remedy,
             })
     return out
