@@ -252,3 +252,11 @@ def test_mixed_types_inside_lists(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "labels": [0, 1]}, {"text": "b", "labels": ["x"]}])
     with pytest.raises(DataError, match="mixed label types"):
         load_dataset(tmp_path)
+
+
+def test_label_only_in_dropped_empty_rows(tmp_path):
+    rows = _rows(labels=("a", "b"))
+    rows.append({"text": " ", "labels": "c"})
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"\['c'\] .*only in rows with empty text"):
+        load_dataset(tmp_path, empty_text="drop")

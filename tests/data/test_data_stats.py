@@ -158,3 +158,20 @@ def test_multilabel_split_deterministic_and_balanced():
     assert np.array_equal(va, va2) and len(va) == 100 and not set(tr) & set(va)
     share = y[va].sum(0) / np.maximum(y.sum(0), 1)
     assert np.all(np.abs(share - 0.25) < 0.12)
+
+
+def test_stratified_split_property():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.integers(0, 5), min_size=2, max_size=300), st.floats(0.05, 0.5), st.integers(0, 2**31))
+    def check(labels, frac, seed):
+        y = np.array(labels)
+        tr, va = stratified_split(y, val_fraction=frac, seed=seed)
+        assert np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(len(y)))
+        for c, n in zip(*np.unique(y, return_counts=True)):
+            n_val = int((y[va] == c).sum())
+            assert n_val == min(int(np.rint(n * frac)), n - 1)  # exact per class, one always stays in train
+
+    check()

@@ -132,6 +132,22 @@ def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray |
     return empty
 
 
+def _check_train_classes_after_drop(y: np.ndarray, task: TaskSpec, origin: str) -> None:
+    """After dropping empty-text rows every class (aspect) must still have a training example."""
+    if task.kind in ("binary", "multiclass"):
+        present = np.bincount(y, minlength=len(task.labels)) > 0
+    elif task.kind == "multilabel":
+        present = y.sum(axis=0) > 0
+    else:
+        present = (y != len(task.polarities)).any(axis=0) if len(y) else np.zeros(len(task.labels), bool)
+    lost = [task.labels[i] for i in np.flatnonzero(~present)]
+    if lost:
+        raise DataError(
+            f"label(s) {lost[:10]} of {origin} have training examples only in rows with empty text, so none "
+            f"are left after dropping them; give those rows text or remove the labels"
+        )
+
+
 def _labels_array(enc: np.ndarray) -> pa.Array:
     if enc.ndim == 1:
         return pa.array(enc.astype(np.int64))
@@ -261,6 +277,8 @@ def load_dataset(
         splits[src.split] = ds
         files[src.split] = src.origin
         targets[src.split] = target
+    if drops.get("train") is not None:
+        _check_train_classes_after_drop(targets["train"], spec_out, files["train"])
     if "validation" not in splits:
         train_idx, val_idx = split_train(targets["train"], spec_out, val_fraction=val_fraction, seed=seed)
         if len(val_idx) == 0 or len(train_idx) == 0:
