@@ -175,3 +175,20 @@ def test_stratified_split_property():
             assert n_val == min(int(np.rint(n * frac)), n - 1)  # exact per class, one always stays in train
 
     check()
+
+
+def test_effective_number_saturation_warning():
+    from tailtune.data.stats import find_warnings
+
+    def stats_for(counts):
+        from tailtune.weighting import class_weights
+
+        names = [f"c{i}" for i in range(len(counts))]
+        per = {s: dict(zip(names, class_weights(counts, scheme=s).tolist())) for s in ("inverse", "effective_number")}
+        return {"classes": names, "counts": {"train": dict(zip(names, counts))}, "task": {"kind": "multiclass"},
+                "weights": {"per_scheme": per}}
+
+    codes = {w["code"] for w in find_warnings(stats_for([300_000, 20_000, 12_000]))}
+    assert "effective_number_saturated" in codes
+    codes = {w["code"] for w in find_warnings(stats_for([3_000, 200, 120]))}
+    assert "effective_number_saturated" not in codes

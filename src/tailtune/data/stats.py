@@ -348,6 +348,21 @@ def find_warnings(stats: dict) -> list[dict]:
                 "remedy": "add training examples of them (move some from a larger split) or drop them; the "
                           "model cannot learn them",
             })
+    per_scheme = stats.get("weights", {}).get("per_scheme", {})
+    eff, inv = per_scheme.get("effective_number", {}), per_scheme.get("inverse", {})
+    if eff and inv and "error" not in eff and "error" not in inv and min(eff.values()) > 0 and min(inv.values()) > 0:
+        eff_ratio = max(eff.values()) / min(eff.values())
+        inv_ratio = max(inv.values()) / min(inv.values())
+        if inv_ratio > 2 and eff_ratio < 1 + 0.1 * (inv_ratio - 1):
+            smallest = min(c for c in train.values() if c > 0)
+            out.append({
+                "code": "effective_number_saturated",
+                "message": f"effective_number weights (beta=0.999) span only {eff_ratio:.2f}:1 while inverse spans "
+                           f"{inv_ratio:.1f}:1: with {smallest:,}+ examples per class, (1-beta^n) is ~1 for every "
+                           f"class (1/(1-beta) = 1,000 effective samples at most)",
+                "remedy": f"raise beta so 1/(1-beta) exceeds the class sizes (e.g. weighting.beta: "
+                          f"{1 - 1 / (10 * max(train.values())):.6f}) or use sqrt_inverse",
+            })
     remedies = {
         "validation": "their validation recall/F1 is undefined and early stopping ignores them; carve a larger "
                       "stratified validation split (val_fraction) or collect examples",
