@@ -1,0 +1,600 @@
+"""Fast recipe screening: one frozen-encoder pass, then a small head per recipe x seed.
+
+``screen(data, recipes=[...], seeds=5)``:
+
+1. loads the data (:func:`tailtune.data.load_dataset`; it needs train, validation and test splits);
+2. embeds every text once with the frozen encoder (:mod:`tailtune.experiments.embeddings`, cached
+   on disk: a second call with the same model, texts and max_length does no encoder work);
+3. for every recipe and seed trains a small head (linear, or one hidden layer of ``hidden`` units
+   with GELU and dropout; plus the recipe's projection head when it has ``model.projection_dim``)
+   on the cached embeddings with the recipe's REAL loss: the same
+   :class:`~tailtune.losses.CompositeLoss` that ``tailtune train`` builds (registry losses, class
+   weights from :mod:`tailtune.weighting` applied as the recipe's ``weighting.apply_to`` says, the
+   class-balanced sampler and confidence sample weights when the recipe asks for them, gamma
+   schedules driven by the epoch progress), AdamW, early stopping on validation macro-F1 with the
+   best epoch's weights restored;
+4. scores the test split with the default decision rule and with thresholds/biases tuned on the
+   validation split only (:mod:`tailtune.evaluation.tuning`): macro-F1 and every minority class's
+   recall, mean and 95% t-interval over seeds;
+5. compares each recipe with the baseline (``ce`` when screened, else the first recipe) on the same
+   test items: paired bootstrap interval + paired permutation p-value over the stacked seeds, and a
+   :func:`~tailtune.experiments.stats.verdict`;
+6. ranks the recipes and writes ``screen.json``.
+
+Recipe specs (the mini-language of ``--recipes``, comma separated):
+
+``name``
+    a packaged preset (``ce``, ``weighted-ce``, ``focal``, ``class-balanced``, ``label-smoothing``,
+    ``supcon``, ``asl``, ``logit-adjust``; ``tailtune.training.recipe.available_presets()``);
+``name:value``
+    the preset with its one knob set (``focal:1`` -> ``loss.focal.gamma=1``; the knobs are
+    ``tailtune.training.recipe.PRESET_KNOBS``);
+``path/to/recipe.yaml``
+    a recipe file (its ``loss``, ``weighting``, ``sampler``, ``sample_weighting`` and
+    ``model.projection_dim``/``dropout`` are used; encoder, optimiser and epochs are the screen's).
+
+A recipe whose loss does not exist for the task kind (``asl`` is sigmoid-only, so it cannot screen a
+multi-class task) is listed as skipped with the reason, not silently dropped.
+
+Relations:
+    Screening ranks recipes cheaply; ``tailtune ablate`` confirms the top ones with full
+    fine-tunes (the head sees frozen features, so gains that come from reshaping the encoder, as
+    supervised contrastive learning aims for, are understated here).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailtune.errors import DataError, RecipeError
+from tailtune.experiments import stats
+from tailtune.utils.io import atomic_write_json
+
+__all__ = ["HeadConfig", "RecipeSpec", "ScreenResult", "parse_recipe_specs", "screen", "train_head",
+           "DEFAULT_RECIPES", "minority_classes"]
+
+DEFAULT_RECIPES = ("ce", "weighted-ce", "focal:1", "focal:2", "class-balanced", "label-smoothing", "supcon",
+                   "asl", "logit-adjust")
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+SCREEN_JSON = "screen.json"
+RANK_BY = ("macro_f1", "tuned_macro_f1")
+
+
+# ---------------------------------------------------------------------------------------- specs
+@dataclass
+class RecipeSpec:
+    """One screened recipe: the spec as written, its raw mapping and where it came from."""
+
+    spec: str
+    raw: dict
+    source: str
+
+
+def parse_recipe_specs(specs: str | Sequence[str]) -> list[RecipeSpec]:
+    """``"ce,focal:1,my.yaml"`` (or a list) -> :class:`RecipeSpec` list, in order, duplicates refused.
+
+    Raises:
+        RecipeError: an unknown preset (with "did you mean"), a knob on a preset without one, an
+            unreadable recipe file, or an empty list.
+    """
+    from tailtune.training.recipe import preset_dict, read_recipe_file
+
+    if isinstance(specs, str):
+        items = [s.strip() for s in specs.split(",")]
+    else:
+        items = [str(s).strip() for s in specs]
+    items = [s for s in items if s]
+    if not items:
+        raise RecipeError("--recipes: no recipe given. Fix: e.g. --recipes ce,focal:1,weighted-ce")
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item in seen:
+            raise RecipeError(f"--recipes: {item!r} is listed twice. Fix: list each recipe once")
+        seen.add(item)
+        if item.endswith((".yaml", ".yml")) or os.path.sep in item or Path(item).is_file():
+            out.append(RecipeSpec(item, read_recipe_file(item), item))
+        else:
+            out.append(RecipeSpec(item, preset_dict(item), f"preset {item!r}"))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- head
+@dataclass(frozen=True)
+class HeadConfig:
+    """How the screening heads are trained (the same for every recipe).
+
+    ``hidden=0`` is a linear head. ``lr``/``weight_decay`` are AdamW's; ``batch_size`` examples per
+    step; at most ``max_epochs`` epochs, stopping after ``patience`` epochs without a better
+    validation macro-F1 (the best epoch's weights are kept).
+    """
+
+    hidden: int = 256
+    dropout: float = 0.1
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    max_epochs: int = 50
+    patience: int = 6
+
+    def __post_init__(self):
+        for name in ("hidden", "batch_size", "max_epochs", "patience"):
+            value = getattr(self, name)
+            low = 0 if name == "hidden" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r} must be an int >= {low}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if not self.lr > 0 or not self.weight_decay >= 0:
+            raise ValueError(f"lr={self.lr!r} must be > 0 and weight_decay={self.weight_decay!r} >= 0")
+
+
+def _head_module(in_dim: int, out_dim: int, cfg: HeadConfig, *, dropout: float, projection_dim: int | None):
+    import torch
+    from torch import nn
+
+    class ScreenHead(nn.Module):
+        """Features -> (optional GELU hidden layer) -> logits; embeddings for contrastive parts are the
+        L2-normalised projection when ``projection_dim`` is set, else the (hidden) features."""
+
+        def __init__(self):
+            super().__init__()
+            width = cfg.hidden or in_dim
+            self.body = (nn.Sequential(nn.Linear(in_dim, cfg.hidden), nn.GELU(), nn.Dropout(dropout))
+                         if cfg.hidden else nn.Dropout(dropout))
+            self.out = nn.Linear(width, out_dim)
+            self.proj = nn.Linear(width, projection_dim) if projection_dim else None
+
+        def forward(self, x):
+            h = self.body(x)
+            emb = torch.nn.functional.normalize(self.proj(h), dim=-1) if self.proj is not None else h
+            return self.out(h), emb
+
+    return ScreenHead()
+
+
+def _targets(task, labels) -> Any:
+    import torch
+
+    y = np.asarray(labels)
+    if task.kind == "multilabel":
+        return torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
+    return torch.as_tensor(y, dtype=torch.long)
+
+
+def _loss_call(loss, logits, target, emb, *, kind: str, progress: float, sample_weight=None):
+    """The loss exactly as :class:`tailtune.training.trainer.TrainModule` calls it (binary logits
+    (N,), float targets; aspects (N*A, P+1) vs (N*A,), sample weights repeated per aspect)."""
+    if kind == "binary":
+        logits, target = logits.reshape(-1), target.float().reshape(-1)
+    elif kind == "aspects":
+        n, a = target.shape
+        logits, target = logits.reshape(n * a, -1), target.reshape(n * a)
+        if sample_weight is not None:
+            sample_weight = sample_weight.repeat_interleave(a)
+    total, _parts = loss(logits.float(), target, embeddings=emb.float(), sample_weight=sample_weight,
+                         progress=progress)
+    return total
+
+
+def _fast_macro_f1(task, y_true, logits) -> float:
+    from tailtune.metrics import decode
+
+    tp, fp, fn, _ = stats.item_counts(y_true, decode(logits, task), task)
+    return float(stats.metric_from_counts(tp.sum(0), fp.sum(0), fn.sum(0), kind=task.kind,
+                                          polarities=len(task.polarities)))
+
+
+@dataclass
+class _Prepared:
+    spec: RecipeSpec
+    cfg: dict
+    build_loss: Callable[[], Any]
+    sampler_weights: np.ndarray | None
+    sample_weight_fn: Callable | None
+    projection_dim: int | None
+    dropout: float
+
+
+def _prepare_recipe(spec: RecipeSpec, task, train_labels) -> _Prepared:
+    """Validate the recipe's schema and build its loss once (errors -> RecipeError naming it)."""
+    from tailtune.training import run as _run
+    from tailtune.training.recipe import recipe_from_dict, resolved_recipe_dict
+
+    recipe = recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
+    cfg = resolved_recipe_dict(recipe)
+    if recipe.task.kind is not None and recipe.task.kind != task.kind:
+        raise RecipeError(f"{spec.source}: task.kind = {recipe.task.kind!r} but the data is {task.kind!r}")
+    counts = _run._label_counts(task, train_labels)
+    class_weight = _run._class_weight_kwargs(cfg, task, counts, len(train_labels))
+
+    def build():
+        try:
+            return _run._build_loss(cfg, task, class_weight, counts, len(train_labels))
+        except RecipeError as exc:
+            raise RecipeError(f"{spec.source}: {exc}") from None
+
+    build()  # fail now, not in the middle of the seeds
+    sampler = _run._sampler_weights(task, train_labels) if cfg.get("sampler") == "class_balanced" else None
+    return _Prepared(spec, cfg, build, sampler, _run._sample_weight_fn(cfg, task),
+                     recipe.model.projection_dim, float(recipe.model.dropout))
+
+
+def train_head(
+    prepared: _Prepared,
+    task,
+    features: Mapping[str, np.ndarray],
+    targets: Mapping[str, Any],
+    *,
+    seed: int,
+    head: HeadConfig = HeadConfig(),
+    on_epoch: Callable[[int, float], bool] | None = None,
+) -> dict[str, Any]:
+    """Train one head for one seed; return its logits per split, epochs run and the best epoch.
+
+    ``on_epoch(epoch, validation_macro_f1)`` is called after every epoch; returning ``True`` stops
+    training (a sweep's pruner uses it).
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(features["train"])
+    y = targets["train"]
+    n = x.shape[0]
+    module = _head_module(x.shape[1], task.num_outputs, head, dropout=head.dropout if prepared.dropout is None
+                          else max(head.dropout, prepared.dropout), projection_dim=prepared.projection_dim)
+    loss = prepared.build_loss()
+    params = list(module.parameters()) + list(loss.parameters())
+    opt = torch.optim.AdamW(params, lr=head.lr, weight_decay=head.weight_decay)
+    sampler = None if prepared.sampler_weights is None else torch.as_tensor(prepared.sampler_weights, dtype=torch.float64)
+    x_val = torch.as_tensor(features["validation"])
+    y_val = np.asarray(targets["validation"])
+    best, best_state, best_epoch, bad, epoch = -math.inf, None, 0, 0, 0
+    for epoch in range(1, head.max_epochs + 1):
+        module.train()
+        progress = (epoch - 1) / head.max_epochs
+        order = (torch.multinomial(sampler, n, replacement=True, generator=gen) if sampler is not None
+                 else torch.randperm(n, generator=gen))
+        for start in range(0, n, head.batch_size):
+            idx = order[start : start + head.batch_size]
+            logits, emb = module(x[idx])
+            weight = None
+            if prepared.sample_weight_fn is not None:
+                weight = prepared.sample_weight_fn(logits=logits.detach(), attention_mask=None)
+            total = _loss_call(loss, logits, y[idx], emb, kind=task.kind, progress=progress, sample_weight=weight)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+        module.eval()
+        with torch.inference_mode():
+            val_logits = module(x_val)[0].numpy()
+        score = _fast_macro_f1(task, y_val.numpy() if hasattr(y_val, "numpy") else y_val, val_logits)
+        if score > best + 1e-12:
+            best, best_epoch, bad = score, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            bad += 1
+        if on_epoch is not None and on_epoch(epoch, score):
+            break
+        if bad >= head.patience:
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    out = {}
+    with torch.inference_mode():
+        for name, feats in features.items():
+            out[name] = module(torch.as_tensor(feats))[0].numpy().astype(np.float32)
+    return {"logits": out, "epochs": epoch, "best_epoch": best_epoch, "best_validation_macro_f1": best}
+
+
+# ------------------------------------------------------------------------------------- scoring
+def minority_classes(task, train_labels) -> list[str]:
+    """Classes whose training count is below the mean class count (binary: the rarer class;
+    multilabel: labels with fewer positives than the mean; aspects: polarities, pooled over aspects,
+    below the mean polarity count — ``absent`` is never a minority)."""
+    y = np.asarray(train_labels)
+    if task.kind == "binary":
+        counts = np.bincount(y.astype(int).reshape(-1), minlength=2)
+        return [task.labels[int(np.argmin(counts))]]
+    if task.kind == "multiclass":
+        counts, names = np.bincount(y.astype(int), minlength=len(task.labels)), list(task.labels)
+    elif task.kind == "multilabel":
+        counts, names = y.reshape(len(y), -1).sum(axis=0), list(task.labels)
+    else:
+        p = len(task.polarities)
+        counts = np.bincount(y.astype(int).reshape(-1), minlength=p + 1)[:p]
+        names = list(task.polarities)
+    mean = counts.mean()
+    return [name for name, c in zip(names, counts) if c < mean]
+
+
+def _tune(task, logits, y) -> Any:
+    """The validation-tuned decision rule (:func:`tailtune.evaluation.tuning.tune_decision_rule`,
+    thresholds/biases maximising macro-F1, no temperature): a ``PostProcess`` with ``decide``."""
+    from tailtune.evaluation.tuning import tune_decision_rule
+
+    return tune_decision_rule(logits, y, task, split="validation", temperature="none").postprocess
+
+
+def _score(task, y_true, logits, minority, rule=None) -> tuple[dict, np.ndarray]:
+    from tailtune.metrics import classification_report, decode
+
+    pred = decode(logits, task) if rule is None else rule.decide(logits, task)
+    report = classification_report(y_true, pred, task)
+    per_class = report.get("per_class") or {}
+    out = {"macro_f1": float(report["macro_f1"])}
+    for name in minority:
+        out[f"recall/{name}"] = float(per_class.get(name, {}).get("recall", math.nan))
+    return out, pred
+
+
+# -------------------------------------------------------------------------------------- result
+@dataclass
+class ScreenResult:
+    """What :func:`screen` returns (``to_dict()`` is ``screen.json``)."""
+
+    data: str
+    task: dict
+    model: str
+    seeds: list[int]
+    baseline: str | None
+    rank_by: str
+    minority: list[str]
+    recipes: list[dict]
+    embedding: dict
+    head: dict
+    timing: dict
+    out_dir: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": self.data, "task": self.task, "model": self.model, "seeds": self.seeds,
+            "baseline": self.baseline, "rank_by": self.rank_by, "minority_classes": self.minority,
+            "embedding": self.embedding, "head": self.head,
+            "timing": self.timing, "recipes": self.recipes, **self.extra,
+        }
+
+    def ranked(self) -> list[dict]:
+        return [r for r in self.recipes if r["status"] == "ok"]
+
+
+def _summaries(per_seed: list[dict], key: str) -> dict:
+    keys = sorted({k for row in per_seed for k in row.get(key, {})})
+    return {k: stats.summarize([row[key].get(k, math.nan) for row in per_seed]).to_dict() for k in keys}
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def screen(
+    data: str | os.PathLike,
+    *,
+    recipes: str | Sequence[str] = DEFAULT_RECIPES,
+    seeds: int = 5,
+    seed: int = 13,
+    model: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    max_length: int = 128,
+    batch_size: int = 64,
+    precision: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    head: HeadConfig = HeadConfig(),
+    baseline: str | None = None,
+    rank_by: str = "macro_f1",
+    n_resamples: int = 2000,
+    threads: int | None = None,
+    head_threads: int = 1,
+    show_progress: bool = True,
+    console=None,
+) -> ScreenResult:
+    """Screen ``recipes`` x ``seeds`` on ``data`` with cached frozen-encoder embeddings.
+
+    Args:
+        data: a data folder/file for :func:`tailtune.data.load_dataset` with a test split.
+        recipes: spec string ``"ce,focal:1"`` or list (see the module docstring).
+        seeds: seeds per recipe (``seed, seed + 1, ...``).
+        model: encoder folder or hub id (default all-MiniLM-L6-v2, the packaged copy).
+        out: folder for ``screen.json`` (not written when ``None``).
+        max_length, batch_size, precision, cache_dir: embedding options
+            (:func:`tailtune.experiments.embeddings.get_embeddings`).
+        head: :class:`HeadConfig`.
+        baseline: spec compared against (default ``"ce"`` when screened, else the first recipe).
+        rank_by: ``"macro_f1"`` (default decision rule) or ``"tuned_macro_f1"``.
+        n_resamples: bootstrap/permutation resamples of the paired tests.
+        threads: torch threads for embedding (default: torch's setting).
+        head_threads: torch threads while training the heads (default 1).
+
+    Raises:
+        RecipeError: bad ``--recipes``; DataError: no test/validation split.
+
+    Example:
+        >>> result = screen("../shared/data/tweeteval_emotion", recipes="ce,focal:1", seeds=3)  # doctest: +SKIP
+        >>> [r["spec"] for r in result.ranked()]  # doctest: +SKIP
+    """
+    import torch
+
+    from tailtune.data import load_dataset
+    from tailtune.experiments.embeddings import get_embeddings
+
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 5")
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+    specs = parse_recipe_specs(recipes)
+    names = [s.spec for s in specs]
+    if baseline is None:
+        baseline = "ce" if "ce" in names else names[0]
+    elif baseline not in names:
+        raise RecipeError(f"--baseline {baseline!r} is not among the screened recipes {names}")
+    loaded = load_dataset(data)
+    task = loaded.task
+    for split in ("train", "validation", "test"):
+        if split not in loaded.splits or len(loaded.splits[split]) == 0:
+            raise DataError(
+                f"{data}: screening needs train, validation and test splits; {split!r} is missing. "
+                f"Fix: provide {split}.jsonl (or .csv/.parquet) in the data folder"
+            )
+    splits = {k: loaded.splits[k] for k in ("train", "validation", "test")}
+    texts = {k: list(v["text"]) for k, v in splits.items()}
+    model_name = str(model) if model is not None else DEFAULT_MODEL
+    previous_threads = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        emb = get_embeddings(texts, model=model_name, max_length=max_length, batch_size=batch_size,
+                             precision=precision, cache_dir=cache_dir, threads=threads,
+                             show_progress=show_progress, console=console)
+        t_emb, c_emb = time.perf_counter(), time.process_time()
+        # the heads are small matrices: one thread avoids OpenMP synchronisation that dominates such
+        # ops (and collapses on a shared machine); ``head_threads`` overrides
+        torch.set_num_threads(head_threads)
+        labels = {k: v["labels"] for k, v in splits.items()}
+        targets = {k: _targets(task, labels[k]) for k in splits}
+        y_true = {k: np.asarray(labels[k]) for k in ("validation", "test")}
+        minority = minority_classes(task, labels["train"])
+        seed_list = [seed + i for i in range(seeds)]
+
+        prepared: dict[str, _Prepared | str] = {}
+        for spec in specs:
+            try:
+                prepared[spec.spec] = _prepare_recipe(spec, task, labels["train"])
+            except (RecipeError, TypeError, ValueError) as exc:
+                prepared[spec.spec] = str(exc)
+        runs: dict[str, list[dict]] = {}
+        n_jobs = sum(len(seed_list) for p in prepared.values() if not isinstance(p, str))
+        bar = None
+        if show_progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn(), console=console, transient=False)
+            bar.start()
+            bar_task = bar.add_task("heads", total=n_jobs)
+        try:
+            for name, prep in prepared.items():
+                if isinstance(prep, str):
+                    continue
+                rows = []
+                for s in seed_list:
+                    if bar is not None:
+                        bar.update(bar_task, description=f"heads: {name} seed {s}")
+                    t_run = time.perf_counter()
+                    res = train_head(prep, task, emb.arrays, targets, seed=s, head=head)
+                    default, pred = _score(task, y_true["test"], res["logits"]["test"], minority)
+                    row = {"seed": s, "epochs": res["epochs"], "best_epoch": res["best_epoch"],
+                           "validation_macro_f1": res["best_validation_macro_f1"], "default": default,
+                           "_pred": pred}
+                    rule = _tune(task, res["logits"]["validation"], y_true["validation"])
+                    tuned, tpred = _score(task, y_true["test"], res["logits"]["test"], minority, rule)
+                    row["tuned"], row["_tpred"] = tuned, tpred
+                    row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases")
+                                   if (v := getattr(rule, k, None)) is not None}
+                    row["seconds"] = round(time.perf_counter() - t_run, 3)
+                    rows.append(row)
+                    if bar is not None:
+                        bar.advance(bar_task)
+                runs[name] = rows
+        finally:
+            if bar is not None:
+                bar.stop()
+    finally:
+        torch.set_num_threads(previous_threads)
+    t_heads, c_heads = time.perf_counter(), time.process_time()
+
+    # --- summaries, paired tests against the baseline, ranking
+    results = []
+    base_rows = runs.get(baseline)
+    for spec in specs:
+        prep = prepared[spec.spec]
+        if isinstance(prep, str):
+            results.append({"spec": spec.spec, "status": "skipped", "reason": prep})
+            continue
+        rows = runs[spec.spec]
+        entry: dict[str, Any] = {
+            "spec": spec.spec,
+            "status": "ok",
+            "loss": {k: (v.get("type") or k) for k, v in prep.cfg["loss"].items()},
+            "weighting": prep.cfg.get("weighting", {}).get("scheme"),
+            "sampler": prep.cfg.get("sampler"),
+            "default": _summaries(rows, "default"),
+        }
+        entry["tuned"] = _summaries(rows, "tuned")
+        entry["epochs"] = stats.summarize([r["epochs"] for r in rows]).to_dict()
+        if base_rows is not None and spec.spec != baseline:
+            entry["vs_baseline"] = {}
+            for variant, key in (("default", "_pred"), ("tuned", "_tpred")):
+                a = [r[key] for r in base_rows]
+                b = [r[key] for r in rows]
+                boot = stats.paired_bootstrap(y_true["test"], a, b, task=task, n_resamples=n_resamples, seed=0)
+                perm = stats.paired_permutation(y_true["test"], a, b, task=task, n_resamples=n_resamples, seed=0)
+                welch = stats.welch_interval([r[variant]["macro_f1"] for r in base_rows],
+                                             [r[variant]["macro_f1"] for r in rows])
+                entry["vs_baseline"][variant] = {
+                    "metric": "macro_f1",
+                    "diff": boot.diff,
+                    "bootstrap_ci": [boot.ci_low, boot.ci_high],
+                    "bootstrap_p": boot.p_value,
+                    "permutation_p": perm.p_value,
+                    "seed_welch_ci": [welch[1], welch[2]],
+                    "verdict": stats.verdict(low=boot.ci_low, high=boot.ci_high, p_value=perm.p_value),
+                }
+        entry["per_seed"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+        results.append(entry)
+
+    def sort_key(entry):
+        if entry["status"] != "ok":
+            return (1, 0.0)
+        variant, metric = ("tuned", "macro_f1") if rank_by == "tuned_macro_f1" else ("default", "macro_f1")
+        mean = entry[variant][metric]["mean"]
+        return (0, -(mean if mean is not None else -math.inf))
+
+    results.sort(key=sort_key)
+    rank = 0
+    for entry in results:
+        if entry["status"] == "ok":
+            rank += 1
+            entry["rank"] = rank
+    t_end = time.perf_counter()
+    result = ScreenResult(
+        data=str(data),
+        task=task.to_dict(),
+        model=model_name,
+        seeds=seed_list,
+        baseline=baseline,
+        rank_by=rank_by,
+        minority=minority,
+        recipes=_clean(results),
+        embedding={"key": emb.key, "path": str(emb.path), "cache_hit": emb.hit, "seconds": round(emb.seconds, 3),
+                   "max_length": max_length, "precision": emb.meta.get("precision"),
+                   "dim": int(emb.arrays["train"].shape[1]),
+                   "counts": {k: int(v.shape[0]) for k, v in emb.arrays.items()}},
+        head={**head.__dict__, "n_resamples": n_resamples},
+        timing={"embedding_s": round(t_emb - t0, 3), "heads_s": round(t_heads - t_emb, 3),
+                "total_s": round(t_end - t0, 3), "embedding_cpu_s": round(c_emb - c0, 3),
+                "heads_cpu_s": round(c_heads - c_emb, 3), "total_cpu_s": round(time.process_time() - c0, 3)},
+        out_dir=Path(out) if out is not None else None,
+    )
+    if out is not None:
+        atomic_write_json(Path(out) / SCREEN_JSON, result.to_dict())
+    return result
