@@ -110,7 +110,7 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
     lint = []
     if run.recipe:
         try:
-            lint = lint_recipe(run.recipe, class_counts=run.class_counts)
+            lint = lint_recipe(run.recipe, class_counts=run.class_counts, num_examples=run.extra.get("n_train"))
         except (TypeError, ValueError):
             lint = []
     problems = [f for f in findings + lint if f.is_problem]

@@ -165,7 +165,7 @@ def per_class_bars(labels: Sequence[str], cand: dict[str, dict], base: dict[str,
     axes[0].set_yticks(y, [_short(x) for x in labels])
     axes[0].invert_yaxis()
     if base:
-        axes[2].legend(frameon=False, fontsize=8, loc="lower right")
+        axes[2].legend(frameon=False, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.2)
     fig.tight_layout()
     return to_uri(fig)
 

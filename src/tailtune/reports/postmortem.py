@@ -97,18 +97,13 @@ def _mean_sd(values: list[float | None]) -> str:
     return f"{statistics.fmean(v):.3f} ± {statistics.stdev(v):.3f}"
 
 
-def _cmp(cand: list[float | None], base: list[float | None], *, higher_better: bool = True) -> Comparison | None:
+def _cmp(cand: list[float | None], base: list[float | None]) -> Comparison | None:
+    """Interval for candidate minus baseline (``None`` when a side has no value)."""
     a = [x for x in cand if x is not None]
     b = [x for x in base if x is not None]
     if not a or not b:
         return None
-    if not higher_better:
-        a, b = [-x for x in a], [-x for x in b]
-    c = compare_values(a, b)
-    if not higher_better:
-        c = Comparison(-c.delta, None if c.high is None else -c.high, None if c.low is None else -c.low, c.method,
-                       c.verdict, c.n_candidate, c.n_baseline, c.confidence)
-    return c
+    return compare_values(a, b)
 
 
 def _bootstrap(cand: RunData, base: RunData, split: str) -> Comparison | None:
@@ -243,7 +238,8 @@ def postmortem(runs: Sequence, baselines: Sequence, *, split: str | None = None)
     lint: list[Finding] = []
     if cand[0].recipe:
         try:
-            lint = lint_recipe(cand[0].recipe, class_counts=cand[0].class_counts, baseline=base[0].recipe)
+            lint = lint_recipe(cand[0].recipe, class_counts=cand[0].class_counts,
+                               num_examples=cand[0].extra.get("n_train"), baseline=base[0].recipe)
         except (TypeError, ValueError):
             lint = []
     lines += ["## Probable causes", ""]
