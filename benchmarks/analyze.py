@@ -8,8 +8,11 @@ proportional to 1/rank^1.1 over 20 labels), then runs in fresh subprocesses, eac
 - ``tailtune analyze FILE --out DIR`` (load + validate + encode + stratified split + statistics +
   analysis.json + 4 PNG plots).
 
-Wall time and peak RSS come from ``resource.getrusage(RUSAGE_CHILDREN)`` of each child (and
-``/usr/bin/time -v`` when present). Prints analyze / reference ratios, writes
+Wall time is measured around each child; CPU time is the ``resource.getrusage(RUSAGE_CHILDREN)``
+delta; peak RSS is ``/usr/bin/time -v``'s "Maximum resident set size" of the command (the
+authoritative figure). ``getrusage``'s ``ru_maxrss`` is recorded too but over-reads: it is the
+maximum over all children so far, and a forked child counts the parent's pages (the generated data)
+until it execs. A second ``analyze`` run with the warm ``datasets`` cache is recorded as well. Prints analyze / reference ratios, writes
 ``benchmarks/results/analyze.json``. Targets (issue 3): < 60 s and < 2 GiB on the 2-core dev box.
 
 Usage: .venv/bin/python benchmarks/analyze.py [--rows 1000000] [--labels 20] [--keep DIR]
