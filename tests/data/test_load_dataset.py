@@ -261,3 +261,24 @@ def test_parquet_integer_and_list_labels(tmp_path):
     assert data.task.kind == "multilabel" and data.task.labels == ["0", "1", "2", "3"]
     assert data.targets["test"].tolist() == [[1.0, 0.0, 0.0, 0.0]]
     assert data.files["test"].endswith("test.parquet")
+
+
+def test_hub_name_loaded_when_online(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, **kwargs):
+        calls.append(name)
+        return datasets.DatasetDict({
+            "train": datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(20)], "label": [i % 2 for i in range(20)]}),
+            "validation": datasets.Dataset.from_dict({"text": ["v"], "label": [1]}),
+        })
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False, raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    data = load_dataset("someorg/imbalanced-reviews")
+    assert calls == ["someorg/imbalanced-reviews"]
+    assert data.task.kind == "binary" and data.files["validation"] == "someorg/imbalanced-reviews#validation"
