@@ -94,20 +94,45 @@ def _timer():
 
 
 def _subsample(src: Path, dst: Path, limit: int | None) -> Path:
-    """The data folder, or a copy with the first ``limit`` rows of each split (CPU smoke runs)."""
+    """The data folder, or a smoke-run copy: the first ``limit`` training rows and up to ``limit``
+    validation/test rows whose labels all occur in them (``labels.txt`` cut to those labels, integer
+    labels renumbered), so a small subsample is still a valid data set."""
     if not limit:
         return src
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ("train.jsonl", "validation.jsonl", "test.jsonl", "labels.txt"):
-        path = src / name
-        if not path.exists():
-            continue
-        if name.endswith(".jsonl"):
-            with open(path, encoding="utf-8") as fh:
-                lines = [next(fh) for _ in range(limit)]
-            (dst / name).write_text("".join(lines), encoding="utf-8")
-        else:
-            (dst / name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+
+    def rows(name):
+        with open(src / name, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    names = (src / "labels.txt").read_text(encoding="utf-8").split("\n") if (src / "labels.txt").exists() else None
+    names = [n for n in names if n] if names else None
+
+    def label_set(row):
+        if "aspects" in row:
+            return {f"{a}#{p}" for a, p in row["aspects"].items()}
+        value = row["labels"]
+        return set(value) if isinstance(value, list) else {value}
+
+    train = rows("train.jsonl")[:limit]
+    seen = set().union(*(label_set(r) for r in train))
+    out = {"train.jsonl": train}
+    for name in ("validation.jsonl", "test.jsonl"):
+        if (src / name).exists():
+            out[name] = [r for r in rows(name) if label_set(r) <= seen][:limit]
+    if names is not None:
+        keep = [i for i, n in enumerate(names) if i in seen or n in seen]
+        new_index = {old: new for new, old in enumerate(keep)}
+        for split_rows in out.values():
+            for r in split_rows:
+                value = r["labels"]
+                if isinstance(value, list):
+                    r["labels"] = [new_index.get(v, v) if isinstance(v, int) else v for v in value]
+                elif isinstance(value, int):
+                    r["labels"] = new_index.get(value, value)
+        (dst / "labels.txt").write_text("".join(names[i] + "\n" for i in keep), encoding="utf-8")
+    for name, split_rows in out.items():
+        (dst / name).write_text("".join(json.dumps(r) + "\n" for r in split_rows), encoding="utf-8")
     return dst
 
 
@@ -131,7 +156,7 @@ def run_baseline(data_dir: Path, model: str, *, seed: int, epochs: float, max_le
 
     from tailtune.data import load_dataset
 
-    loaded = load_dataset(data_dir, seed=13)
+    loaded = load_dataset(data_dir, seed=13, empty_text="drop")
     task = loaded.task
     set_seed(seed)
     tok = AutoTokenizer.from_pretrained(model)
@@ -180,14 +205,20 @@ def run_recipe(data_dir: Path, model: str, preset: str, overrides: list[str], *,
     precision = "bf16" if torch.cuda.is_available() else "fp32"
     recipe = load_preset(preset, [
         f"data.path={data_dir}", f"model.name={model}", f"output={out}", f"train.seed={seed}",
-        f"train.epochs={int(epochs)}", f"data.max_length={max_length}", f"train.precision={precision}",
+        f"train.epochs={int(epochs)}", f"data.max_length={max_length}", "data.empty_text=drop", f"train.precision={precision}",
         *COMMON, *overrides,
     ])
     timer = _timer()
     result = train(recipe, callbacks=[timer])
-    n_train = sum(1 for _ in open(Path(data_dir) / "train.jsonl", encoding="utf-8"))
+    n_train = _n_train(data_dir)
     return {"macro_f1": float(result.eval["test"]["macro_f1"]),
             "train_samples_per_s": n_train * int(epochs) / max(timer.seconds, 1e-9)}
+
+
+def _n_train(data_dir: Path) -> int:
+    from tailtune.data import load_dataset
+
+    return len(load_dataset(data_dir, seed=13, empty_text="drop").splits["train"])
 
 
 def _summary(values: list[float]) -> dict:
@@ -227,7 +258,7 @@ def main(argv=None) -> int:
             data_dir = _subsample(src, tmp / "data" / name, args.limit)
             from tailtune.data import load_dataset
 
-            kind = load_dataset(data_dir).task.kind
+            kind = load_dataset(data_dir, empty_text="drop").task.kind
             arms: dict[str, list[dict]] = {"baseline": []}
             for seed in args.seeds:
                 arms["baseline"].append(run_baseline(data_dir, model, seed=seed, epochs=args.epochs,

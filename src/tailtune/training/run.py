@@ -102,11 +102,12 @@ def _load_data(cfg: dict):
     task_cfg = _section(cfg, "task")
     if not data_cfg.get("path"):
         raise RecipeError("data.path: missing; set it to a data folder or file (e.g. --set data.path=data/)")
+    spec = {k: v for k, v in task_cfg.items() if v is not None}
     task: Any = None
-    if task_cfg.get("labels"):  # a full spec fixes the label order
-        task = {k: v for k, v in task_cfg.items() if v is not None}
-    elif task_cfg.get("kind"):
-        task = task_cfg["kind"]
+    if set(spec) - {"kind"}:  # labels fix the label order; kind + hierarchy/polarities are partial specs
+        task = spec
+    elif spec.get("kind"):
+        task = spec["kind"]
     kwargs: dict[str, Any] = {"task": task, "seed": _seed(cfg)}
     if data_cfg.get("text"):
         kwargs["text_column"] = data_cfg["text"]
@@ -114,6 +115,8 @@ def _load_data(cfg: dict):
         kwargs["label_column"] = data_cfg["labels"]
     if data_cfg.get("val_fraction") is not None:
         kwargs["val_fraction"] = data_cfg["val_fraction"]
+    if data_cfg.get("empty_text"):
+        kwargs["empty_text"] = data_cfg["empty_text"]
     loaded = load_dataset(data_cfg["path"], **kwargs)
     if task_cfg.get("kind") and loaded.task.kind != task_cfg["kind"]:
         raise RecipeError(
