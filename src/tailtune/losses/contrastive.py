@@ -56,7 +56,7 @@ class _SupCon(torch.autograd.Function):
         valid = count > 0
         count = count.clamp_min(torch.finfo(z.dtype).tiny)
         pos = torch.linalg.vecdot(weights, sim)
-        loss = torch.where(valid, lse - pos / count, torch.zeros_like(lse))
+        loss = torch.where(valid, lse - pos / count, 0.0)
         # sim becomes the softmax over j != i, needed by the backward pass
         sim.sub_(lse.unsqueeze(1)).exp_().fill_diagonal_(0.0)
         ctx.save_for_backward(z, weights, sim, count, valid)
@@ -67,7 +67,7 @@ class _SupCon(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         z, weights, prob, count, valid = ctx.saved_tensors
-        g = torch.where(valid, grad, torch.zeros_like(grad))
+        g = torch.where(valid, grad, 0.0)
         gs = prob * g.unsqueeze(1)
         gs.addcmul_(weights, (-g / count).unsqueeze(1))
         gs = gs + gs.t()

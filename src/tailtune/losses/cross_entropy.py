@@ -62,7 +62,7 @@ def cross_entropy(
         return loss
     valid = target != ignore_index
     if w is not None:
-        denom_i = torch.where(valid, w[torch.where(valid, target, torch.zeros_like(target))], 0.0)
+        denom_i = torch.where(valid, w[torch.where(valid, target, 0)], 0.0)
     else:
         denom_i = valid.to(x.dtype)
     if sw is not None:

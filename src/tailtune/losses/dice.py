@@ -41,13 +41,13 @@ def _softmax_parts(logits, target, ignore_index):
     x = compute_dtype(logits)
     p = torch.softmax(x, dim=1)
     valid = target != ignore_index
-    t = torch.where(valid, target, torch.zeros_like(target))
+    t = torch.where(valid, target, 0)
     p_t = p.gather(1, t.unsqueeze(1)).squeeze(1)
     return x, p, p_t, valid
 
 
 def _finish_softmax(loss, valid, sw, reduction):
-    loss = torch.where(valid, loss, torch.zeros_like(loss))
+    loss = torch.where(valid, loss, 0.0)
     denom = valid.to(loss.dtype)
     if sw is not None:
         loss = loss * sw

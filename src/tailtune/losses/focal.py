@@ -202,7 +202,7 @@ def softmax_focal_loss(
 
     logp = F.log_softmax(x, dim=1)
     valid = target != ignore_index
-    t = torch.where(valid, target, torch.zeros_like(target))
+    t = torch.where(valid, target, 0)
     logp_t = logp.gather(1, t.unsqueeze(1)).squeeze(1)
     if alpha is not None:
         a = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
@@ -220,7 +220,7 @@ def softmax_focal_loss(
         w = None
     if g != 0.0:
         loss = loss * _modulator(-torch.expm1(logp_t) if g > 0 else None, logp_t, g)
-    loss = torch.where(valid, loss, torch.zeros_like(loss))
+    loss = torch.where(valid, loss, 0.0)
     if reduction == "none" and sw is None:
         return loss
     vw = valid.to(x.dtype)

@@ -67,7 +67,7 @@ def ldam_loss(
     m = torch.as_tensor(margins, dtype=x.dtype, device=x.device)
     if m.shape != (x.shape[1],):
         raise ValueError(f"margins must have shape ({x.shape[1]},), got {tuple(m.shape)}")
-    t = torch.where(target != ignore_index, target, torch.zeros_like(target))
+    t = torch.where(target != ignore_index, target, 0)
     shift = torch.zeros_like(x).scatter_(1, t.unsqueeze(1), m[t].unsqueeze(1))
     return cross_entropy(s * (x - shift), target, weight=weight, ignore_index=ignore_index, reduction=reduction,
                          sample_weight=sample_weight)
