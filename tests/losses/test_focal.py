@@ -335,3 +335,21 @@ def test_property_sigmoid(n, c, gamma, alpha, seed):
     bce = F.binary_cross_entropy_with_logits(z, y, reduction="none").sum(1)
     assert torch.isfinite(fl).all() and (fl >= 0).all()
     assert (fl <= bce + 1e-12).all()
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_gamma0_gradient_equals_cross_entropy_gradient(eps):
+    z, y = _softmax_batch()
+    y[2] = -100
+    alpha = torch.rand(5, dtype=z.dtype) + 0.5
+    z1 = z.clone().requires_grad_(True)
+    z2 = z.clone().requires_grad_(True)
+    softmax_focal_loss(z1, y, gamma=0.0, alpha=alpha, label_smoothing=eps).backward()
+    F.cross_entropy(z2, y, weight=alpha, label_smoothing=eps).backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
+    zb = torch.randn(6, 3, dtype=torch.float64)
+    yb = (torch.rand(6, 3) > 0.5).double()
+    zb1, zb2 = zb.clone().requires_grad_(True), zb.clone().requires_grad_(True)
+    sigmoid_focal_loss(zb1, yb, gamma=0.0, label_smoothing=eps).backward()
+    F.binary_cross_entropy_with_logits(zb2, yb * (1 - eps) + (1 - yb) * eps).backward()
+    torch.testing.assert_close(zb1.grad, zb2.grad)

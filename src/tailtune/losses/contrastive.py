@@ -163,6 +163,11 @@ def supervised_contrastive_loss(
         Khosla et al. "Supervised Contrastive Learning", NeurIPS 2020 (``L^sup_out``).
         Musgrave et al. pytorch-metric-learning ``SupConLoss`` (equal to 1e-5 relative for int labels).
 
+    Differences from pytorch-metric-learning: PML returns 0 for a batch with no negative pair at
+        all (every example the same class); here such anchors still get ``log(n-1) - mean s_ij``
+        terms, which push nothing apart but are finite and, with normalised embeddings, minimal
+        when all embeddings coincide.
+
     Relations:
         With one positive per anchor and ``temperature`` ``t`` it is InfoNCE / NT-Xent; for integer
         labels ``positives`` is irrelevant; ``"jaccard"`` and ``"exact"`` agree on single-label rows.
