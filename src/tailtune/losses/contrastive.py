@@ -164,9 +164,9 @@ def supervised_contrastive_loss(
         Musgrave et al. pytorch-metric-learning ``SupConLoss`` (equal to 1e-5 relative for int labels).
 
     Differences from pytorch-metric-learning: PML returns 0 for a batch with no negative pair at
-        all (every example the same class); here such anchors still get ``log(n-1) - mean s_ij``
-        terms, which push nothing apart but are finite and, with normalised embeddings, minimal
-        when all embeddings coincide.
+        all (every example the same class); here such anchors keep their term
+        ``logsumexp_j s_ij - mean_j s_ij``, finite and bounded below by ``log(n-1)`` (reached when
+        the anchor is equally similar to every other example).
 
     Relations:
         With one positive per anchor and ``temperature`` ``t`` it is InfoNCE / NT-Xent; for integer
