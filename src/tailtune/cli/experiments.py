@@ -87,6 +87,11 @@ def register(app: typer.Typer) -> None:
                         head=HeadConfig(hidden=hidden), baseline=baseline, rank_by=rank_by, threads=threads,
                         show_progress=not quiet, console=console)
         console.print(_screen_table(result))
+        for entry in result.ranked():
+            vs = (entry.get("vs_baseline") or {}).get("default")
+            if vs is not None:
+                console.print(f"{entry['spec']} vs {result.baseline}: macro-F1 {_diff(vs)}", highlight=False,
+                              soft_wrap=True)
         t = result.timing
         hit = "cache hit" if result.embedding["cache_hit"] else "computed"
         console.print(f"embeddings {hit} in {t['embedding_s']:.1f} s, heads {t['heads_s']:.1f} s, total "
@@ -181,8 +186,9 @@ def _print_compare(summary: dict) -> None:
     table.add_column("runs", justify="right")
     for m in metrics:
         table.add_column(m)
-    table.add_column("macro-F1 vs baseline (paired bootstrap, permutation p)")
     for name, group in summary["groups"].items():
-        table.add_row(name, str(len(group["runs"])), *(_ci(group["metrics"][m]) for m in metrics),
-                      _diff(summary["comparisons"].get(name)))
+        table.add_row(name, str(len(group["runs"])), *(_ci(group["metrics"][m]) for m in metrics))
     console.print(table)
+    for name, entry in summary["comparisons"].items():
+        console.print(f"{name} vs {summary['baseline']}: macro-F1 {_diff(entry)} "
+                      "(paired bootstrap 95% CI, permutation p)", highlight=False, soft_wrap=True)

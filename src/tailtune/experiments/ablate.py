@@ -294,8 +294,10 @@ def compare(
         v_items = stats.verdict(low=boot.ci_low, high=boot.ci_high, p_value=perm_p if perm_p is not None
                                 else boot.p_value, alpha=alpha)
         verdicts = [v_items]
+        v_seeds = None
         if not np.isnan(welch[1]):
-            verdicts.append(stats.verdict(low=welch[1], high=welch[2], alpha=alpha))
+            v_seeds = stats.verdict(low=welch[1], high=welch[2], alpha=alpha)
+            verdicts.append(v_seeds)
         comparisons[name] = {
             "metric": "macro_f1",
             "baseline": baseline,
@@ -306,6 +308,8 @@ def compare(
             "seed_welch_ci": [None if np.isnan(welch[1]) else welch[1], None if np.isnan(welch[2]) else welch[2]],
             "n_items": boot.n_items,
             "n_resamples": n_resamples,
+            "verdict_items": v_items,
+            "verdict_seeds": v_seeds,
             "verdict": stats.combine_verdicts(verdicts),
         }
     return {"task": task.to_dict(), "baseline": baseline, "groups": out_groups, "comparisons": comparisons,

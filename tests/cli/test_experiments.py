@@ -1,0 +1,87 @@
+"""CLI: tailtune screen / compare / sweep / ablate (thin wrappers: exit codes, files, printed tables)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tailtune.cli.main import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from exp_tiny_data import write_data  # noqa: E402  (tests/experiments/exp_tiny_data.py)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_screen_command_prints_table_and_writes_json(tmp_path, tiny_encoder_dir, capsys):
+    data = write_data(tmp_path / "data", "binary")
+    code = main(["screen", str(data), "--recipes", "ce,focal:1,logit-adjust", "--seeds", "2",
+                 "--model", str(tiny_encoder_dir), "--max-length", "16", "--hidden", "0",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    saved = json.loads((tmp_path / "out" / "screen.json").read_text())
+    assert saved["task"]["kind"] == "binary"
+    assert {r["spec"]: r["status"] for r in saved["recipes"]} == {"ce": "ok", "focal:1": "ok", "logit-adjust": "skipped"}
+    assert "focal:1" in out and "skipped" in out and "screen.json" in out
+
+
+def test_screen_bad_recipe_exits_2_with_one_message(tmp_path, capsys):
+    data = write_data(tmp_path / "data", "multiclass")
+    code = main(["screen", str(data), "--recipes", "ce,focl", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "did you mean 'focal'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_command(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    runs = []
+    for name, noise in (("ce", 0.6), ("focal", 0.05)):
+        for s in range(3):
+            d = tmp_path / f"{name}-{s}"
+            (d / "predictions").mkdir(parents=True)
+            (d / "task.json").write_text(json.dumps({"kind": "multiclass", "labels": ["a", "b"]}))
+            (d / "recipe.yaml").write_text(yaml.safe_dump({"name": name, "train": {"seed": s}}))
+            pred = np.where(rng.random(200) < noise, rng.integers(0, 2, 200), y)
+            (d / "eval.json").write_text(json.dumps({"test": {"macro_f1": float(np.mean(pred == y))}}))
+            buf = io.BytesIO()
+            np.savez(buf, logits=np.eye(2)[pred].astype(np.float32), targets=y)
+            (d / "predictions" / "test.npz").write_bytes(buf.getvalue())
+            runs.append(str(d))
+    code = main(["compare", *runs, "--resamples", "300", "--output", str(tmp_path / "cmp.json")])
+    out = capsys.readouterr().out
+    assert code == 0 and "improvement" in out
+    assert json.loads((tmp_path / "cmp.json").read_text())["comparisons"]["focal"]["verdict"] == "improvement"
+    assert main(["compare", str(tmp_path / "missing")]) == 2
+
+
+def test_sweep_command_screen_objective(tmp_path, tiny_encoder_dir, capsys):
+    data = write_data(tmp_path / "data", "multiclass")
+    space = tmp_path / "space.yaml"
+    space.write_text("head.lr: {type: float, low: 0.001, high: 0.01, log: true}\nhead.max_epochs: [3]\n")
+    code = main(["sweep", "ce", "--space", str(space), "--trials", "2", "--objective", "screen", "--data", str(data),
+                 "--model", str(tiny_encoder_dir), "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "sw"), "--seed", "0"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "COMPLETE" in out and "best macro_f1" in out and (tmp_path / "sw" / "sweep.db").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim.lr: {type: float, low: 1, high: 0}\n")
+    assert main(["sweep", "ce", "--space", str(bad), "--trials", "1", "--out", str(tmp_path / "sw2")]) == 2
+    assert "must be below" in capsys.readouterr().err
