@@ -256,26 +256,33 @@ def _stack(pred: Any, n_items: int) -> np.ndarray:
 
 
 class _Prepared:
-    """Per-seed per-item contributions of one recipe: ``tp/fp/fn (S, N, K)``, ``correct (S, N)``."""
+    """Per-seed per-item contributions of one recipe, laid out for one matrix product per resample
+    block: ``matrix (N, S * (3K + 1))`` holds, for each seed, the item's tp, fp, fn cells and its
+    correctness."""
 
     def __init__(self, y_true, preds, task):
         counts = [item_counts(y_true, p, task) for p in preds]
-        self.tp = np.stack([c[0] for c in counts]).astype(np.float32)
-        self.fp = np.stack([c[1] for c in counts]).astype(np.float32)
-        self.fn = np.stack([c[2] for c in counts]).astype(np.float32)
-        self.correct = np.stack([c[3] for c in counts]).astype(np.float32)
+        self.seeds = len(counts)
+        self.k = counts[0][0].shape[1]
+        blocks = [np.concatenate([c[0], c[1], c[2], c[3][:, None]], axis=1) for c in counts]
+        self.matrix = np.concatenate(blocks, axis=1).astype(np.float32)  # (N, S * (3K + 1))
 
 
-def _score(prep_or_parts, weights: np.ndarray | None, *, metric: str, kind: str, p: int) -> np.ndarray:
-    """Metric per row of ``weights (R, N)`` (item multiplicities), mean over seeds -> ``(R,)``;
-    ``weights=None`` scores the items once -> scalar array."""
-    tp, fp, fn, correct = prep_or_parts
-    if weights is None:
-        weights = np.ones((1, tp.shape[1]), dtype=np.float32)
+def _from_sums(sums: np.ndarray, n_items: np.ndarray, *, seeds: int, k: int, metric: str, kind: str, p: int):
+    """Metric per row from summed contributions ``(R, S * (3K + 1))``, mean over seeds -> ``(R,)``."""
+    sums = sums.reshape(sums.shape[0], seeds, 3 * k + 1)
     if metric == "accuracy":
-        return (np.einsum("rn,sn->rs", weights, correct) / weights.sum(1, keepdims=True)).mean(axis=1)
-    sums = [np.einsum("rn,snk->rsk", weights, x, optimize=True) for x in (tp, fp, fn)]
-    return metric_from_counts(*sums, kind=kind, polarities=p).mean(axis=1)
+        return (sums[:, :, -1] / n_items[:, None]).mean(axis=1)
+    tp, fp, fn = sums[:, :, :k], sums[:, :, k : 2 * k], sums[:, :, 2 * k : 3 * k]
+    return metric_from_counts(tp, fp, fn, kind=kind, polarities=p).mean(axis=1)
+
+
+def _score(prep: _Prepared, weights: np.ndarray | None, *, metric: str, kind: str, p: int) -> np.ndarray:
+    """Metric per row of ``weights (R, N)`` (item multiplicities); ``None`` scores every item once."""
+    if weights is None:
+        weights = np.ones((1, prep.matrix.shape[0]), dtype=np.float32)
+    sums = weights @ prep.matrix
+    return _from_sums(sums, weights.sum(axis=1), seeds=prep.seeds, k=prep.k, metric=metric, kind=kind, p=p)
 
 
 def _prepare(y_true, pred_a, pred_b, task, metric):
@@ -338,18 +345,14 @@ def paired_bootstrap(
     confidence = _check_confidence(confidence)
     n_resamples = _check_resamples(n_resamples)
     kind, p, n, a, b = _prepare(y_true, pred_a, pred_b, task, metric)
-    parts_a = (a.tp, a.fp, a.fn, a.correct)
-    parts_b = (b.tp, b.fp, b.fn, b.correct)
-    score_a = float(_score(parts_a, None, metric=metric, kind=kind, p=p)[0])
-    score_b = float(_score(parts_b, None, metric=metric, kind=kind, p=p)[0])
+    score_a = float(_score(a, None, metric=metric, kind=kind, p=p)[0])
+    score_b = float(_score(b, None, metric=metric, kind=kind, p=p)[0])
     rng = np.random.default_rng(seed)
     diffs = []
     for size in _chunks(n_resamples, 256):
-        idx = rng.integers(0, n, size=(size, n))
-        weights = np.zeros((size, n), dtype=np.float32)
-        np.add.at(weights, (np.repeat(np.arange(size), n), idx.ravel()), 1.0)
-        diffs.append(_score(parts_b, weights, metric=metric, kind=kind, p=p)
-                     - _score(parts_a, weights, metric=metric, kind=kind, p=p))
+        idx = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        weights = np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float32)
+        diffs.append(_score(b, weights, metric=metric, kind=kind, p=p) - _score(a, weights, metric=metric, kind=kind, p=p))
     d = np.concatenate(diffs)
     alpha = 1 - confidence
     low, high = np.quantile(d, [alpha / 2, 1 - alpha / 2])
@@ -378,40 +381,32 @@ def paired_permutation(
     """
     n_resamples = _check_resamples(n_resamples)
     kind, p, n, a, b = _prepare(y_true, pred_a, pred_b, task, metric)
-    if a.tp.shape[0] != b.tp.shape[0]:
+    if a.seeds != b.seeds:
         raise ValueError(
             f"a permutation test swaps whole items, so both sides need the same number of seeds "
-            f"(got {a.tp.shape[0]} and {b.tp.shape[0]}); use paired_bootstrap instead"
+            f"(got {a.seeds} and {b.seeds}); use paired_bootstrap instead"
         )
-    parts_a = (a.tp, a.fp, a.fn, a.correct)
-    parts_b = (b.tp, b.fp, b.fn, b.correct)
-    score_a = float(_score(parts_a, None, metric=metric, kind=kind, p=p)[0])
-    score_b = float(_score(parts_b, None, metric=metric, kind=kind, p=p)[0])
+    score_a = float(_score(a, None, metric=metric, kind=kind, p=p)[0])
+    score_b = float(_score(b, None, metric=metric, kind=kind, p=p)[0])
     observed = score_b - score_a
     rng = np.random.default_rng(seed)
-    # swapping an item moves (b - a) from one side to the other: side1 = A + S * (B - A)
-    delta = tuple(xb - xa for xa, xb in zip(parts_a, parts_b))
+    # swapping an item moves (b - a) from one side to the other: side 1 = A + swap (B - A),
+    # side 2 = A + (1 - swap) (B - A)
+    base = a.matrix.sum(axis=0)[None]
+    delta = b.matrix - a.matrix
+    counts = np.full(1, float(n))
     hits = 0
     for size in _chunks(n_resamples, 256):
         swap = (rng.random((size, n)) < 0.5).astype(np.float32)
-        keep = 1.0 - swap
-        s1 = _swapped(parts_a, delta, swap, keep, kind=kind, p=p, metric=metric, flip=False)
-        s2 = _swapped(parts_a, delta, swap, keep, kind=kind, p=p, metric=metric, flip=True)
+        moved = swap @ delta
+        total = delta.sum(axis=0)[None]
+        opts = dict(seeds=a.seeds, k=a.k, metric=metric, kind=kind, p=p)
+        s1 = _from_sums(base + moved, np.repeat(counts, size), **opts)
+        s2 = _from_sums(base + total - moved, np.repeat(counts, size), **opts)
         hits += int(np.sum(np.abs(s2 - s1) >= abs(observed) - 1e-12))
     p_value = (1 + hits) / (1 + n_resamples)
     return PairedTest("paired_permutation", metric, score_a, score_b, observed, None, None,
                       float(p_value), n, n_resamples, int(seed), 0.95)
-
-
-def _swapped(parts_a, delta, swap, keep, *, kind, p, metric, flip):
-    """Score of the permuted side: side 1 takes B on swapped items, side 2 takes B on kept items."""
-    mask = keep if flip else swap
-    if metric == "accuracy":
-        base = parts_a[3].sum(axis=1)[None] + np.einsum("rn,sn->rs", mask, delta[3])
-        return (base / mask.shape[1]).mean(axis=1)
-    sums = [xa.sum(axis=1)[None] + np.einsum("rn,snk->rsk", mask, dx, optimize=True)
-            for xa, dx in zip(parts_a[:3], delta[:3])]
-    return metric_from_counts(*sums, kind=kind, polarities=p).mean(axis=1)
 
 
 # ---------------------------------------------------------------------------------------- verdict
