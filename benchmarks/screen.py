@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ("ce,weighted-ce,weighted-ce:5,focal:0.5,focal:1,focal:2,class-balanced,label-smoothing,supcon,"
-           "logit-adjust,asl")  # asl is sigmoid-only: listed, reported as skipped for a multi-class task
+RECIPES = ("ce,weighted-ce,focal:0.5,focal:1,focal:2,class-balanced,label-smoothing,supcon,"
+           "logit-adjust,logit-adjust:0.5,asl")  # asl is sigmoid-only: listed, reported as skipped for a multi-class task
 
 
 def main() -> int:
