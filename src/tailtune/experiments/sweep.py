@@ -5,7 +5,8 @@ space, applies the values to the recipe as dotted overrides (the same paths as `
 and returns the best VALIDATION score of ``metric`` (the test split is never looked at). Storage:
 a SQLite file ``<out_dir>/sweep.db`` by default; an RDB URL (``postgresql://user@host:5432/db``)
 lets workers on several machines share one study — start the same command on each, with the same
-``--storage`` and ``--study``.
+``--storage`` and ``--study`` (workers that start at the same moment against an empty database
+retry the schema set-up race, see :func:`_create_study`).
 
 Objectives:
 
@@ -249,13 +250,12 @@ def sweep(
     say = log or (lambda _m: None)
     direction = "minimize" if metric == "loss" else "maximize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        storage=url,
+    study = _create_study(
+        url,
         study_name=name,
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
-        load_if_exists=True,
     )
 
     screen_ctx: dict[str, Any] = {}
@@ -298,6 +298,25 @@ def sweep(
     rows = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
              "user_attrs": t.user_attrs} for t in study.trials]
     return SweepResult(name, url, best_value, best_params, rows)
+
+
+def _create_study(url: str, *, attempts: int = 8, **kwargs):
+    """Create or join a study. Workers that start together against an EMPTY database race to create
+    Optuna's tables (one gets a duplicate-key error from the schema set-up); the loser waits a moment
+    and joins, which then finds the tables and the study in place."""
+    import random
+
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            return optuna.create_study(storage=url, load_if_exists=True, **kwargs)
+        except Exception as exc:  # sqlalchemy IntegrityError/ProgrammingError from the concurrent set-up
+            module = type(exc).__module__
+            if attempt == attempts - 1 or not (module.startswith("sqlalchemy") or "Duplicated" in type(exc).__name__):
+                raise
+            time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _screen_context(data: str, *, model: str | None, cache_dir) -> dict:
