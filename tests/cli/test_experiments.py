@@ -85,3 +85,18 @@ def test_sweep_command_screen_objective(tmp_path, tiny_encoder_dir, capsys):
     bad.write_text("optim.lr: {type: float, low: 1, high: 0}\n")
     assert main(["sweep", "ce", "--space", str(bad), "--trials", "1", "--out", str(tmp_path / "sw2")]) == 2
     assert "must be below" in capsys.readouterr().err
+
+
+def test_ablate_command_trains_and_compares(tmp_path, tiny_encoder_dir, capsys):
+    data = write_data(tmp_path / "data", "multiclass", n_train=32, n_eval=16)
+    out = tmp_path / "abl"
+    code = main(["ablate", "ce", "focal:1", "--seeds", "1", "--data", str(data), "--out", str(out),
+                 "--set", f"model.name={tiny_encoder_dir}", "--set", "data.max_length=16", "--set", "train.epochs=1",
+                 "--set", "train.batch_size=16", "--set", "early_stopping.patience=0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert (out / "ce" / "seed-13" / "eval.json").exists() and (out / "focal-1" / "seed-13" / "eval.json").exists()
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["baseline"] == "ce" and "focal:1" in summary["comparisons"]
+    assert "focal:1 vs ce" in printed
+    assert main(["ablate", "focl", "--out", str(tmp_path / "x")]) == 2
