@@ -167,10 +167,6 @@ class EpochWeightedSampler(torch.utils.data.Sampler):
         yield from torch.multinomial(self.weights, self.num_samples, replacement=True, generator=gen).tolist()
 
 
-def _to_float(x) -> float:
-    return float(x.item() if torch.is_tensor(x) else x)
-
-
 class TailtuneTrainer(Trainer):
     """``Trainer`` whose loss is the recipe's ``CompositeLoss`` and whose evaluation writes history rows.
 
