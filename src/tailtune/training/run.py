@@ -504,13 +504,12 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     sampler_weights = _sampler_weights(task, train_labels) if sampler == "class_balanced" else None
 
     # 5: model
-    from transformers import AutoTokenizer
-
     from tailtune.models import build_classifier
+    from tailtune.models.classifier import load_tokenizer
 
     set_seed(seed)
     classifier = build_classifier(recipe.model, task)
-    tokenizer = AutoTokenizer.from_pretrained(_section(cfg, "model")["name"])
+    tokenizer = load_tokenizer(recipe.model)
 
     from tailtune.training.trainer import LabelCollator, TailtuneTrainer, TrainModule
 
