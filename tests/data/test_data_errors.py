@@ -260,3 +260,32 @@ def test_label_only_in_dropped_empty_rows(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows)
     with pytest.raises(DataError, match=r"\['c'\] .*only in rows with empty text"):
         load_dataset(tmp_path, empty_text="drop")
+
+
+def test_text_of_another_json_type_in_one_row_names_the_row(tmp_path):
+    rows = _rows()
+    rows[3]["text"] = 5
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"text at .*train.jsonl line 4 \(column 'text'\) is int '5', not a string"):
+        load_dataset(tmp_path)
+
+
+def test_aspect_dict_with_a_non_name_polarity_names_the_row(tmp_path):
+    rows = [{"text": f"t{i}", "labels": {"food": "positive", "staff": "negative"}} for i in range(10)]
+    rows[6]["labels"]["staff"] = 3
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"aspect 'staff' at .*line 7 .*has polarity 3, not a name"):
+        load_dataset(tmp_path)
+
+
+def test_booleans_mixed_with_integer_indices_are_indices(tmp_path):
+    """JSON true/false next to 0/1 (scalars or in lists) read as indices instead of crashing in Arrow."""
+    rows = [{"text": f"t{i}", "labels": [1, 0, True, False][i % 4]} for i in range(20)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    data = load_dataset(tmp_path)
+    assert data.task.kind == "binary"
+    assert sorted(set(data.targets["train"].tolist()) | set(data.targets["validation"].tolist())) == [0, 1]
+    rows = [{"text": f"t{i}", "labels": [[0, True], [1], [False, 2]][i % 3]} for i in range(30)]
+    write_jsonl(tmp_path / "ml" / "train.jsonl", rows)
+    data = load_dataset(tmp_path / "ml")
+    assert data.task.kind == "multilabel" and data.task.labels == ["0", "1", "2"]

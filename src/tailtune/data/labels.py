@@ -84,12 +84,32 @@ def _py_kind(v) -> str:
     return type(v).__name__
 
 
+def _json_values(col) -> list:
+    """The decoded Python values of an ``arrow.json`` extension column (array or chunked)."""
+    if isinstance(col, pa.ExtensionArray):
+        storage = col.storage
+    elif isinstance(col, pa.ChunkedArray):
+        storage = pa.chunked_array([c.storage for c in col.chunks], type=col.type.storage_type)
+    else:
+        storage = col
+    return [None if s is None else json.loads(s) for s in storage.to_pylist()]
+
+
+def first_non_string(col) -> tuple[int, object] | None:
+    """``(row, value)`` of the first non-null, non-string value of an ``arrow.json`` column, or ``None``."""
+    for i, v in enumerate(_json_values(col)):
+        if v is not None and not isinstance(v, str):
+            return i, v
+    return None
+
+
+def _bool_to_int(v):
+    return int(v) if isinstance(v, bool) else v
+
+
 def _decode_json_column(col, src: SplitSource, name: str) -> pa.Array:
     """A JSON column whose rows have different types: decode, then insist on one type."""
-    storage = col.storage if isinstance(col, pa.ExtensionArray) else pa.chunked_array(
-        [c.storage for c in col.chunks], type=col.type.storage_type
-    )
-    values = [None if s is None else json.loads(s) for s in storage.to_pylist()]
+    values = _json_values(col)
     first_of: dict[str, int] = {}
     for i, v in enumerate(values):
         k = _py_kind(v)
@@ -115,8 +135,13 @@ def _decode_json_column(col, src: SplitSource, name: str) -> pa.Array:
     kind = next(iter(first_of))
     if kind == "dict":
         aspects: list[str] = []
-        for v in values:
-            for key in v:
+        for i, v in enumerate(values):
+            for key, pol in v.items():
+                if pol is not None and not isinstance(pol, str):
+                    raise DataError(
+                        f"aspect {key!r} at {src.where(i)} (column {name!r}) has polarity {pol!r}, not a name; "
+                        f"aspect dicts map each aspect to a polarity name such as \"positive\" or \"absent\""
+                    )
                 if key not in aspects:
                     aspects.append(key)
         return pa.array(values, type=pa.struct([(a, pa.string()) for a in aspects]))
@@ -127,7 +152,8 @@ def _decode_json_column(col, src: SplitSource, name: str) -> pa.Array:
                 f"mixed label types in the lists of column {name!r} of {src.origin}: {sorted(inner_kinds)}; "
                 f"use only names or only indices"
             )
-    return pa.array(values)
+        return pa.array([[_bool_to_int(x) for x in v] for v in values])
+    return pa.array([_bool_to_int(v) for v in values])  # true/false with 0/1: indices
 
 
 def _check_no_nulls(col, src: SplitSource, name: str) -> None:
@@ -219,6 +245,13 @@ def parse_labels(src: SplitSource, columns: list[str], *, label_sep: str | None 
             child = col.field(i)
             if col.null_count:  # a whole dict missing: every aspect absent
                 child = pc.if_else(col.is_null(), pa.scalar(None, child.type), child)
+            if _is_json_ext(child.type):  # polarities of different JSON types: name the first non-name
+                bad = first_non_string(child)
+                if bad is not None:
+                    raise DataError(
+                        f"aspect {f!r} at {src.where(bad[0])} (column {name!r}) has polarity {bad[1]!r}, not a name; "
+                        f"aspect dicts map each aspect to a polarity name such as \"positive\" or \"absent\""
+                    )
             if not (pa.types.is_string(child.type) or pa.types.is_large_string(child.type) or pa.types.is_null(child.type)):
                 raise DataError(
                     f"aspect {f!r} in column {name!r} of {src.origin} holds {child.type} values; aspect dicts "
@@ -249,7 +282,7 @@ def _from_list(col, src: SplitSource, name: str, n: int) -> RawLabels:
                 f"mixed label types in the lists of column {name!r}: {k1} at {src.where(int(parents[j1]))} but {k2} "
                 f"at {src.where(int(parents[j2]))}; use only names or only indices"
             )
-        flat = pa.array(items)
+        flat = pa.array([_bool_to_int(v) for v in items])
         vt = flat.type
     if pa.types.is_string(vt) or pa.types.is_large_string(vt):
         if flat.null_count:
@@ -494,10 +527,16 @@ def _encode_classes(sources, raws, name, kind, task, declared, declared_from, *,
         )
     if kind == "binary" or (infer_binary and kind == "multiclass" and len(names) == 2):
         if len(names) != 2:
-            raise DataError(f"kind 'binary' needs 2 classes, the data has {len(names)}: {names[:10]}; use 'multiclass'")
+            raise DataError(
+                f"kind 'binary' needs 2 classes, {sources[0].origin} has {len(names)}: {names[:10]}; use kind "
+                f"'multiclass' (recipe: task.kind)"
+            )
         kind = "binary"
     if kind == "multiclass" and len(names) < 2:
-        raise DataError(f"the training data has a single class {names}; a classifier needs at least 2")
+        raise DataError(
+            f"the training data {sources[0].origin} has a single class {names}; a classifier needs at least 2: "
+            f"add examples of another class"
+        )
     hierarchy = task.hierarchy if task is not None else None
     spec = TaskSpec(kind=kind, labels=names, hierarchy=hierarchy)
     return spec, encoded

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tailtune.data.labels import _first, _is_json_ext, encode_all, source_table
+from tailtune.data.labels import _first, _is_json_ext, encode_all, first_non_string, source_table
 from tailtune.data.readers import SplitSource, discover, read_labels_file
 from tailtune.data.splits import split_train
 from tailtune.data.task import KINDS, TaskSpec
@@ -107,6 +107,13 @@ def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray |
     table = source_table(src)
     arr = table.column(col)
     t = arr.type
+    if _is_json_ext(t):  # rows of different JSON types: name the first that is not a string
+        bad = first_non_string(arr)
+        if bad is not None:
+            raise DataError(
+                f"text at {src.where(bad[0])} (column {col!r}) is {type(bad[1]).__name__} {str(bad[1])[:40]!r}, "
+                f"not a string; write every text as a JSON string (in quotes) or remove the row"
+            )
     if _is_json_ext(t) or not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         if pa.types.is_null(t):
             raise DataError(f"text column {col!r} is empty in every row of {src.origin}; fill it in")
@@ -197,14 +204,15 @@ def load_dataset(
         >>> data.task.kind, data.task.labels, data.splits["train"].column_names  # doctest: +SKIP
         ('binary', ['ham', 'spam'], ['text', 'labels'])
     """
+    # DataError is a ValueError: library callers see the usual type, the CLI prints one message
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    if not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be a float in (0, 1), got {val_fraction!r}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
+        raise DataError(f"val_fraction (--val-fraction) must be a float in (0, 1), got {val_fraction!r}; e.g. 0.1")
     if empty_text not in ("error", "drop"):
-        raise ValueError(f"empty_text must be 'error' or 'drop', got {empty_text!r}")
+        raise DataError(f"empty_text must be 'error' or 'drop', got {empty_text!r}")
     if label_sep is not None and not label_sep:
-        raise ValueError("label_sep must be a non-empty string or None")
+        raise DataError("label_sep (--label-sep) must be a non-empty string such as '|', or None; omit it for one label per row")
     spec, kind, partial = _resolve_task(task)
     notes: list[str] = []
 
@@ -249,8 +257,11 @@ def load_dataset(
         declared_aspects=partial.get("labels") if kind == "aspects" else None,
     )
     if partial.get("hierarchy"):  # validated (names, cycles) by TaskSpec
-        spec_out = TaskSpec(kind=spec_out.kind, labels=spec_out.labels, polarities=spec_out.polarities,
-                            hierarchy=partial["hierarchy"])
+        try:
+            spec_out = TaskSpec(kind=spec_out.kind, labels=spec_out.labels, polarities=spec_out.polarities,
+                                hierarchy=partial["hierarchy"])
+        except DataError as exc:
+            raise DataError(f"task.hierarchy: {exc}") from None
     spec_out.text_column = text_col
     spec_out.label_column = ",".join(label_cols)
     if spec is None:
