@@ -137,9 +137,13 @@ def reduce(per_example: torch.Tensor, denominator, reduction: str) -> torch.Tens
     if reduction == "sum":
         return total
     if reduction == "mean":
+        # a zero denominator means every term is weighted 0: divide by 1 (0, with a finite gradient
+        # under any upstream scale such as fp16 loss scaling), not by a tiny number (1/tiny overflows)
         if isinstance(denominator, torch.Tensor):
-            return total / denominator.to(total.dtype).clamp_min(torch.finfo(total.dtype).tiny)
-        return total / max(float(denominator), torch.finfo(total.dtype).tiny)
+            d = denominator.to(total.dtype)
+            return total / torch.where(d > 0, d, torch.ones_like(d))
+        d = float(denominator)
+        return total / (d if d > 0 else 1.0)
     raise ValueError(f"reduction={reduction!r} is not one of {list(REDUCTIONS)}")
 
 

@@ -14,6 +14,8 @@ items over all gradient-accumulation micro-batches) parts whose ``count_unit`` i
 ``reduction="sum"`` divided by it, so accumulated gradients equal the full-batch mean (the idea of
 transformers' ``fixed_cross_entropy``); other parts (``"anchors"``, ``"pairs"``) keep their mean,
 scaled by ``local items / num_items_in_batch``, i.e. averaged over micro-batches by size.
+``num_items_in_batch == 0`` (every target of the accumulated batch ignored) divides by 1 instead, so
+the total is 0 with a gradient, never NaN, as the parts' own ``"mean"`` reduction guarantees.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ class CompositeLoss(nn.Module):
         total = None
         parts: dict[str, torch.Tensor] = {}
         local_items = None
+        if num_items_in_batch is not None:  # a count: 0 only when every target is ignored (0 / 1, not 0 / 0)
+            num_items_in_batch = (num_items_in_batch.clamp_min(1) if isinstance(num_items_in_batch, torch.Tensor)
+                                  else max(num_items_in_batch, 1))
         for i, (name, module) in enumerate(self.losses.items()):
             kwargs = {"sample_weight": sample_weight, "progress": progress, "embeddings": embeddings}
             if getattr(module, "uses_lengths", False):

@@ -19,6 +19,12 @@ Anchors without any positive are excluded: their ``"none"`` value is 0 and they 
 the ``"mean"`` denominator (the number of anchors with a positive, weighted by ``sample_weight``).
 A batch without any such anchor returns 0 with a gradient, never NaN.
 
+Targets equal to ``ignore_index`` (-100, as in the softmax losses) are no label: an ignored example
+is nobody's positive and has no positive itself (it stays a negative in the other anchors'
+denominators); an aspect entry equal to ``ignore_index`` is treated like an absent aspect, and an
+example whose aspects are all ignored is ignored. So an all-ignored batch gives 0, as every
+softmax loss does.
+
 The forward pass is one matrix product and a row log-sum-exp; the backward pass is computed in
 closed form (``dL/ds = softmax - w / sum w``) with a single matrix product, without Python loops
 or host synchronisation.
@@ -75,7 +81,8 @@ class _SupCon(torch.autograd.Function):
         return grad_z, None, None
 
 
-def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtype) -> tuple[torch.Tensor, ...]:
+def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtype,
+                 ignore_index: int | None = None) -> tuple[torch.Tensor, ...]:
     """Intersection sizes (N, N) and set sizes (N,) of the label sets."""
     if kind == "multilabel":
         y = (labels > 0.5).to(dtype)
@@ -83,6 +90,8 @@ def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtyp
         size = y.sum(dim=1)
     else:  # aspects
         present = torch.ones_like(labels, dtype=torch.bool) if absent_index is None else labels != absent_index
+        if ignore_index is not None:
+            present = present & (labels != ignore_index)
         same = (labels.unsqueeze(1) == labels.unsqueeze(0)) & present.unsqueeze(1)
         inter = same.sum(dim=2).to(dtype)
         size = present.sum(dim=1).to(dtype)
@@ -90,17 +99,30 @@ def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtyp
 
 
 def positive_weights(labels: torch.Tensor, *, kind: str | None = None, positives: str = "jaccard",
-                     absent_index: int | None = None, dtype=torch.float32) -> torch.Tensor:
-    """The ``(N, N)`` positive-weight matrix ``w`` (zero diagonal) used by the loss."""
+                     absent_index: int | None = None, ignore_index: int | None = -100,
+                     dtype=torch.float32) -> torch.Tensor:
+    """The ``(N, N)`` positive-weight matrix ``w`` (zero diagonal) used by the loss.
+
+    Examples whose label is ``ignore_index`` (integer labels) or whose aspects are all
+    ``ignore_index`` (``kind="aspects"``) get an all-zero row and column.
+    """
+    ignored = None
     if labels.ndim == 1:
         w = (labels.unsqueeze(1) == labels.unsqueeze(0)).to(dtype)
+        if ignore_index is not None:
+            ignored = labels == ignore_index
     else:
-        inter, size = _set_overlap(labels, kind, absent_index, dtype)
+        if kind == "aspects" and ignore_index is not None:
+            ignored = (labels == ignore_index).all(dim=1)
+        inter, size = _set_overlap(labels, kind, absent_index, dtype, ignore_index if kind == "aspects" else None)
         union = size.unsqueeze(1) + size.unsqueeze(0) - inter
         if positives == "exact":
             w = ((inter == size.unsqueeze(1)) & (inter == size.unsqueeze(0))).to(dtype)
         else:
             w = torch.where(union > 0, inter / union.clamp_min(1.0), torch.ones_like(inter))
+    if ignored is not None:
+        keep = (~ignored).to(dtype)
+        w = w * keep.unsqueeze(1) * keep.unsqueeze(0)
     return w.fill_diagonal_(0.0)
 
 
@@ -131,6 +153,7 @@ def supervised_contrastive_loss(
     kind: str | None = None,
     positives: str = "jaccard",
     absent_index: int | None = None,
+    ignore_index: int | None = -100,
     normalize: bool = True,
     reduction: str = "mean",
     sample_weight: torch.Tensor | None = None,
@@ -145,6 +168,8 @@ def supervised_contrastive_loss(
         kind: task kind; required for 2-D labels.
         positives: ``"jaccard"`` (overlap-weighted) or ``"exact"`` (identical label sets) for 2-D labels.
         absent_index: for ``kind="aspects"``, the polarity index meaning "aspect absent" (not a label).
+        ignore_index: integer label (or aspect entry) meaning "no label" (``None``: none); see the
+            module docstring. Multi-hot labels have no ignore value.
         normalize: L2-normalise the embeddings first (cosine similarity, as Khosla et al. and
             pytorch-metric-learning do).
         reduction: ``"none"`` (per anchor, 0 when excluded) | ``"mean"`` (over anchors with a
@@ -189,7 +214,7 @@ def supervised_contrastive_loss(
     if normalize:
         x = F.normalize(x, p=2.0, dim=1)
     w = positive_weights(labels.to(x.device), kind=kind, positives=positives, absent_index=absent_index,
-                         dtype=x.dtype)
+                         ignore_index=ignore_index, dtype=x.dtype)
     loss = _SupCon.apply(x, w, 1.0 / tau)
     if reduction == "none" and sw is None:
         return loss
@@ -212,7 +237,8 @@ class SupConLoss(LossModule):
     count_unit = "anchors"
 
     def __init__(self, *, temperature: float = 0.1, kind: str | None = None, positives: str = "jaccard",
-                 absent_index: int | None = None, normalize: bool = True, reduction: str = "mean") -> None:
+                 absent_index: int | None = None, ignore_index: int | None = -100, normalize: bool = True,
+                 reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self.temperature = check_number(temperature, name="temperature", low=0.0, low_open=True)
         if kind is not None and kind not in LABEL_KINDS:
@@ -227,21 +253,27 @@ class SupConLoss(LossModule):
         self.kind = kind
         self.positives = positives
         self.absent_index = absent_index
+        if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+            raise TypeError(f"ignore_index={ignore_index!r} must be an int or None")
+        self.ignore_index = ignore_index
         self.normalize = bool(normalize)
 
     def forward(self, logits, target, *, sample_weight=None, progress=None, embeddings=None, reduction=None):
         if embeddings is None:
             raise ValueError("SupConLoss needs embeddings= (the model's pooled or projected embeddings)")
         n = embeddings.shape[0]
-        if self.kind == "aspects" and target.ndim == 1 and target.shape[0] != n and target.shape[0] % n == 0:
+        a = target.shape[0] // n if n else 1
+        if self.kind == "aspects" and target.ndim == 1 and target.shape[0] == n * a:
             # the training layer flattens aspect targets to (N*A,) and repeats sample weights A times
-            target = target.reshape(n, -1)
+            # (also for a single aspect, A = 1, and an empty batch)
+            target = target.reshape(n, a)
             if sample_weight is not None and sample_weight.shape[0] == target.numel():
-                sample_weight = sample_weight.reshape(n, -1)[:, 0]
+                sample_weight = sample_weight.reshape(n, a)[:, 0]
         kind = self.kind if target.ndim == 2 else None
         return supervised_contrastive_loss(
             embeddings, target, temperature=self.temperature, kind=kind, positives=self.positives,
-            absent_index=self.absent_index, normalize=self.normalize, reduction=self._reduction(reduction),
+            absent_index=self.absent_index, ignore_index=self.ignore_index, normalize=self.normalize,
+            reduction=self._reduction(reduction),
             sample_weight=sample_weight,
         )
 
