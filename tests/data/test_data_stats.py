@@ -137,6 +137,22 @@ def test_plots_and_write_analysis(tmp_path, kind):
     assert json.loads((tmp_path / "out" / "analysis.json").read_text())["task"]["kind"] == kind
 
 
+def test_plots_leave_the_callers_matplotlib_backend_alone(tmp_path):
+    """A notebook user's backend must survive ``write_analysis`` (no pyplot, no ``matplotlib.use``)."""
+    import matplotlib
+
+    rows = [{"text": f"t {i}", "labels": [["a"], ["a", "b"], ["c"]][i % 3]} for i in range(30)]
+    write_jsonl(tmp_path / "d" / "train.jsonl", rows)
+    _, stats = analyze(tmp_path / "d")
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        write_analysis(stats, tmp_path / "out")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+
+
 def test_stratified_split_properties():
     y = np.array([0] * 500 + [1] * 37 + [2] * 1 + [3] * 2)
     tr, va = stratified_split(y, val_fraction=0.2, seed=5)

@@ -1,8 +1,10 @@
-"""PNG plots of :func:`tailtune.data.stats.compute_statistics` output (matplotlib, Agg backend).
+"""PNG plots of :func:`tailtune.data.stats.compute_statistics` output (matplotlib).
 
 Each function takes the statistics dict and returns PNG bytes (written atomically by the caller):
 class distribution on a log scale, class weights per scheme, token length by class (box plots from
 the stored percentiles) and a co-occurrence (multi-label) or aspect x polarity (aspects) heat map.
+They use matplotlib's object API (``matplotlib.figure.Figure``, no pyplot): no global backend is
+switched, so calling them from a notebook leaves its inline plots alone.
 """
 
 from __future__ import annotations
@@ -14,19 +16,16 @@ import numpy as np
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 
 
-def _plt():
-    import matplotlib
+def _subplots(figsize):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_subplot(1, 1, 1)
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
     return buf.getvalue()
 
 
@@ -37,11 +36,10 @@ def _order(stats: dict) -> list[str]:
 
 def class_distribution(stats: dict) -> bytes:
     """Horizontal bars per class (largest first), one bar per split, log-scaled counts."""
-    plt = _plt()
     names = _order(stats)
     splits = list(stats["counts"])
     height = max(3.0, 0.22 * len(names) * max(1, len(splits)) ** 0.5 + 1.2)
-    fig, ax = plt.subplots(figsize=(8, min(height, 40)))
+    fig, ax = _subplots((8, min(height, 40)))
     y = np.arange(len(names))
     bar = 0.8 / len(splits)
     for k, split in enumerate(splits):
@@ -71,7 +69,6 @@ def class_distribution(stats: dict) -> bytes:
 
 def class_weights(stats: dict) -> bytes:
     """Weight of each class under each scheme (normalised to mean 1), classes by train count."""
-    plt = _plt()
     weights = stats["weights"]
     if "per_aspect" in weights:
         series, names = {}, []
@@ -88,7 +85,7 @@ def class_weights(stats: dict) -> bytes:
             s: [w.get(n, np.nan) if "error" not in w else np.nan for n in names]
             for s, w in weights["per_scheme"].items()
         }
-    fig, ax = plt.subplots(figsize=(max(7, 0.18 * len(names) + 3), 4.5))
+    fig, ax = _subplots((max(7, 0.18 * len(names) + 3), 4.5))
     x = np.arange(len(names))
     for scheme, vals in series.items():
         ax.plot(x, vals, marker="o", markersize=3, linewidth=1.2, label=scheme)
@@ -103,7 +100,6 @@ def class_weights(stats: dict) -> bytes:
 
 def length_by_class(stats: dict) -> bytes:
     """Box plots of the train token length per class (whiskers p5-p95) from the stored percentiles."""
-    plt = _plt()
     per = stats["lengths"]["splits"]["train"]["per_class"]
     names = [n for n in (_order(stats) if stats["task"]["kind"] != "aspects" else list(per)) if per.get(n, {}).get("count")]
     boxes = [
@@ -111,7 +107,7 @@ def length_by_class(stats: dict) -> bytes:
          "whislo": per[n]["p5"], "whishi": per[n]["p95"], "mean": per[n]["mean"], "fliers": []}
         for n in names
     ]
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.28 * len(boxes) + 1.2)))
+    fig, ax = _subplots((8, max(3.0, 0.28 * len(boxes) + 1.2)))
     ax.bxp(boxes, orientation="horizontal", showmeans=True, showfliers=False)
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=8 if len(boxes) < 40 else 6)
@@ -123,7 +119,6 @@ def length_by_class(stats: dict) -> bytes:
 
 def heat_map(stats: dict) -> bytes | None:
     """Label co-occurrence (multi-label, log colour) or aspect x polarity counts (aspects); None otherwise."""
-    plt = _plt()
     from matplotlib.colors import LogNorm
 
     if "multilabel" in stats:
@@ -144,7 +139,7 @@ def heat_map(stats: dict) -> bytes | None:
     else:
         return None
     size = max(4.0, 0.16 * max(len(names), len(xnames)) + 3)
-    fig, ax = plt.subplots(figsize=(size + 1 if len(xnames) > 8 else 6, size if len(names) > 8 else 4))
+    fig, ax = _subplots((size + 1 if len(xnames) > 8 else 6, size if len(names) > 8 else 4))
     masked = np.ma.masked_where(m <= 0, m)
     im = ax.imshow(masked, cmap="viridis", norm=LogNorm(vmin=1, vmax=max(m.max(), 1)), aspect="auto")
     fs = 8 if len(names) < 30 else 5
