@@ -3,8 +3,11 @@
 This mirrors what training does with ``weighting`` (docs/architecture.md, "Weighting"): softmax
 tasks (multiclass, aspects) get :func:`tailtune.weighting.class_weights` over the classes;
 binary/multilabel tasks get ``pos_weight = negatives / positives`` per label
-(:func:`tailtune.weighting.pos_weight`). ``overrides`` are applied last, ``apply_to: none`` or a
-``uniform`` scheme without overrides means no class weights (``None``).
+(:func:`tailtune.weighting.pos_weight`, bounded by ``cap``; its square root under ``sqrt_inverse``,
+as training takes it). ``overrides`` are applied last, ``apply_to: none`` or a ``uniform`` scheme
+without overrides means no class weights (``None``). Sigmoid tasks report the ``pos_weight`` even
+when training hands it to a focal loss as ``alpha = pos_weight / (1 + pos_weight)``: it is the
+positive-to-negative weight ratio either way.
 
 Example:
     >>> recipe_class_weights({"weighting": {"scheme": "inverse", "normalize": False}}, "multiclass",
@@ -65,6 +68,8 @@ def recipe_class_weights(
                     return None
                 pos, neg, out_names = values, [float(num_examples) - v for v in values], names
             tensor = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=out_names)
+            if w.get("scheme") == "sqrt_inverse":
+                tensor = tensor.sqrt()
             result = {n: float(v) for n, v in zip(out_names, tensor.tolist())}
             for k, v in overrides.items():
                 if k in result:
