@@ -10,6 +10,8 @@ from tailtune.reports import build_context, render_report, write_report
 from tailtune.reports.html import SECTIONS
 
 SECTION_IDS = [s for s, _ in SECTIONS]
+#: tall enough for the whole page of the fixture report (about 4,900 px at 1280 wide), recipe included
+SHOT_HEIGHT = 5600
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,8 @@ def test_report_is_written_and_self_contained(report_with_baseline, runs):
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 6
     assert "vs baseline" in html and "ce-s13" in html
     assert "Welch" not in html  # the report compares per class; the verdict lives in the post-mortem
+    # a delta that rounds to +0.0 is coloured neither as a gain nor as a loss
+    assert '<td class="">+0.0</td>' in html and '<td class="pos">+0.0</td>' not in html
 
 
 def test_report_context_figures(runs):
@@ -66,6 +70,8 @@ def test_report_other_task_kinds(runs, kind, tmp_path):
         assert "one 2×2 table per label" in html and "Decision thresholds" in html
     else:
         assert 'alt="confusion matrix"' in html
+    header = {"multilabel": "4 classes", "aspects": "2 aspects × 3 classes", "binary": "2 classes"}[kind]
+    assert f"<b>{kind}</b> · {header}</span>" in html
 
 
 def test_report_of_a_run_with_only_a_history(runs, tmp_path):
@@ -104,14 +110,14 @@ def test_report_renders_in_headless_chromium(report_with_baseline, tmp_path):
     url = report_with_baseline.resolve().as_uri()
     shot = tmp_path / "report.png"
     proc = subprocess.run(
-        [*_chrome_args(exe, tmp_path / "profile-shot"), f"--screenshot={shot}", "--window-size=1280,4000",
+        [*_chrome_args(exe, tmp_path / "profile-shot"), f"--screenshot={shot}", f"--window-size=1280,{SHOT_HEIGHT}",
          "--enable-logging=stderr", "--v=0", url],
         capture_output=True, text=True, timeout=180,
     )
     assert shot.exists() and shot.stat().st_size > 50_000, proc.stderr[-2000:]
     Image = pytest.importorskip("PIL.Image")
     with Image.open(shot) as im:
-        assert im.size == (1280, 4000)
+        assert im.size == (1280, SHOT_HEIGHT)
         # the page is not blank: the header gradient and plots give many colours
         assert len(im.convert("RGB").resize((128, 400)).getcolors(1 << 16) or []) > 200
     # no console message from the page (Chromium logs them as CONSOLE lines) and no failed load

@@ -102,8 +102,9 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
     rep = _report_of(run, split)
     base_rep = _report_of(baseline, _split(baseline)) if baseline is not None else None
     labels = run.labels or list(rep.get("per_class") or {})
+    n_aspects = len(run.labels) if run.kind == "aspects" else None
     if run.kind == "aspects" and rep.get("per_class"):
-        labels = list(rep["per_class"])
+        labels = list(rep["per_class"])  # the polarity classes (absent last), pooled over the aspects
     table = epoch_table(run)
     base_table = epoch_table(baseline) if baseline is not None else None
     findings = run_rules(run, min_severity="ok")
@@ -200,7 +201,7 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
         "title": f"tailtune report · {run.name}",
         "sections": SECTIONS,
         "run": {"name": run.name, "path": str(run.path) if run.path else "", "kind": run.kind or "unknown",
-                "n_labels": len(labels), "seed": run.seed, "model": (recipe.get("model") or {}).get("name"),
+                "n_labels": len(labels), "n_aspects": n_aspects, "seed": run.seed, "model": (recipe.get("model") or {}).get("name"),
                 "loss": loss_desc, "version": recipe.get("tailtune_version") or __version__, "split": split},
         "baseline": {"name": baseline.name, "path": str(baseline.path) if baseline.path else ""} if baseline else None,
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

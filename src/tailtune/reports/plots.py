@@ -78,7 +78,7 @@ def class_distribution(labels: Sequence[str], series: dict[str, dict[str, float]
         bars = ax.barh(y + i * height - 0.4 + height / 2, vals, height=height, color=colors[i % 3], label=split, alpha=0.9)
         for b, v in zip(bars, vals):
             ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:g} ({100 * v / total:.1f}%)",
-                    va="center", fontsize=7.5, color=MUTED)
+                    va="center", fontsize=8.5, color=MUTED)
     if allv and max(allv) / min(allv) > 20:
         ax.set_xscale("log")
         ax.set_xlabel("examples (log scale)")
@@ -88,7 +88,7 @@ def class_distribution(labels: Sequence[str], series: dict[str, dict[str, float]
     ax.invert_yaxis()
     ax.margins(x=0.18)
     _style(ax)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.legend(frameon=False, fontsize=9, loc="lower right")
     fig.tight_layout()
     return to_uri(fig)
 
@@ -109,7 +109,7 @@ def training_curves(table: list[dict], *, baseline_table: list[dict] | None = No
         ax1.plot(ep, [r["val_loss"] for r in table], color=RED, lw=2, ls="--", label="validation")
     ax1.set_title("Loss components", fontsize=11, loc="left")
     ax1.set_xlabel("epoch")
-    ax1.legend(frameon=False, fontsize=7.5)
+    ax1.legend(frameon=False, fontsize=8.5)
     metric = table[0]["gap_metric"] if table else None
     ax2.plot(ep, [r["train_score"] for r in table], color=BLUE, marker="o", ms=3.5, label="train")
     ax2.plot(ep, [r["val_score"] for r in table], color=ORANGE, marker="o", ms=3.5, label="validation")
@@ -120,19 +120,19 @@ def training_curves(table: list[dict], *, baseline_table: list[dict] | None = No
         if r["best"]:
             ax2.axvline(r["epoch"], color=GREEN, lw=1, ls="--")
             if r["val_score"] is not None:
-                ax2.annotate("best", (r["epoch"], r["val_score"]), textcoords="offset points", xytext=(4, -12), fontsize=8, color=GREEN)
+                ax2.annotate("best", (r["epoch"], r["val_score"]), textcoords="offset points", xytext=(4, -12), fontsize=9, color=GREEN)
     ax2.set_title(f"{metric or 'score'} per epoch", fontsize=11, loc="left")
     ax2.set_xlabel("epoch")
-    ax2.legend(frameon=False, fontsize=7.5)
+    ax2.legend(frameon=False, fontsize=8.5)
     gaps = [r["gap"] if r["gap"] is not None else 0.0 for r in table]
     ax3.bar(ep, [100 * g for g in gaps], color=[LABEL_COLORS.get(r["label"], MUTED) for r in table], width=0.6)
     for thr, name in ((GAP_OVERFITTING, "overfitting"), (GAP_SEVERE, "severe"), (GAP_CRITICAL, "critical")):
         if max(gaps + [0]) * 100 > thr * 100 * 0.6:
             ax3.axhline(100 * thr, color=LABEL_COLORS[name], lw=0.9, ls="--")
-            ax3.text(ep[0] - 0.4 if ep else 0, 100 * thr, f"{name} ", fontsize=7, color=LABEL_COLORS[name], va="bottom")
+            ax3.text(ep[0] - 0.4 if ep else 0, 100 * thr, f"{name} ", fontsize=8, color=LABEL_COLORS[name], va="bottom")
     for e, g, r in zip(ep, gaps, table):
         if r["label"]:
-            ax3.text(e, 100 * g, r["label"], ha="center", va="bottom" if g >= 0 else "top", fontsize=7, color=INK, rotation=0)
+            ax3.text(e, 100 * g, r["label"], ha="center", va="bottom" if g >= 0 else "top", fontsize=8, color=INK, rotation=0)
     ax3.axhline(0, color="#9ca3af", lw=0.8)
     ax3.set_title("Train − validation gap (points)", fontsize=11, loc="left")
     ax3.set_xlabel("epoch")
@@ -154,7 +154,7 @@ def per_class_bars(labels: Sequence[str], cand: dict[str, dict], base: dict[str,
         vals = [float((cand.get(lab) or {}).get(key) or 0.0) for lab in labels]
         ax.barh(y, vals, color=color, height=0.62, alpha=0.9, label="this run")
         for yi, v in zip(y, vals):
-            ax.text(min(v, 1.0) + 0.01, yi, f"{v:.2f}", va="center", fontsize=7.5, color=MUTED)
+            ax.text(min(v, 1.0) + 0.015, yi, f"{v:.2f}", va="center", fontsize=8.5, color=MUTED)
         if base:
             bv = [(base.get(lab) or {}).get(key) for lab in labels]
             ax.scatter([b if b is not None else np.nan for b in bv], y, marker="|", s=220, color=INK, linewidths=2,
@@ -165,7 +165,7 @@ def per_class_bars(labels: Sequence[str], cand: dict[str, dict], base: dict[str,
     axes[0].set_yticks(y, [_short(x) for x in labels])
     axes[0].invert_yaxis()
     if base:
-        axes[2].legend(frameon=False, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.2)
+        axes[2].legend(frameon=False, fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.2)
     fig.tight_layout()
     return to_uri(fig)
 
@@ -222,8 +222,8 @@ def pr_curves(scores: np.ndarray, onehot: np.ndarray, labels: Sequence[str], *, 
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.03)
         ax.set_title(f"{_short(labels[i], 20)}  AP {ap[labels[i]]:.2f}", fontsize=9.5, loc="left")
-        ax.set_xlabel("recall", fontsize=8)
-        ax.set_ylabel("precision", fontsize=8)
+        ax.set_xlabel("recall", fontsize=9)
+        ax.set_ylabel("precision", fontsize=9)
         _style(ax)
     for ax in axes[len(order):]:
         ax.set_visible(False)
