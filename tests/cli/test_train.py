@@ -29,7 +29,7 @@ def test_train_with_flags_prints_table_and_run_dir(recipe_file, tmp_path, capsys
     from tailtune.diagnostics.findings import Finding
 
     finding = Finding("double_weighting", "error", {}, "two mechanisms weight the same classes", "drop one")
-    monkeypatch.setattr(lint, "lint_recipe", lambda recipe: [finding])
+    monkeypatch.setattr(lint, "lint_recipe", lambda recipe, **counts: [finding])
     out = tmp_path / "run"
     code = main([
         "train", str(recipe_file), "--epochs", "1", "--learning-rate", "0.002", "--set", "train.batch_size=16",
@@ -43,6 +43,25 @@ def test_train_with_flags_prints_table_and_run_dir(recipe_file, tmp_path, capsys
     saved = yaml.safe_load((out / rundir.RECIPE).read_text())
     assert saved["train"]["epochs"] == 1 and saved["train"]["batch_size"] == 16
     assert saved["optim"]["lr"] == 0.002 and saved["tailtune_version"]
+    # every run gets its report.html
+    assert (out / rundir.REPORT).is_file() and "report:" in printed
+    assert '<section id="per-class">' in (out / rundir.REPORT).read_text(encoding="utf-8")
+
+
+def test_lint_before_training_cites_the_training_data(recipe_file, tmp_path, capsys, monkeypatch):
+    """The data-dependent lint checks run at the start of train (here: gamma 2 + weights on a mild imbalance)."""
+    import tailtune.training.run
+    from tailtune.errors import RecipeError
+
+    def stop(*args, **kwargs):
+        raise RecipeError("stopped by the test before training")
+
+    monkeypatch.setattr(tailtune.training.run, "train", stop)
+    code = main(["train", str(recipe_file), "--set", "loss={focal: {gamma: 2.0}}", "--set", "weighting.scheme=inverse",
+                 "--output", str(tmp_path / "run"), "-q"])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert code == 2
+    assert "warning (gamma_weights_mild)" in printed and "is only" in printed and "the smallest (plot)" in printed
 
 
 def test_invalid_value_exits_2_before_any_model_load(recipe_file, tmp_path, capsys, monkeypatch):
@@ -56,7 +75,30 @@ def test_invalid_value_exits_2_before_any_model_load(recipe_file, tmp_path, caps
     assert "gamma" in capsys.readouterr().err
     assert main(["train", str(recipe_file), "--set", "loss.focul.weight=1", "--output", str(out)]) == 2
     assert "focul" in capsys.readouterr().err
+    assert main(["train", str(recipe_file), "--set", "loss.cross_entropy.weight=0", "--output", str(out)]) == 2
+    assert "the loss weights sum to 0" in capsys.readouterr().err
+    code = main(["train", str(recipe_file), "--set", "weighting={scheme: inverse, overrides: {plott: 2.0}}",
+                 "--output", str(out)])
+    assert code == 2 and "weighting.overrides.plott" in capsys.readouterr().err  # checked against the data
+    assert main(["train", str(recipe_file), "--focal-gamma", "1.0", "--output", str(out)]) == 2
+    assert "no focal loss part" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_bf16_and_focal_gamma_flags_with_progress_bars(recipe_file, tmp_path, capsys):
+    """--bf16 and --focal-gamma reach the resolved recipe; without -q the progress bars and the
+    per-epoch line are printed, then the closing table."""
+    out = tmp_path / "run"
+    code = main([
+        "train", str(recipe_file), "--set", "~loss.cross_entropy", "--set", "loss.focal.weight=1.0",
+        "--focal-gamma", "0.5", "--bf16", "--epochs", "1", "--output", str(out),
+    ])
+    printed = capsys.readouterr().out
+    assert code == 0
+    saved = yaml.safe_load((out / rundir.RECIPE).read_text())
+    assert saved["train"]["precision"] == "bf16" and saved["loss"] == {"focal": {"weight": 1.0, "gamma": 0.5}}
+    assert "epoch 1" in printed and "val_macro_f1=" in printed  # RichProgressCallback
+    assert "per-class results" in printed
 
 
 def test_recipe_or_preset_or_resume(recipe_file, tmp_path, capsys):

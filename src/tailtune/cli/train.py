@@ -8,24 +8,51 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tailtune.errors import RecipeError
+from tailtune.errors import RecipeError, TailtuneError
 
 console = Console()
 
 
 def _lint(recipe) -> None:
-    """Print the recipe linter's warnings and errors (``tailtune.diagnostics.lint``) before training."""
+    """Print the recipe linter's warnings and errors (``tailtune.diagnostics.lint``) before training.
+
+    The class counts of the recipe's training data are read first, so the checks that cite the data
+    (mild imbalance, weights over 50x, the combined factor of double weighting) run as in
+    ``tailtune lint --data``. A data problem is left to training, which reports it.
+    """
     try:
-        from tailtune.diagnostics.lint import lint_recipe
+        from tailtune.diagnostics.lint import class_counts_from_data, lint_recipe
     except ImportError:
         return
-    for finding in lint_recipe(recipe):
+    counts = n_train = None
+    try:
+        counts, n_train = class_counts_from_data(recipe)
+    except TailtuneError:
+        pass
+    for finding in lint_recipe(recipe, class_counts=counts, num_examples=n_train):
         severity = getattr(finding, "severity", "warning")
         if severity not in ("warning", "error"):
             continue
         colour = "red" if severity == "error" else "yellow"
         text = " ".join(x for x in (getattr(finding, "verdict", ""), getattr(finding, "action", "")) if x)
         console.print(f"[{colour}]{severity}[/] ({finding.rule}): {text}", highlight=False, soft_wrap=True)
+
+
+def _report(run_dir) -> None:
+    """Write ``report.html`` into the run directory (every run gets one; ``tailtune report`` re-writes it).
+
+    Training has succeeded by now, so a report that cannot be written is a printed warning, not a
+    failed command.
+    """
+    try:
+        from tailtune.reports import write_report
+
+        path = write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run directory is complete; say how to retry
+        console.print(f"[yellow]warning[/] report.html not written ({type(exc).__name__}: {exc}); "
+                      f"retry with `tailtune report {run_dir}`", highlight=False, soft_wrap=True)
+        return
+    console.print(f"report: [bold]{path}[/]", highlight=False)
 
 
 def _summary(result) -> None:
@@ -87,11 +114,13 @@ def register(app: typer.Typer) -> None:
                 )
             result = train(None, resume=resume, callbacks=callbacks)
             _summary(result)
+            _report(result.run_dir)
             return
         if (recipe is None) == (preset is None):
             raise RecipeError("give a RECIPE file or --preset NAME (one of them), or --resume RUN_DIR")
         raw = read_recipe_file(recipe) if recipe is not None else preset_dict(preset)
         source = str(recipe) if recipe is not None else f"preset {preset}"
+        raw = apply_overrides(raw, set_)  # --focal-gamma also finds a focal part added by --set
         flags = flag_overrides(
             raw,
             learning_rate=learning_rate,
@@ -102,10 +131,11 @@ def register(app: typer.Typer) -> None:
             focal_gamma=focal_gamma,
             output=output,
         )
-        parsed = recipe_from_dict(apply_overrides(raw, [*set_, *flags]), source=source)
+        parsed = recipe_from_dict(apply_overrides(raw, flags), source=source)
         _lint(parsed)
         result = train(parsed, callbacks=callbacks)
         _summary(result)
+        _report(result.run_dir)
 
     @app.command("demo")
     def demo_cmd(
@@ -128,3 +158,4 @@ def register(app: typer.Typer) -> None:
         _lint(recipe)
         result = train(recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
         _summary(result)
+        _report(result.run_dir)
