@@ -185,3 +185,39 @@ def test_confidence_inside_a_loss_part_with_smoothing():
     recipe = clean(loss={"sentiment_focal": {"gamma": 1.0, "label_smoothing": 0.1, "confidence": True}}, optim={"lr": 3e-5})
     f = one(lint_recipe(recipe), "smoothing_with_confidence")
     assert "loss.sentiment_focal.confidence" in f.verdict
+
+
+# ------------------------------------------------------------------- reversed alpha, accumulation
+def test_softmax_alpha_heavier_on_the_majority_is_reversed():
+    recipe = clean(loss={"focal": {"gamma": 1.0, "alpha": [2.0, 1.0, 0.8, 0.5]}})
+    f = one(lint_recipe(recipe, class_counts=COUNTS), "reversed_focal")
+    assert f.severity == "warning" and f.figures["largest"] == "plot" and f.figures["rarest"] == "theme"
+    assert f.figures["ratio"] == 4.0
+    assert "largest class plot (880 examples) weight 2 and the rarest theme (40 examples) 0.5 (4x)" in f.verdict
+    # the same list the right way round, or without counts to compare it with, is fine
+    assert "reversed_focal" not in rules(lint_recipe(clean(loss={"focal": {"gamma": 1.0, "alpha": [0.5, 0.8, 1.0, 2.0]}}),
+                                                     class_counts=COUNTS))
+    assert "reversed_focal" not in rules(lint_recipe(recipe))
+
+
+def test_sigmoid_alpha_under_half_on_rare_positives_is_reversed():
+    recipe = clean(task={"kind": "binary"}, loss={"focal": {"gamma": 2.0, "alpha": 0.25}})
+    f = one(lint_recipe(recipe, class_counts={"ham": 870, "spam": 130}), "reversed_focal")
+    assert f.severity == "warning" and f.figures["class"] == "spam" and f.figures["down_weight"] == 3.0
+    assert "spam: 130 of 1000, 13.0%" in f.verdict and "down-weighted 3x" in f.verdict
+    assert "loss.focal.alpha: 0.75" in f.action
+    assert "reversed_focal" not in rules(lint_recipe(clean(task={"kind": "binary"}, loss={"focal": {"alpha": 0.75}}),
+                                                     class_counts={"ham": 870, "spam": 130}))
+    # multilabel: every label whose positives are the minority; needs the training size
+    ml = clean(task={"kind": "multilabel"}, loss={"focal": {"gamma": 1.0, "alpha": 0.25}})
+    f = one(lint_recipe(ml, class_counts={"earn": 2000, "wheat": 30}, num_examples=6000), "reversed_focal")
+    assert f.figures["class"] == "wheat" and f.figures["labels"] == ["earn", "wheat"] and "on 2 labels" in f.verdict
+    assert "reversed_focal" not in rules(lint_recipe(ml, class_counts={"earn": 2000, "wheat": 30}))
+
+
+def test_accumulation_that_does_not_make_up_for_a_smaller_batch():
+    base = clean(train={"batch_size": 64, "grad_accum": 1})
+    f = one(lint_recipe(clean(train={"batch_size": 16, "grad_accum": 2}), baseline=base), "small_batch_no_accum")
+    assert f.figures["effective_batch"] == 32 and "with train.grad_accum = 2 (effective batch 32)" in f.verdict
+    assert "train.grad_accum: 4 (effective 64)" in f.action
+    assert "small_batch_no_accum" not in rules(lint_recipe(clean(train={"batch_size": 16, "grad_accum": 4}), baseline=base))

@@ -15,12 +15,18 @@ check                           severity fires when
                                          class counts itself (logit_adjusted, distribution_balanced)
                                          act on the same loss part's classes
 ``reversed_focal``              error    a focal ``gamma`` (or schedule end) ``< 0``
+                                warning  a focal ``alpha`` pointing the wrong way (needs counts):
+                                         a class-weight list heavier on the largest class than
+                                         on the rarest, or a sigmoid ``alpha < 0.5`` (0.25 is
+                                         torchvision's default) while the positives are the
+                                         minority, which down-weights the rare positives
 ``gamma_weights_mild``          warning  focal ``gamma >= 2`` together with class weights while
                                          the imbalance (largest / smallest class) is ``< 10:1``
 ``focal_lr_unchanged``          warning  a focal loss with ``optim.lr`` equal to the CE default
                                          (5e-5) or to the CE baseline recipe's lr
 ``small_batch_no_accum``        warning  ``batch_size`` below the reference (32, or the baseline's
-                                         effective batch) with ``grad_accum: 1``
+                                         effective batch) and no gradient accumulation making up
+                                         for it (``batch_size x grad_accum`` still below)
 ``weights_over_50x``            warning  a class weight more than 50x the smallest (pos_weight > 50)
 ``smoothing_with_confidence``   warning  label smoothing together with confidence weighting
                                          (``sample_weighting.confidence`` or a part's ``confidence``)
@@ -141,6 +147,49 @@ def _vector_ratio(value) -> float | None:
     return None
 
 
+def _reversed_alpha(alpha, kind: str | None, counts: dict[str, float] | None,
+                    num_examples: float | None) -> dict[str, Any] | None:
+    """Figures of a focal ``alpha`` that favours the frequent classes, or ``None``.
+
+    Softmax (a list, one weight per class in the order of ``counts``): the largest class weighs
+    more than the rarest. Sigmoid (binary/multilabel; a number or one per label, the weight of the
+    positives with ``1 - alpha`` for the negatives): ``alpha < 0.5`` on a label whose positives are
+    the minority.
+    """
+    if alpha is None or not counts or isinstance(alpha, (str, bool)):
+        return None
+    names = list(counts)
+    sigmoid = kind in ("binary", "multilabel") or (kind is None and isinstance(alpha, (int, float)))
+    if sigmoid:
+        if kind == "binary" or (kind is None and len(names) == 2):
+            if len(names) != 2:
+                return None
+            labels, pos, total = [names[1]], [counts[names[1]]], sum(counts.values())
+        else:
+            if not num_examples:
+                return None
+            labels, pos, total = names, [counts[n] for n in names], float(num_examples)
+        values = [float(alpha)] * len(labels) if isinstance(alpha, (int, float)) else list(alpha)
+        if len(values) != len(labels) or not all(isinstance(v, (int, float)) for v in values):
+            return None
+        hits = {lab: (float(a), p) for lab, a, p in zip(labels, values, pos) if 0 < a < 0.5 and p < total - p}
+        if not hits:
+            return None
+        lab = min(hits, key=lambda k: hits[k][1])
+        a, p = hits[lab]
+        return {"form": "sigmoid", "class": lab, "alpha": a, "positives": p, "examples": total,
+                "positive_share": round(p / total, 4), "down_weight": round((1 - a) / a, 2), "labels": sorted(hits)}
+    if isinstance(alpha, (int, float)) or len(alpha) != len(names) or not all(isinstance(v, (int, float)) for v in alpha):
+        return None
+    weights = dict(zip(names, (float(v) for v in alpha)))
+    big, small = max(names, key=counts.get), min(names, key=counts.get)
+    if counts[big] <= counts[small] or weights[big] <= weights[small]:
+        return None
+    return {"form": "softmax", "largest": big, "largest_count": counts[big], "largest_alpha": weights[big],
+            "rarest": small, "rarest_count": counts[small], "rarest_alpha": weights[small],
+            "ratio": round(weights[big] / weights[small], 2) if weights[small] > 0 else None}
+
+
 def lint_recipe(
     recipe: Any,
     *,
@@ -238,6 +287,28 @@ def lint_recipe(
                 "examples lose influence",
                 f"use gamma >= 0 (1.0-2.0 is usual; 0 is plain cross-entropy): loss.{name}.gamma: 2.0",
             ))
+        rev = _reversed_alpha(spec.get("alpha"), kind, counts, num_examples)
+        if rev is not None and rev["form"] == "softmax":
+            times = f" ({rev['ratio']:g}x)" if rev["ratio"] else ""
+            out.append(Finding(
+                "reversed_focal", "warning", {"part": name, **rev},
+                f"loss.{name}.alpha is reversed: it gives the largest class {rev['largest']} "
+                f"({rev['largest_count']:g} examples) weight {rev['largest_alpha']:g} and the rarest {rev['rarest']} "
+                f"({rev['rarest_count']:g} examples) {rev['rarest_alpha']:g}{times}, so it up-weights the majority",
+                f"give rarer classes the larger alpha, or drop loss.{name}.alpha and let weighting own the class "
+                "weights (weighting.scheme: sqrt_inverse, apply_to: alpha)",
+            ))
+        elif rev is not None:
+            out.append(Finding(
+                "reversed_focal", "warning", {"part": name, **rev},
+                f"loss.{name}.alpha = {rev['alpha']:g} weighs positives {rev['alpha']:g} and negatives "
+                f"{1 - rev['alpha']:g} while the positives are the minority ({rev['class']}: {rev['positives']:g} of "
+                f"{rev['examples']:g}, {100 * rev['positive_share']:.1f}%): the rare positives are down-weighted "
+                f"{rev['down_weight']:g}x" + (f" (on {len(rev['labels'])} labels)" if len(rev["labels"]) > 1 else ""),
+                f"use alpha above 0.5 for rare positives (e.g. loss.{name}.alpha: {1 - rev['alpha']:g}), or drop it and "
+                "let weighting own the class weights (weighting.scheme: sqrt_inverse); 0.25 is RetinaNet's value "
+                "for dense detection with gamma 2, not a class-balancing weight",
+            ))
         high = [g for g in gammas if g >= HIGH_GAMMA]
         has_weights = active or bool(_explicit_weights(spec, str(spec.get("type") or name)))
         if high and has_weights and ratio is not None and ratio < MILD_IMBALANCE:
@@ -281,8 +352,8 @@ def lint_recipe(
         bt = _section(base, "train")
         ref_bs = int(bt.get("batch_size", 32)) * int(bt.get("grad_accum", 1))
         ref_what = f"the baseline's effective batch of {ref_bs}"
-    if bs < ref_bs and accum == 1:
-        figs = {"batch_size": bs, "grad_accum": accum, "reference": ref_bs}
+    if bs < ref_bs and bs * accum < ref_bs:  # no accumulation, or not enough to make up for the smaller batch
+        figs = {"batch_size": bs, "grad_accum": accum, "effective_batch": bs * accum, "reference": ref_bs}
         extra = ""
         if counts:
             total = sum(counts.values())
@@ -293,10 +364,12 @@ def lint_recipe(
                 extra = (f"; the rarest class {small} is {100 * share:.1f}% of the data, so {100 * p_none:.0f}% of "
                          f"batches of {bs} hold none of it")
         need = math.ceil(ref_bs / bs)
+        what = ("without gradient accumulation" if accum == 1
+                else f"with train.grad_accum = {accum} (effective batch {bs * accum})")
         out.append(Finding(
             "small_batch_no_accum", "warning", figs,
-            f"train.batch_size = {bs} without gradient accumulation is smaller than {ref_what}: gradients are "
-            f"about {ref_bs / bs:.1f}x noisier and the tuned learning rate no longer fits{extra}",
+            f"train.batch_size = {bs} {what} is smaller than {ref_what}: gradients are "
+            f"about {ref_bs / (bs * accum):.1f}x noisier and the tuned learning rate no longer fits{extra}",
             f"keep the effective batch: train.grad_accum: {need} (effective {bs * need}), or scale optim.lr by {bs / ref_bs:g}",
         ))
 
