@@ -41,11 +41,13 @@ import numpy as np
 from tailtune.evaluation.calibration import calibration_summary, fit_temperature
 from tailtune.evaluation.constraints import HIERARCHY_MODES
 from tailtune.evaluation.postprocess import PostProcess
-from tailtune.metrics import classification_report, probabilities
+from tailtune.metrics import classification_report, decode, item_counts, probabilities
 from tailtune.metrics._task import as_task
+from tailtune.metrics.counts import aspect_f1_from_counts
 
 __all__ = [
     "TuneResult",
+    "bootstrap_rule",
     "check_tuning_split",
     "tune_binary_threshold",
     "tune_biases",
@@ -55,6 +57,8 @@ __all__ = [
 
 BINARY_METRICS = ("macro_f1", "f1")
 TEMPERATURE_MODES = ("none", "scalar", "per_label")
+#: bootstrap resamples of the validation split used by default (0 = one exact fit on the whole split)
+DEFAULT_BOOTSTRAP = 100
 
 
 def check_tuning_split(split: str) -> None:
@@ -140,17 +144,21 @@ def tune_multilabel_thresholds(
     if p.shape != y.shape or p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"probs and y_true must both be (N, C) with N > 0, got {p.shape} and {y.shape}")
     support = y.sum(axis=0)
-    # global threshold: macro-F1 over labels with at least one positive, on an even grid
+    # global threshold: macro-F1 over labels with at least one positive, on an even grid. A cell
+    # counts as predicted at every grid value <= its score: bin the scores, then reverse-cumulate.
     cand = np.linspace(0.0, 1.0, grid + 2)[1:-1]
     has_pos = support > 0
     global_t = 0.5
     if has_pos.any():
         pp, yy = p[:, has_pos], y[:, has_pos]
-        scores = np.empty(cand.size)
-        for i, t in enumerate(cand):
-            pred = pp >= t
-            tp = (pred * yy).sum(axis=0)
-            scores[i] = _f1(tp, pred.sum(axis=0), yy.sum(axis=0)).mean()
+        bins = np.searchsorted(cand, pp, side="right")  # number of grid values <= score
+        c = pp.shape[1]
+        flat = (bins * c + np.arange(c)).ravel()
+        n_all = np.bincount(flat, minlength=(cand.size + 1) * c).reshape(cand.size + 1, c)
+        n_pos = np.bincount(flat, weights=yy.ravel(), minlength=(cand.size + 1) * c).reshape(cand.size + 1, c)
+        pred = np.cumsum(n_all[::-1], axis=0)[::-1][1:]  # pred[i]: cells with score >= cand[i]
+        tp = np.cumsum(n_pos[::-1], axis=0)[::-1][1:]
+        scores = _f1(tp, pred, yy.sum(axis=0)).mean(axis=1)
         global_t = float(cand[_pick(scores, np.ones_like(scores, dtype=bool), cand, 0.5)])
     thresholds = np.full(p.shape[1], global_t)
     fallback = []
@@ -262,6 +270,137 @@ def tune_biases(
     return {"biases": rows, "default": float(np.mean(defaults)), "tuned": float(np.mean(tuned))}
 
 
+def _fit_rule(scaled: np.ndarray, y: np.ndarray, task, *, min_support: int, binary_metric: str) -> dict[str, Any]:
+    """One exact fit on ``(scaled logits, targets)``: ``{"thresholds"|"biases": array, "details": {...}}``."""
+    if task.kind == "binary":
+        t, _ = tune_binary_threshold(probabilities(scaled, task), y, metric=binary_metric)
+        return {"thresholds": np.float64(t)}
+    if task.kind == "multilabel":
+        res = tune_multilabel_thresholds(probabilities(scaled, task), y, min_support=min_support)
+        return {
+            "thresholds": np.asarray(res["thresholds"]),
+            "details": {
+                "global_threshold": res["global_threshold"],
+                "fallback_labels": [task.labels[i] for i in res["fallback"]],
+            },
+        }
+    return {"biases": np.asarray(tune_biases(scaled, y, task, min_support=min_support)["biases"])}
+
+
+def _unit_scores(task, y: np.ndarray, pred: np.ndarray, binary_metric: str) -> np.ndarray:
+    """The score of every independently decided unit: binary and multiclass one (the objective),
+    multilabel one F1 per label, aspects one macro-F1 per aspect (``nan`` where nothing occurs)."""
+    tp, fp, fn, _ = item_counts(y, pred, task)
+    tp, fp, fn = tp.sum(0), fp.sum(0), fn.sum(0)
+    denom = 2.0 * tp + fp + fn
+    f1 = np.divide(2.0 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
+    if task.kind == "binary":
+        return np.array([f1[1] if binary_metric == "f1" else f1.mean()])
+    if task.kind == "multiclass":
+        return np.array([f1.mean()])
+    if task.kind == "multilabel":
+        return f1
+    return aspect_f1_from_counts(tp, fp, fn, polarities=len(task.polarities))
+
+
+def bootstrap_rule(
+    scaled: Any,
+    y_true: Any,
+    task: Any,
+    *,
+    resamples: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    min_support: int = 5,
+    binary_metric: str = "macro_f1",
+) -> dict[str, Any]:
+    """A bagged decision rule with an out-of-bag check of each of its parts.
+
+    An exact maximiser of validation macro-F1 is the arg-max of a step function: on a few hundred
+    validation texts it over-fits (tuned biases that raise validation macro-F1 by 5 points can lower
+    test macro-F1). This fits the rule on ``resamples`` bootstrap resamples of the validation split
+    and, for every resample, scores its rule and the default rule on the texts the resample left
+    out (out-of-bag, on average 36.8% of them, never seen by that fit). Then, per *unit* (binary and
+    multiclass: the whole rule; multilabel: each label's threshold; aspects: each aspect's bias row):
+
+    - the parameter is the median over the resamples (bagging smooths the step-function arg-max;
+      bias rows are re-centred);
+    - it is kept only when its mean out-of-bag gain over the default rule is positive; otherwise the
+      unit keeps the default (threshold 0.5, bias 0), so tuning cannot make a unit worse on the
+      evidence it has.
+
+    Args:
+        scaled: ``(N, K)`` temperature-scaled validation logits.
+        y_true: encoded validation targets.
+        task: the TaskSpec.
+        resamples: number of bootstrap resamples (>= 2).
+        seed: seed of the resampling.
+        min_support, binary_metric: as :func:`tune_decision_rule`.
+
+    Returns:
+        ``{"thresholds", "biases"}`` (the kept rule; the one that does not apply is ``None``) and the
+        evidence: ``resamples``, ``seed``, ``oob_gain`` (mean out-of-bag gain of the objective of one
+        resample's rule over the default rule), ``oob_gain_ci`` (2.5/97.5 percentiles),
+        ``oob_win_rate`` (share of resamples with a positive gain), ``unit_oob_gain`` (per unit)
+        and ``kept`` / ``reverted`` (unit names).
+
+    References:
+        Breiman, "Bagging predictors", Machine Learning 1996; Efron & Tibshirani, "Improvements on
+        cross-validation: the .632+ bootstrap method", JASA 1997 (out-of-bag estimates).
+    """
+    task = as_task(task)
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
+        raise ValueError(f"resamples must be an integer >= 2, got {resamples!r}")
+    z = np.asarray(scaled, dtype=np.float64)
+    y = np.rint(np.asarray(y_true)).astype(np.int64)
+    if task.kind == "binary":
+        y = y.reshape(-1)
+    n = z.shape[0]
+    rng = np.random.default_rng(seed)
+    default_pred = decode(z, task)
+    fits, unit_gains, gains = [], [], []
+    for _ in range(resamples):
+        idx = rng.integers(0, n, size=n)
+        oob = np.ones(n, dtype=bool)
+        oob[idx] = False
+        if not oob.any():
+            continue
+        fit = _fit_rule(z[idx], y[idx], task, min_support=min_support, binary_metric=binary_metric)
+        fits.append(fit)
+        pred = decode(z[oob], task, thresholds=fit.get("thresholds"), biases=fit.get("biases"))
+        tuned_u = _unit_scores(task, y[oob], pred, binary_metric)
+        default_u = _unit_scores(task, y[oob], default_pred[oob], binary_metric)
+        unit_gains.append(np.nan_to_num(tuned_u - default_u, nan=0.0))
+        if task.kind == "aspects":  # the objective: mean over the aspects that occur
+            with np.errstate(all="ignore"):
+                gains.append(float(np.nan_to_num(np.nanmean(tuned_u) - np.nanmean(default_u), nan=0.0)))
+        else:
+            gains.append(float(np.mean(tuned_u) - np.mean(default_u)))
+    unit_gain = np.mean(unit_gains, axis=0)
+    keep = unit_gain > 0
+    out: dict[str, Any] = {"thresholds": None, "biases": None}
+    if task.kind in ("binary", "multilabel"):
+        t = np.median(np.stack([np.atleast_1d(f["thresholds"]) for f in fits]), axis=0)
+        t = np.where(keep, t, 0.5)
+        out["thresholds"] = float(t[0]) if task.kind == "binary" else t
+        units = [task.labels[-1]] if task.kind == "binary" else list(task.labels)
+    else:
+        b = np.median(np.stack([np.atleast_2d(f["biases"]) for f in fits]), axis=0)
+        b = (b - b.mean(axis=-1, keepdims=True)) * keep[:, None]
+        out["biases"] = b[0] if task.kind == "multiclass" else b
+        units = ["all"] if task.kind == "multiclass" else list(task.labels)
+    out.update(
+        resamples=len(fits),
+        seed=seed,
+        oob_gain=float(np.mean(gains)),
+        oob_gain_ci=[float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))],
+        oob_win_rate=float(np.mean(np.asarray(gains) > 0)),
+        unit_oob_gain={u: float(g) for u, g in zip(units, unit_gain)},
+        kept=[u for u, k in zip(units, keep) if k],
+        reverted=[u for u, k in zip(units, keep) if not k],
+    )
+    return out
+
+
 @dataclass
 class TuneResult:
     """What :func:`tune_decision_rule` found: the rule and the validation evidence."""
@@ -287,6 +426,8 @@ def tune_decision_rule(
     min_support: int = 5,
     hierarchy_mode: str | None = None,
     binary_metric: str = "macro_f1",
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
 ) -> TuneResult:
     """Fit temperature, then thresholds/biases, on one validation split; return the rule and evidence.
 
@@ -298,6 +439,9 @@ def tune_decision_rule(
         min_support: the minimum-support fallback (see module docstring).
         hierarchy_mode: multilabel: ``add_parent``/``drop_child``/None, applied after thresholds.
         binary_metric: ``macro_f1`` or ``f1`` for binary tasks.
+        bootstrap: resamples of the validation split for the bagged rule and its out-of-bag check
+            (:func:`bootstrap_rule`); 0 fits the rule once, exactly, on the whole split.
+        seed: seed of the resampling (the result is deterministic for a given seed).
 
     Returns:
         :class:`TuneResult` with the :class:`PostProcess` (``tuned_on=split``) and the validation
@@ -317,6 +461,8 @@ def tune_decision_rule(
     y = np.asarray(y_true)
     if z.shape[0] == 0 or z.shape[0] != y.shape[0]:
         raise ValueError(f"logits and y_true must be non-empty with equal rows, got {z.shape} and {y.shape}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
+        raise ValueError(f"bootstrap must be 0 (one exact fit) or an integer >= 2, got {bootstrap!r}")
 
     default_rule = PostProcess()
     y_int = np.rint(y).astype(np.int64)
@@ -330,21 +476,16 @@ def tune_decision_rule(
         temp = fit_temperature(z, y, task, per_label=temperature == "per_label")
         calibration = calibration_summary(z, y, task, temperature=temp)
     scaled = PostProcess(temperature=temp).scaled(z)
-    details: dict[str, Any] = {}
-    thresholds = biases = None
-    if task.kind == "binary":
-        t, _ = tune_binary_threshold(probabilities(scaled, task), y_int, metric=binary_metric)
-        thresholds = t
-    elif task.kind == "multilabel":
-        res = tune_multilabel_thresholds(probabilities(scaled, task), y_int, min_support=min_support)
-        thresholds = res["thresholds"]
-        details = {
-            "global_threshold": res["global_threshold"],
-            "fallback_labels": [task.labels[i] for i in res["fallback"]],
-        }
-    else:
-        res = tune_biases(scaled, y_int, task, min_support=min_support)
-        biases = res["biases"]
+    fit = _fit_rule(scaled, y_int, task, min_support=min_support, binary_metric=binary_metric)
+    details = dict(fit.get("details", {}))
+    thresholds, biases = fit.get("thresholds"), fit.get("biases")
+    if bootstrap:
+        boot = bootstrap_rule(scaled, y_int, task, resamples=bootstrap, seed=seed, min_support=min_support,
+                              binary_metric=binary_metric)
+        thresholds, biases = boot.pop("thresholds"), boot.pop("biases")
+    details["bootstrap"] = boot if bootstrap else {"resamples": 0}
+    thresholds = None if thresholds is None else (np.asarray(thresholds, dtype=np.float64).tolist())
+    biases = None if biases is None else np.asarray(biases, dtype=np.float64).tolist()
     rule = PostProcess(
         temperature=temp,
         thresholds=thresholds,

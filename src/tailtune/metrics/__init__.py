@@ -6,7 +6,9 @@ Contract: docs/architecture.md ("Metrics"); definitions: docs/evaluation.md.
   multiclass/aspects); :func:`probabilities`, :func:`sigmoid`, :func:`softmax`;
 - :func:`classification_report` every metric of one split as a JSON-ready dict;
 - calibration: :func:`expected_calibration_error`, :func:`reliability_diagram`, :func:`brier_score`,
-  :func:`confidence_pairs`; :func:`hierarchy_violations` for multilabel hierarchies.
+  :func:`confidence_pairs`; :func:`hierarchy_violations` for multilabel hierarchies;
+- :func:`item_counts` / :func:`metric_from_counts`: macro-F1 recomputed exactly from per-item counts
+  (paired tests, out-of-bag checks).
 """
 
 from tailtune.metrics.calibration import (
@@ -16,6 +18,7 @@ from tailtune.metrics.calibration import (
     reliability_diagram,
 )
 from tailtune.metrics.classification import classification_report, hierarchy_violations, macro_f1_score
+from tailtune.metrics.counts import item_counts, metric_from_counts
 from tailtune.metrics.decoding import decode, probabilities, sigmoid, softmax, to_3d
 
 __all__ = [
@@ -25,7 +28,9 @@ __all__ = [
     "decode",
     "expected_calibration_error",
     "hierarchy_violations",
+    "item_counts",
     "macro_f1_score",
+    "metric_from_counts",
     "probabilities",
     "reliability_diagram",
     "sigmoid",
