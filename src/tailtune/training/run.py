@@ -117,6 +117,8 @@ def _load_data(cfg: dict):
         kwargs["val_fraction"] = data_cfg["val_fraction"]
     if data_cfg.get("empty_text"):
         kwargs["empty_text"] = data_cfg["empty_text"]
+    if data_cfg.get("label_sep"):
+        kwargs["label_sep"] = data_cfg["label_sep"]
     loaded = load_dataset(data_cfg["path"], **kwargs)
     if task_cfg.get("kind") and loaded.task.kind != task_cfg["kind"]:
         raise RecipeError(
@@ -283,7 +285,7 @@ def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any], counts: n
             params.setdefault("absent_index", len(task.aspect_classes) - 1)
         if arg is not None:
             target_arg = arg if arg in accepted else ("weight" if arg == "alpha" and "weight" in accepted else None)
-            if target_arg is None and explicit and not _uses_embeddings_type(ltype):
+            if target_arg is None and explicit and not _is_auxiliary_type(ltype):
                 raise RecipeError(
                     f"weighting.apply_to: {arg!r} but loss part {part!r} ({ltype}) takes no {arg!r}; "
                     "set weighting.apply_to to an argument it takes, or to none"
@@ -307,8 +309,10 @@ def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any], counts: n
         raise RecipeError(f"loss: {exc}") from exc
 
 
-def _uses_embeddings_type(name: str) -> bool:
-    return name in ("supcon", "supervised_contrastive")
+def _is_auxiliary_type(name: str) -> bool:
+    """Parts that score no classes themselves (contrastive on embeddings, the hierarchy penalty):
+    an explicit ``weighting.apply_to`` leaves them alone instead of refusing them."""
+    return name in ("supcon", "supervised_contrastive", "hierarchy")
 
 
 def _sample_weight_fn(cfg: dict, task):
