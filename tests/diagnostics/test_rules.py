@@ -252,3 +252,44 @@ def test_load_run_errors_name_file_and_line(tmp_path):
     (tmp_path / "history.jsonl").write_text(json.dumps(healthy()[0]) + "\n{\"epoch\": 2, \"tr")
     with pytest.raises(RunDirError, match=r"history.jsonl: line 2: not valid JSON"):
         load_run(tmp_path)
+
+
+# ------------------------------------------------------------------ more patterns, realistic noise
+def test_gap_wobbling_around_its_level_is_not_widening():
+    # labels: normal, growing, growing, normal, growing -- but the gap ends where it was 2 epochs before
+    assert [r["label"] for r in epoch_table(run_from_history(_gap_history([0.02, 0.035, 0.045, 0.036, 0.046])))] == [
+        "normal", "growing", "growing", "normal", "growing"]
+    assert [f.severity for f in fired(_gap_history([0.02, 0.035, 0.045, 0.036, 0.046]), "train_val_gap")] == ["ok"]
+
+
+def test_rising_loss_part_points_to_learning_rate():
+    h = rows(parts={"focal": [0.8, 0.6, 0.5, 0.55, 0.62, 0.7], "supcon": [4.0, 3.6, 3.3, 3.0, 2.8, 2.6]},
+             val_f1=[0.5, 0.6, 0.62, 0.6, 0.58, 0.55], train_f1=[0.5, 0.6, 0.62, 0.6, 0.58, 0.55])
+    (f,) = fired(h, "composite_loss", recipe=COMPOSITE_RECIPE)
+    assert f.severity == "warning" and "focal is rising" in f.verdict and "optim.lr x0.5" in f.action
+
+
+def test_oscillating_validation_loss():
+    h = rows(train_loss=[1.0, 0.8, 0.65, 0.55, 0.47, 0.4], val_loss=[0.9, 0.6, 0.95, 0.55, 0.9, 0.6], val_f1=[0.5] * 6)
+    (f,) = fired(h, "loss_oscillating", recipe={"optim": {"lr": 2e-5}})
+    assert f.figures["split"] == "validation" and "optim.lr 2e-05 -> 1e-05" in f.action
+    assert fired(h, "val_loss_rising") == []  # a zig-zag is not a trend
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_noisy_healthy_histories_are_silent(seed):
+    """Falling parts, improving validation and a slowly growing gap, with epoch-to-epoch noise of real runs."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 11))
+    e = np.arange(n)
+    focal = 0.8 * 0.8**e * (1 + rng.normal(0, 0.02, n))
+    supcon = 4.0 * 0.93**e * (1 + rng.normal(0, 0.01, n))
+    val_loss = (0.5 + 0.4 * 0.7**e) * (1 + rng.normal(0, 0.015, n))
+    val_f1 = 0.72 - 0.25 * 0.6**e + rng.normal(0, 0.004, n)
+    train_f1 = val_f1 + 0.01 + 0.004 * e + rng.normal(0, 0.003, n)
+    h = rows(parts={"focal": list(focal), "supcon": list(supcon)}, val_loss=list(val_loss), train_f1=list(train_f1),
+             val_f1=list(val_f1), val_per_class=healthy()[0]["validation"]["per_class"],
+             train_counts={"a": 1500, "b": 300, "c": 100})
+    assert problems(h, recipe=COMPOSITE_RECIPE) == []

@@ -54,6 +54,8 @@ LOW_PRECISION = 0.5
 WEIGHT_SHIFT = 0.1
 #: inverted gap on at least this share of epochs (and >= 3 epochs) is reported
 INVERTED_SHARE = 0.5
+#: "keeps widening" needs the gap to have risen by this much over the last 3 epochs (2 points)
+GAP_WIDENING = 0.02
 
 Rule = Callable[[RunData], list[Finding]]
 RULES: dict[str, Rule] = {}
@@ -409,7 +411,9 @@ def train_val_gap(run: RunData) -> list[Finding]:
                            f"{last['label']}: train {metric} exceeds validation by {_pts(last['gap'])} at epoch "
                            f"{last['epoch']}" + (f" (gap {_pts(best['gap'])} at the best epoch {best['epoch']})" if best else ""),
                            action))
-    elif last["label"] == "growing" and len(labelled) >= 2 and labelled[-2]["label"] in ("growing", "normal") and sum(r["label"] == "growing" for r in labelled[-3:]) >= 2:
+    elif (last["label"] == "growing" and len(labelled) >= 3 and labelled[-2]["label"] in ("growing", "normal")
+          and sum(r["label"] == "growing" for r in labelled[-3:]) >= 2
+          and last["gap"] - labelled[-3]["gap"] >= GAP_WIDENING - 1e-9):  # a net rise, not noise around a level
         out.append(Finding("train_val_gap", "warning", figs,
                            f"the train/validation gap keeps widening ({', '.join(_pts(r['gap']) for r in labelled[-3:])})",
                            "expect overfitting within a few epochs: rely on early stopping (patience 2) or regularise"))
