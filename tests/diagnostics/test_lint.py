@@ -169,6 +169,22 @@ def test_class_counts_from_data(tmp_path):
     assert n == 50 and counts == {"a": 40.0, "b": 10.0}
 
 
+def test_class_counts_read_the_data_as_training_does(tmp_path):
+    """The recipe's data options (empty_text: drop, label_sep) apply when lint counts classes."""
+    pytest.importorskip("tailtune.data")
+    import json
+
+    from tailtune.diagnostics import class_counts_from_data
+
+    rows = [{"text": f"text {i}", "labels": "a|b" if i % 4 == 0 else "a"} for i in range(20)]
+    rows.append({"text": "  ", "labels": "a"})  # an empty text
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "validation.jsonl").write_text('{"text": "x", "labels": "a"}\n{"text": "y", "labels": "a|b"}\n')
+    recipe = {"task": {"kind": "multilabel"}, "data": {"path": str(tmp_path), "empty_text": "drop", "label_sep": "|"}}
+    counts, n = class_counts_from_data(recipe)
+    assert n == 20 and counts == {"a": 20.0, "b": 5.0}
+
+
 def test_rebalancing_loss_plus_class_weights_is_double():
     recipe = clean(loss={"logit_adjusted": {"tau": 1.0}}, weighting={"scheme": "inverse"})
     f = one(lint_recipe(recipe), "double_weighting")

@@ -448,9 +448,14 @@ def class_counts_from_data(recipe: Any, *, data_path: str | None = None) -> tupl
     if not path:
         raise RecipeError("data.path: not set; give the recipe a data.path or pass --data-path DIR to count classes")
     kwargs = {}
-    for key, arg in (("text", "text_column"), ("labels", "label_column")):
+    # read the data exactly as training will (empty_text: drop, label_sep, the split seed)
+    for key, arg in (("text", "text_column"), ("labels", "label_column"), ("empty_text", "empty_text"),
+                     ("label_sep", "label_sep"), ("val_fraction", "val_fraction")):
         if ds.get(key):
             kwargs[arg] = ds[key]
+    seed = _section(data, "train").get("seed")
+    if seed is not None:
+        kwargs["seed"] = int(seed)
     loaded = load_dataset(path, **kwargs)
     task = loaded.task
     y = np.asarray(loaded.splits["train"]["labels"])
