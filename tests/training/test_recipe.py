@@ -1,4 +1,7 @@
-"""Recipe schema: defaults, validation errors (field path, value, fix, did-you-mean), presets, examples."""
+"""Recipe schema: defaults, validation errors (field path, value, fix, did-you-mean), presets.
+
+The recipes in ``examples/`` are tested in ``test_examples.py``.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ from tailtune.training.recipe import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
 def _write(tmp_path, text: str) -> Path:
@@ -268,7 +270,7 @@ def test_data_needing_losses_are_checked_against_the_task():
         validate_against_task(la, TASKS["aspects"])
 
 
-# ------------------------------------------------------------------------- presets, examples
+# ---------------------------------------------------------------------------------- presets
 def test_presets_load_and_cover_screening_names():
     names = available_presets()
     for required in ("ce", "weighted-ce", "focal", "class-balanced", "label-smoothing", "supcon", "asl",
@@ -293,32 +295,6 @@ def test_demo_preset_is_cpu_friendly():
     assert r.task.kind == "multiclass" and "focal" in r.loss
     assert r.data.max_length <= 64 and r.train.epochs <= 2 and r.train.batch_size == 32
     assert r.train.precision == "fp32" and "MiniLM" in r.model.name
-
-
-def test_examples_cover_every_kind_and_load():
-    assert len(EXAMPLES) >= 4
-    kinds = set()
-    for path in EXAMPLES:
-        r = load_recipe(path)
-        kinds.add(r.task.kind)
-        assert r.data.path.startswith("../shared/data/")
-    assert kinds == {"binary", "multiclass", "multilabel", "aspects"}
-
-
-def test_examples_agree_with_the_shared_data(shared_data):
-    from tailtune.training.recipe import validate_against_task as check
-
-    try:
-        from tailtune.data import load_dataset
-    except ImportError:
-        pytest.skip("tailtune.data.load_dataset not available yet")
-    for path in EXAMPLES:
-        r = load_recipe(path)
-        shared_data(Path(r.data.path).name)
-        spec = load_dataset(
-            str(ROOT / r.data.path), label_column=r.data.labels, empty_text=r.data.empty_text
-        ).task
-        check(r, spec, source=str(path))
 
 
 def test_python_yaml_tags_are_refused(tmp_path):
