@@ -4,6 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tailtune.diagnostics import Finding
 from tailtune.errors import RunDirError
 from tailtune.reports import compare_values, paired_bootstrap, postmortem, recipe_changes, write_postmortem
 
@@ -131,3 +132,17 @@ def test_recipe_changes():
     a = {"loss": {"focal": {"gamma": 2.0}}, "optim": {"lr": 3e-5}, "train": {"seed": 1}}
     b = {"loss": {"ce": {}}, "optim": {"lr": 5e-5}, "train": {"seed": 2}}
     assert recipe_changes(a, b) == [("loss.ce", {}, None), ("loss.focal.gamma", None, 2.0), ("optim.lr", 5e-5, 3e-5)]
+
+
+def test_causes_shared_by_seeds_are_listed_once_with_their_count(runs):
+    from tailtune.reports.postmortem import _dedupe
+
+    def drop(v, t):
+        return Finding("val_test_drop", "warning", {}, f"validation macro_f1 {v} -> test {t}: over-used", "enlarge it")
+
+    merged = _dedupe([[drop("0.870", "0.846")], [drop("0.848", "0.779")], [Finding("best_epoch", "warning", {}, "x")]])
+    assert [(f.rule, n) for f, n in merged] == [("val_test_drop", 2), ("best_epoch", 1)]
+    text = postmortem(runs["focal"], runs["ce"])
+    causes = text.split("## Probable causes")[1].split("## Next steps")[0]
+    assert causes.count("**val_test_drop**") <= 1 and causes.count("**train_val_gap**") == 1
+    assert "(in 3 of 3 seeds; figures of the first)" in causes

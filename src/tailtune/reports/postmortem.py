@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,11 +137,15 @@ def _delta(c: Comparison | None) -> tuple[str, str]:
     return f"{100 * c.delta:+.1f}", interval
 
 
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
 def _dedupe(findings_per_run: list[list[Finding]]) -> list[tuple[Finding, int]]:
-    seen: dict[tuple[str, str], list] = {}
+    """One entry per finding that several seeds share (same rule and verdict up to its figures), with a count."""
+    seen: dict[tuple[str, str, str], list] = {}
     for fs in findings_per_run:
         for f in fs:
-            key = (f.rule, f.verdict.split(":")[0])
+            key = (f.rule, f.severity, _NUMBER.sub("#", f.verdict))
             if key in seen:
                 seen[key][1] += 1
             else:
@@ -247,7 +252,8 @@ def postmortem(runs: Sequence, baselines: Sequence, *, split: str | None = None)
     if not causes and not lint:
         lines += ["No rule fired on the candidate's history and its recipe lints clean."]
     for f, n in causes:
-        seeds_txt = f" (in {n} of {len(cand)} seeds)" if len(cand) > 1 else ""
+        seeds_txt = f" (in {n} of {len(cand)} seeds; figures of the first)" if len(cand) > 1 and n > 1 else (
+            f" (in 1 of {len(cand)} seeds)" if len(cand) > 1 else "")
         lines.append(f"- **{f.rule}** ({f.severity}){seeds_txt}: {f.verdict}")
     for f in lint:
         lines.append(f"- **recipe: {f.rule}** ({f.severity}): {f.verdict}")
