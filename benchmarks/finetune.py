@@ -221,6 +221,10 @@ def _n_train(data_dir: Path) -> int:
     return len(load_dataset(data_dir, seed=13, empty_text="drop").splits["train"])
 
 
+def _sd_text(gain_in_sd: float | None) -> str:
+    return "n/a sd: no spread" if gain_in_sd is None else f"{gain_in_sd:+.1f} sd"
+
+
 def _summary(values: list[float]) -> dict:
     mean = statistics.fmean(values)
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -273,16 +277,18 @@ def main(argv=None) -> int:
             for label, runs in arms.items():
                 f1 = _summary([r["macro_f1"] for r in runs])
                 sps = _summary([r["train_samples_per_s"] for r in runs])
-                pooled_sd = max(base_f1["sd"], f1["sd"], 1e-12)
+                pooled_sd = max(base_f1["sd"], f1["sd"])
+                gain = f1["mean"] - base_f1["mean"]
                 table[label] = {
                     "macro_f1": f1, "train_samples_per_s": sps,
-                    "macro_f1_minus_baseline": f1["mean"] - base_f1["mean"],
-                    "gain_in_sd": (f1["mean"] - base_f1["mean"]) / pooled_sd,
+                    "macro_f1_minus_baseline": gain,
+                    # one seed (or identical results) has no spread: no gain in sd units
+                    "gain_in_sd": gain / pooled_sd if pooled_sd > 0 else None,
                     "samples_per_s_ratio_vs_baseline": sps["mean"] / max(base_sps["mean"], 1e-12),
                 }
                 print(f"{name:24s} {label:18s} macro-F1 {f1['mean']:.4f} +- {f1['sd']:.4f}  "
                       f"samples/s {sps['mean']:8.1f} ({table[label]['samples_per_s_ratio_vs_baseline']:.2f}x baseline)"
-                      f"  gain {table[label]['macro_f1_minus_baseline']:+.4f} ({table[label]['gain_in_sd']:+.1f} sd)")
+                      f"  gain {gain:+.4f} ({_sd_text(table[label]['gain_in_sd'])})")
             results["datasets"][name] = {"kind": kind, "reference": "baseline (vanilla Trainer, plain CE/BCE)",
                                          "arms": table}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
