@@ -237,3 +237,9 @@ def test_accumulation_that_does_not_make_up_for_a_smaller_batch():
     assert f.figures["effective_batch"] == 32 and "with train.grad_accum = 2 (effective batch 32)" in f.verdict
     assert "train.grad_accum: 4 (effective 64)" in f.action
     assert "small_batch_no_accum" not in rules(lint_recipe(clean(train={"batch_size": 16, "grad_accum": 4}), baseline=base))
+
+
+def test_small_batch_share_of_a_multilabel_label_is_of_the_rows():
+    recipe = clean(task={"kind": "multilabel"}, train={"batch_size": 8})
+    f = one(lint_recipe(recipe, class_counts={"earn": 2000, "wheat": 30}, num_examples=6000), "small_batch_no_accum")
+    assert f.figures["rarest"] == "wheat" and f.figures["rarest_share"] == pytest.approx(30 / 6000)

@@ -356,7 +356,8 @@ def lint_recipe(
         figs = {"batch_size": bs, "grad_accum": accum, "effective_batch": bs * accum, "reference": ref_bs}
         extra = ""
         if counts:
-            total = sum(counts.values())
+            # multilabel counts are positives per label: the share of a label is of the rows, not of all positives
+            total = float(num_examples) if kind == "multilabel" and num_examples else sum(counts.values())
             share = counts[small] / total if total and small else None
             if share:
                 p_none = (1 - share) ** bs
