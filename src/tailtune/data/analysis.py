@@ -22,7 +22,7 @@ def _load_tokenizer(name_or_path: str):
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(name_or_path)
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)  # never run a model's code
     except Exception as exc:  # missing folder, offline hub, ...
         raise DataError(f"could not load tokenizer {name_or_path!r}: {str(exc).splitlines()[0]}; give a local "
                         f"model folder (or go online for a hub id), or omit --tokenizer for whitespace tokens") from None

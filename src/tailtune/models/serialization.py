@@ -25,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
 from tailtune.errors import RunDirError
-from tailtune.models.classifier import TailtuneClassifier, load_encoder
+from tailtune.models.classifier import TailtuneClassifier, load_encoder, needs_remote_code
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 WEIGHTS_NAME = "model.safetensors"
@@ -181,6 +181,12 @@ def load_classifier(
             enc = meta["encoder"]
             config = AutoConfig.for_model(enc["model_type"], **enc["config"])
     except (OSError, ValueError, KeyError) as exc:
+        if needs_remote_code(exc):
+            raise RunDirError(
+                f"{config_path}: the encoder needs its own Python code (auto_map), and tailtune does not run "
+                "code from a model folder unless asked; none of it was run. Fix: only for a model you trust, "
+                "load it from Python with load_classifier(folder, trust_remote_code=True)"
+            ) from None
         raise RunDirError(
             f"{config_path}: cannot rebuild the encoder config ({exc}). Fix: restore config.json from the "
             "run's model/ folder"
