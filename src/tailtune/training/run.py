@@ -468,6 +468,10 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         if recipe is None:
             recipe = _load_run_recipe(run_dir)
         checkpoint = find_checkpoint(run_dir)
+        if checkpoint is not None:  # refuse pickled code before the Trainer torch.loads the state files
+            from tailtune.training.state_files import check_state_files
+
+            check_state_files(checkpoint, run_dir=run_dir)
         if checkpoint is None:
             raise RunDirError(
                 f"--resume {run_dir}: no complete checkpoint under {rundir.CHECKPOINTS_DIR}/; "
