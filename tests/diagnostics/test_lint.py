@@ -243,3 +243,15 @@ def test_small_batch_share_of_a_multilabel_label_is_of_the_rows():
     recipe = clean(task={"kind": "multilabel"}, train={"batch_size": 8})
     f = one(lint_recipe(recipe, class_counts={"earn": 2000, "wheat": 30}, num_examples=6000), "small_batch_no_accum")
     assert f.figures["rarest"] == "wheat" and f.figures["rarest_share"] == pytest.approx(30 / 6000)
+
+
+def test_double_weighting_cites_the_data_without_a_sampler_too():
+    recipe = clean(loss={"logit_adjusted": {"tau": 1.0}}, weighting={"scheme": "inverse", "normalize": False})
+    f = one(lint_recipe(recipe, class_counts=COUNTS), "double_weighting")
+    assert f.figures["weight_ratio"] == 22.0 and f.figures["imbalance_ratio"] == 22.0
+    assert "give theme 22.0x the weight of plot (the data is 22.0:1)" in f.verdict
+    # an explicit weight list plus the sampler: the combined factor from the list
+    recipe = clean(loss={"ce": {"weight": [1, 2, 4, 5]}}, sampler="class_balanced")
+    f = one(lint_recipe(recipe, class_counts=COUNTS), "double_weighting")
+    assert f.figures["weight_ratio"] == 5.0 and f.figures["combined"] == 110.0
+    assert "110x in all instead of about 22.0x" in f.verdict

@@ -147,6 +147,20 @@ def _vector_ratio(value) -> float | None:
     return None
 
 
+def _weight_ratio(weights: dict[str, float] | None, spec: dict, ltype: str, counts: dict[str, float],
+                  small: str, big: str) -> float | None:
+    """Weight of the rarest class over the largest's: from ``weighting`` or an explicit per-class list."""
+    if weights and small in weights and big in weights and weights[big] > 0:
+        return weights[small] / weights[big]
+    for p in _explicit_weights(spec, ltype):
+        value = spec.get(p)
+        if isinstance(value, (list, tuple)) and len(value) == len(counts):
+            by_class = dict(zip(counts, value))
+            if all(isinstance(by_class[k], (int, float)) for k in (small, big)) and by_class[big] > 0:
+                return float(by_class[small]) / float(by_class[big])
+    return None
+
+
 def _reversed_alpha(alpha, kind: str | None, counts: dict[str, float] | None,
                     num_examples: float | None) -> dict[str, Any] | None:
     """Figures of a focal ``alpha`` that favours the frequent classes, or ``None``.
@@ -246,16 +260,19 @@ def lint_recipe(
         if len(mechs) >= 2:
             figs: dict[str, Any] = {"part": name, "mechanisms": mechs}
             why = "each one already up-weights the rare classes; together their effect multiplies"
-            if weights and counts and ratio:
-                top = max(weights, key=weights.get)
-                w_small = weights.get(small) or weights[top]
-                w_big = weights.get(big) or min(weights.values())
-                rel_w = w_small / w_big if w_big else w_small
-                factor = rel_w * (ratio if sampler == "class_balanced" else 1.0)
-                if sampler == "class_balanced":
-                    figs.update(rarest=small, weight_ratio=round(rel_w, 2), sampling_ratio=round(ratio, 2), combined=round(factor, 1))
-                    why = (f"the sampler already draws {small} {ratio:.1f}x more often (relative to {big}) than the data does, and the class weights "
-                           f"multiply its loss by another {rel_w:.1f}x: {factor:.0f}x in all instead of about {ratio:.1f}x")
+            rel_w = _weight_ratio(weights, spec, ltype, counts, small, big) if counts and ratio else None
+            if rel_w is not None and sampler == "class_balanced":
+                factor = rel_w * ratio
+                figs.update(rarest=small, weight_ratio=round(rel_w, 2), sampling_ratio=round(ratio, 2), combined=round(factor, 1))
+                why = (f"the sampler already draws {small} {ratio:.1f}x more often (relative to {big}) than the data does, and the class weights "
+                       f"multiply its loss by another {rel_w:.1f}x: {factor:.0f}x in all instead of about {ratio:.1f}x")
+            elif rel_w is not None:
+                figs.update(rarest=small, largest=big, weight_ratio=round(rel_w, 2), imbalance_ratio=round(ratio, 2))
+                why = (f"the class weights alone give {small} {rel_w:.1f}x the weight of {big} (the data is {ratio:.1f}:1), "
+                       "and the other mechanism corrects the same imbalance again on top")
+            elif counts and ratio:
+                figs.update(rarest=small, largest=big, imbalance_ratio=round(ratio, 2))
+                why = f"each one already corrects the {ratio:.1f}:1 imbalance ({big} vs {small}); together their effect multiplies"
             fixes = []
             if sampler == "class_balanced":
                 fixes.append("set sampler: none")
