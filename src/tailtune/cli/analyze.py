@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -33,7 +34,7 @@ def _class_table(stats: dict) -> Table:
     if stats["task"]["kind"] != "aspects":
         table.add_column("len", justify="right")
     for name in sorted(stats["classes"], key=lambda n: -train[n]):
-        row = [name] + [f"{stats['counts'][s][name]:,}" for s in splits] + [f"{100 * train[name] / total:.2f}"]
+        row = [escape(name)] + [f"{stats['counts'][s][name]:,}" for s in splits] + [f"{100 * train[name] / total:.2f}"]
         if "per_scheme" in weights:
             row += [_fmt(weights["per_scheme"][s][name]) if name in weights["per_scheme"][s] else "-" for s in schemes]
         else:
@@ -49,17 +50,18 @@ def _class_table(stats: dict) -> Table:
 
 def _print(stats: dict, out: Path | None, written) -> None:
     task = stats["task"]
-    head = f"[bold]{stats['source']}[/]: {task['kind']}, " + ", ".join(f"{s} {n:,}" for s, n in stats["rows"].items())
+    # label names, paths and messages quote user data: escaped, so "[/b]" is text, not markup
+    head = f"[bold]{escape(stats['source'])}[/]: {task['kind']}, " + ", ".join(f"{s} {n:,}" for s, n in stats["rows"].items())
     console.print(head, highlight=False)
     if task["kind"] == "aspects":
-        console.print(f"aspects: {', '.join(task['labels'])}; polarities: {', '.join(task['polarities'])} (+ absent)")
+        console.print(escape(f"aspects: {', '.join(task['labels'])}; polarities: {', '.join(task['polarities'])} (+ absent)"))
     for note in stats["notes"]:
-        console.print(f"[dim]note: {note}[/]", highlight=False)
+        console.print(f"[dim]note: {escape(note)}[/]", highlight=False)
     console.print(_class_table(stats))
     imb = stats.get("imbalance")
     if imb:
-        console.print(f"imbalance ratio (train): [bold]{imb['ratio']:.1f}:1[/] ({imb['largest']} {imb['largest_count']:,} / "
-                      f"{imb['smallest']} {imb['smallest_count']:,})", highlight=False)
+        console.print(f"imbalance ratio (train): [bold]{imb['ratio']:.1f}:1[/] ({escape(str(imb['largest']))} "
+                      f"{imb['largest_count']:,} / {escape(str(imb['smallest']))} {imb['smallest_count']:,})", highlight=False)
     if "multilabel" in stats:
         ml = stats["multilabel"]
         console.print("labels per row: " + ", ".join(f"{s} {v:.2f}" for s, v in ml["cardinality"].items())
@@ -71,13 +73,13 @@ def _print(stats: dict, out: Path | None, written) -> None:
     within = stats["leakage"]["within"]
     console.print("duplicate texts within splits: " + ", ".join(f"{s} {n}" for s, n in within.items()))
     for w in stats["warnings"]:
-        console.print(f"[bold yellow]warning[/] ({w['code']}): {w['message']}\n  [green]remedy:[/] {w['remedy']}",
+        console.print(f"[bold yellow]warning[/] ({w['code']}): {escape(w['message'])}\n  [green]remedy:[/] {escape(w['remedy'])}",
                       highlight=False)
     if not stats["warnings"]:
         console.print("[green]no warnings[/]")
     console.print("[dim]w = class weight per scheme (mean 1); len = mean train length; red = under 10 train examples[/]")
     if out is not None:
-        console.print(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written), highlight=False)
+        console.print(escape(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written)), highlight=False)
     else:
         console.print("[dim]add --out DIR to write analysis.json and the plots[/]")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tailtune.errors import TailtuneError
 
@@ -31,9 +32,10 @@ def _print_findings(findings, *, empty: str) -> None:
         console.print(f"[green]{empty}[/]")
         return
     for f in findings:
-        console.print(f"[{_STYLE[f.severity]}]{f.severity:>7}[/] [bold]{f.rule}[/]: {f.verdict}")
+        # verdicts quote label names and paths: escaped, so a label "[/b]" prints as text, not markup
+        console.print(f"[{_STYLE[f.severity]}]{f.severity:>7}[/] [bold]{f.rule}[/]: {escape(f.verdict)}")
         if f.action:
-            console.print(f"          [dim]->[/] {f.action}")
+            console.print(f"          [dim]->[/] {escape(f.action)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -45,6 +45,17 @@ def _report_table(title: str, reports: dict) -> None:
     console.print(table)
 
 
+def _parse_weights(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise RunDirError(
+            f"--weights {text!r}: not comma-separated numbers. Fix: give one number per run, e.g. --weights 0.6,0.4"
+        ) from None
+
+
 @contextmanager
 def _user_errors(command: str):
     """Turn a library ValueError about an option value into one CLI message (exit 2)."""
@@ -142,7 +153,7 @@ def register(app: typer.Typer) -> None:
         from tailtune.evaluation import build_ensemble
 
         with _user_errors("ensemble"):
-            w = [float(x) for x in weights.split(",")] if weights else None
+            w = _parse_weights(weights)
             s = build_ensemble(
                 [str(r) for r in runs],
                 out,

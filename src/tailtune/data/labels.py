@@ -388,7 +388,9 @@ def _encode_ints(values: np.ndarray, num: int, parents, src, split, what, declar
         j = _first(bad)
         row = int(parents[j]) if parents is not None else j
         if values[j] < 0:
-            raise DataError(f"{what} index {int(values[j])} at {src.where(row)} is negative; indices start at 0")
+            raise DataError(
+                f"{what} index {int(values[j])} at {src.where(row)} is negative; class indices start at 0, fix the row"
+            )
         if split == "train" and declared_from:
             raise DataError(
                 f"{what} index {int(values[j])} at {src.where(row)} is out of range: {declared_from} names "

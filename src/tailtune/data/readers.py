@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +82,39 @@ def file_format(path: Path) -> str:
 
 def _csv_header(path: Path, sep: str) -> list[str]:
     with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not part of the name
-        row = next(csv.reader(fh, delimiter=sep), None)
+        reader = csv.reader(fh, delimiter=sep)
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            raise DataError(f"could not read the header of {path}: {exc}; check the file is well-formed csv") from None
+        try:
+            has_data = any(r for r in reader)  # stops at the first non-blank data row
+        except csv.Error:  # e.g. a cell over the csv module's size limit: the real parser reads it
+            has_data = True
     if not row:
         raise DataError(f"{path} has no header row; the first line must name the columns")
+    if not has_data:
+        raise DataError(f"{path} has a header but no data rows; add one row per text below the header")
     return row
+
+
+def _check_json_not_blank(path: Path) -> None:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 16):
+            if chunk.strip():
+                return
+    raise DataError(f"{path} holds only whitespace; write one JSON object per line (text and label fields)")
+
+
+@contextmanager
+def _quiet_datasets_logger():
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitSource:
@@ -113,23 +144,27 @@ def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitS
         )
         builder = "csv"
     elif fmt in ("jsonl", "json"):
+        _check_json_not_blank(path)
         builder = "json"
     else:
         builder = "parquet"
     try:
-        ds = datasets.load_dataset(
-            builder, data_files={"train": str(path)}, split="train", cache_dir=cache_dir, **kwargs
-        )
+        with _quiet_datasets_logger():  # its ERROR log line would repeat the DataError below
+            ds = datasets.load_dataset(
+                builder, data_files={"train": str(path)}, split="train", cache_dir=cache_dir, **kwargs
+            )
     except DataError:
         raise
     except Exception as exc:  # the builders raise many types for malformed files
+        if "corresponds to no data" in str(exc):  # `[]`, or only `{}` records: nothing to build a table from
+            raise DataError(f"{path} holds no records; add at least one record with a text and a label") from None
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         cause = exc.__cause__ or exc.__context__
         if cause is not None and str(cause).strip():
             message += f" ({str(cause).strip().splitlines()[0]})"
         raise DataError(f"could not read {path} as {fmt}: {message}; check the file is well-formed {fmt}") from None
     if len(ds) == 0:
-        raise DataError(f"{path} holds no rows")
+        raise DataError(f"{path} holds no rows; add at least one record with a text and a label")
     return SplitSource(split=split, origin=str(path), fmt=fmt, dataset=ds)
 
 

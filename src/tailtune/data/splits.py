@@ -58,10 +58,14 @@ def multilabel_split(y: np.ndarray, *, val_fraction: float = 0.1, seed: int = 13
     _check_fraction(val_fraction)
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
-    y = np.asarray(y)
+    y = (np.asarray(y) > 0).astype(np.int64).reshape(len(y), -1)
     n = y.shape[0]
+    if n < 2:  # nothing to hold out; the caller reports the too-small data set
+        return np.arange(n), np.zeros(0, dtype=np.int64)
+    if y.shape[1] == 1:  # the package refuses a single column; [y, 1 - y] stratifies the same way
+        y = np.hstack([y, 1 - y])
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=float(val_fraction), random_state=seed)
-    train_idx, val_idx = next(splitter.split(np.zeros((n, 1)), (y > 0).astype(np.int64)))
+    train_idx, val_idx = next(splitter.split(np.zeros((n, 1)), y))
     return np.sort(train_idx), np.sort(val_idx)
 
 

@@ -206,5 +206,11 @@ class TaskSpec:
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"task file {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(d)
+            raise DataError(
+                f"task file {path} is not valid JSON: {exc}; fix the file (TaskSpec.to_json writes it) or pass a "
+                f"task kind ({', '.join(KINDS)})"
+            ) from None
+        try:
+            return cls.from_dict(d)
+        except DataError as exc:
+            raise DataError(f"task file {path}: {exc}") from None

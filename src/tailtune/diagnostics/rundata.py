@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,10 @@ class RunData:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return np.asarray(z["logits"], dtype=np.float64), np.asarray(z["targets"])
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            reason = "not a NumPy .npz archive" if "pickle" in str(exc) else str(exc)  # never advise unpickling
             raise RunDirError(
-                f"{path}: cannot read logits/targets ({exc}); re-run `tailtune evaluate` to rewrite it"
+                f"{path}: cannot read logits/targets ({reason}); re-run `tailtune evaluate` to rewrite it"
             ) from None
 
 
@@ -187,23 +189,45 @@ def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg}); the file is corrupt") from None
+        raise RunDirError(
+            f"{path}: line {exc.lineno}: not valid JSON ({exc.msg}); the file is corrupt. {_rewrite_fix(path)}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise RunDirError(
+            f"{path}: not UTF-8 (byte {exc.start}); the file is corrupt. {_rewrite_fix(path)}"
+        ) from None
+
+
+def _rewrite_fix(path: Path) -> str:
+    """How to get a good copy of a corrupt run-directory file back."""
+    return {
+        rundir.EVAL: "Fix: re-run `tailtune evaluate RUN` to rewrite it (or delete it)",
+        rundir.POSTPROCESS: "Fix: re-run `tailtune tune RUN` or delete the file",
+        rundir.TASK: "Fix: restore task.json from the training run (model/tailtune_model.json holds a copy)",
+    }.get(path.name, "Fix: restore the file or re-run training")
 
 
 def read_history(path: Path) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
+    with open(path, "rb") as fh:
+        for i, raw in enumerate(fh, start=1):
+            if not raw.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise RunDirError(
+                    f"{path}: line {i}: not UTF-8 (byte {exc.start} of the line); remove the torn line or resume the run"
+                ) from None
             except json.JSONDecodeError as exc:
                 raise RunDirError(
                     f"{path}: line {i}: not valid JSON ({exc.msg}); remove the torn line or resume the run"
                 ) from None
             if not isinstance(row, dict):
-                raise RunDirError(f"{path}: line {i}: expected one JSON object per epoch, got {type(row).__name__}")
+                raise RunDirError(
+                    f"{path}: line {i}: expected one JSON object per epoch, got {type(row).__name__}; remove the "
+                    "line or restore the history written by `tailtune train`"
+                )
             rows.append(row)
     return rows
 
@@ -230,16 +254,20 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
         )
     history = read_history(hist)
     if not history:
-        raise RunDirError(f"{hist}: empty; the run has not finished an epoch yet")
+        raise RunDirError(
+            f"{hist}: empty; the run has not finished an epoch yet. Fix: wait for the first epoch, or resume "
+            "the run (`tailtune train --resume RUN`)"
+        )
     recipe = None
     rpath = path / rundir.RECIPE
     if rpath.exists():
+        fix = "Fix: restore the recipe.yaml the run wrote (or delete it: diagnostics then skip recipe checks)"
         try:
             recipe = yaml.safe_load(rpath.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise RunDirError(f"{rpath}: not valid YAML ({exc}); the file is corrupt") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{rpath}: not valid YAML ({exc}); the file is corrupt. {fix}") from None
         if not isinstance(recipe, dict):
-            raise RunDirError(f"{rpath}: expected a mapping of recipe sections, got {type(recipe).__name__}")
+            raise RunDirError(f"{rpath}: expected a mapping of recipe sections, got {type(recipe).__name__}. {fix}")
     run = RunData(
         path=path,
         history=history,

@@ -57,10 +57,12 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(
-            f"{path}: not valid JSON ({exc}); the run may have been interrupted while writing. "
-            "Fix: re-run training (or `tailtune ensemble`) for this directory"
-        ) from None
+        fix = (
+            f"Fix: delete {path.name} and re-run `tailtune evaluate` (it rebuilds it from predictions/)"
+            if path.name == rundir.EVAL
+            else "Fix: re-run training (or `tailtune ensemble`) for this directory"
+        )
+        raise RunDirError(f"{path}: not valid JSON ({exc}); the run may have been interrupted while writing. {fix}") from None
 
 
 def open_run(path: str | os.PathLike, *, need_model: bool = False) -> RunInfo:
@@ -127,8 +129,10 @@ def load_predictions(run: RunInfo, split: str) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             logits, targets = np.asarray(f["logits"]), np.asarray(f["targets"])
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        # numpy's words for a non-zip file suggest unpickling it: never repeat that advice
+        reason = "not a NumPy .npz archive" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
         raise RunDirError(
-            f"{path}: unreadable or incomplete ({type(exc).__name__}: {exc}). Fix: re-run "
+            f"{path}: unreadable or incomplete ({reason}). Fix: re-run "
             f"`tailtune evaluate {run.path} --split {split} --recompute` to rebuild it from the model"
         ) from None
     k = run.task.num_outputs
@@ -145,13 +149,17 @@ def _targets(task, targets: np.ndarray) -> np.ndarray:
     return y.reshape(-1) if task.kind in ("binary", "multiclass") else y
 
 
-def _update_eval(run: RunInfo, entries: dict[str, Any]) -> dict[str, Any]:
+def _read_eval(run: RunInfo) -> dict[str, Any]:
     path = run.path / rundir.EVAL
     current = _read_json(path) if path.is_file() else {}
-    if not isinstance(current, dict):
-        current = {}
+    return current if isinstance(current, dict) else {}
+
+
+def _update_eval(run: RunInfo, entries: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge ``entries`` into ``eval.json`` (``current``: its content, read beforehand by the caller)."""
+    current = _read_eval(run) if current is None else current
     current.update(entries)
-    atomic_write_json(path, current)
+    atomic_write_json(run.path / rundir.EVAL, current)
     return current
 
 
@@ -275,7 +283,9 @@ def tune_run(
         )
     except ValueError as exc:
         raise RunDirError(f"{run.path}: cannot tune: {exc}") from None
-    result.postprocess.save(run.path / rundir.POSTPROCESS)
+    # read everything that can fail before writing anything (no postprocess.json next to a torn eval.json)
+    current_eval = _read_eval(run)
+    test = load_predictions(run, "test") if (run.predictions_dir / "test.npz").is_file() else None
     entries: dict[str, Any] = {
         split: result.validation_default,
         f"{split}_tuned": result.validation_tuned,
@@ -289,8 +299,8 @@ def tune_run(
         "test_tuned": None,
         "postprocess": result.postprocess.to_dict(),
     }
-    if (run.predictions_dir / "test.npz").is_file():
-        tl, tt = load_predictions(run, "test")
+    if test is not None:
+        tl, tt = test
         y = _targets(run.task, tt)
         entries["test"] = classification_report(y, PostProcess().decide(tl, run.task), run.task, y_score=tl)
         entries["test_tuned"] = classification_report(
@@ -298,5 +308,6 @@ def tune_run(
         )
         summary["test_default"] = entries["test"]["macro_f1"]
         summary["test_tuned"] = entries["test_tuned"]["macro_f1"]
-    _update_eval(run, entries)
+    result.postprocess.save(run.path / rundir.POSTPROCESS)
+    _update_eval(run, entries, current_eval)
     return summary

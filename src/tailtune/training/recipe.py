@@ -54,7 +54,7 @@ STOP_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "accuracy", "balanced_acc
 def _no_bool(value: Any) -> Any:
     """YAML ``yes``/``true`` must not silently become 1 for a numeric field."""
     if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
+        raise ValueError("expected a number, got a boolean; write the number itself (e.g. 3), not yes/no/true/false")
     return value
 
 
@@ -90,6 +90,13 @@ class TaskSection(_Section):
             for child, parent in self.hierarchy.items():
                 if child == parent:
                     raise ValueError(f"hierarchy maps {child!r} to itself; remove that entry")
+            from tailtune.data.task import hierarchy_cycle
+
+            cycle = hierarchy_cycle(self.hierarchy)
+            if cycle:
+                raise ValueError(
+                    f"hierarchy has a cycle: {' -> '.join(cycle)}; a child's parent chain must end, remove one entry"
+                )
         return self
 
 
@@ -546,7 +553,7 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
             continue
         try:
             registry.get(name, kind=kind, **params, **extra)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf), e.g. ignore_index: .inf
             raise RecipeError(
                 f"{source}: loss.{key} ({spec.name}) {params!r}: {exc}. "
                 "Fix: correct the parameter (see docs/recipes.md, section loss)"
@@ -576,15 +583,19 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     """Safely load a recipe file (``yaml.SafeLoader`` + YAML 1.2 floats such as ``1e-5``); missing files and YAML syntax errors become RecipeError."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found. Fix: check the path (or use --recipe NAME for a preset)")
+        raise RecipeError(f"{path}: recipe file not found. Fix: check the path (or use a packaged preset: tailtune train --preset NAME)")
     try:
         data = yaml_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise RecipeError(f"{path}:{where}: not valid YAML ({exc.problem}). Fix: correct the syntax there") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: not valid YAML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}). Fix: save the recipe as UTF-8"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML ({exc}). Fix: correct the syntax") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -724,7 +735,7 @@ def preset_dict(name: str) -> dict[str, Any]:
     names = available_presets()
     if base not in names:
         raise RecipeError(
-            f"--recipe {name!r}: no such preset{did_you_mean(base, names)}. "
+            f"preset {name!r}: no such preset{did_you_mean(base, names)}. "
             f"Fix: use one of {', '.join(names)}, or pass a recipe file path"
         )
     text = (_preset_dir() / f"{base}.yaml").read_text(encoding="utf-8")
@@ -732,13 +743,13 @@ def preset_dict(name: str) -> dict[str, Any]:
     if knob_value:
         if base not in PRESET_KNOBS:
             raise RecipeError(
-                f"--recipe {name!r}: preset {base!r} has no ':VALUE' knob. "
+                f"preset {name!r}: preset {base!r} has no ':VALUE' knob. "
                 f"Fix: use {base!r}, or one of {', '.join(f'{k}:VALUE' for k in sorted(PRESET_KNOBS))}"
             )
         try:
             value = yaml_load(knob_value)
         except yaml.YAMLError as exc:
-            raise RecipeError(f"--recipe {name!r}: {knob_value!r} is not a value ({exc})") from None
+            raise RecipeError(f"preset {name!r}: {knob_value!r} is not a value ({exc}). Fix: write NAME:NUMBER, e.g. focal:1") from None
         data = apply_overrides(data, [(PRESET_KNOBS[base], value)])
         data["name"] = str(name)
     return data
