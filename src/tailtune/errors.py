@@ -1,8 +1,8 @@
 """User-facing errors.
 
-Every error a user can cause (bad data, bad recipe, bad run directory) is a :class:`TailtuneError`.
-The CLI prints its message and exits with code 2; library callers can catch it. Messages name the
-file, the row or field, and the fix.
+Every error a user can cause or fix (bad data, bad recipe, bad run directory, a full disk) is a
+:class:`TailtuneError`. The CLI prints its message and exits with code 2; library callers can catch
+it. Messages name the file, the row or field, and the fix.
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ class RecipeError(TailtuneError, ValueError):
 
 class RunDirError(TailtuneError, ValueError):
     """A run directory is missing, incomplete or corrupt."""
+
+
+class StorageError(TailtuneError, OSError):
+    """Writing the run directory failed (disk full, quota, file too large, read-only).
+
+    The message names what could not be written, the cause and the fix (free space, then
+    ``tailtune train --resume RUN_DIR``); the run directory keeps its last complete checkpoint.
+    """
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

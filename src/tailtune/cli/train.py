@@ -79,6 +79,15 @@ def _summary(result) -> None:
     console.print(f"run directory: [bold]{result.run_dir}[/]", highlight=False)
 
 
+def _train(train, *args, callbacks: list, **kwargs):
+    """``train(*args, callbacks=callbacks, **kwargs)``; the progress bars stop even when it fails."""
+    try:
+        return train(*args, callbacks=callbacks, **kwargs)
+    finally:
+        for callback in callbacks:
+            getattr(callback, "close", lambda: None)()
+
+
 def register(app: typer.Typer) -> None:
     """Add ``train`` and ``demo`` to ``app``."""
 
@@ -112,7 +121,7 @@ def register(app: typer.Typer) -> None:
                 raise RecipeError(
                     "--resume continues a run with its own recipe.yaml; drop RECIPE, --preset and overrides"
                 )
-            result = train(None, resume=resume, callbacks=callbacks)
+            result = _train(train, None, resume=resume, callbacks=callbacks)
             _summary(result)
             _report(result.run_dir)
             return
@@ -133,7 +142,7 @@ def register(app: typer.Typer) -> None:
         )
         parsed = recipe_from_dict(apply_overrides(raw, flags), source=source)
         _lint(parsed)
-        result = train(parsed, callbacks=callbacks)
+        result = _train(train, parsed, callbacks=callbacks)
         _summary(result)
         _report(result.run_dir)
 
@@ -156,6 +165,6 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         _lint(recipe)
-        result = train(recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
+        result = _train(train, recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
         _summary(result)
         _report(result.run_dir)

@@ -169,5 +169,12 @@ class RichProgressCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self._progress is not None:
             self._progress.update(self._task, completed=state.global_step)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the bars (idempotent). Training that fails (disk full, out of memory) never reaches
+        ``on_train_end``; the CLI calls this so its error line is not drawn under a live bar and a
+        terminal gets its cursor back."""
+        if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -14,15 +14,18 @@ Order of work (every user error is raised before the model is loaded):
    restores the best checkpoint, safetensors checkpoints pruned to best + last);
 8. the run directory: ``model/``, ``eval.json``, ``predictions/<split>.npz`` (rank 0 only, atomic).
 
-Resume: ``train(None, resume=run_dir)`` reads ``run_dir/recipe.yaml``, keeps the history rows up to
-the last complete checkpoint and continues from it; on CPU with a fixed seed the final metrics
-equal those of an uninterrupted run.
+Resume: ``train(None, resume=run_dir)`` reads ``run_dir/recipe.yaml``, removes what an interrupted
+run left (temporary files, incomplete checkpoints: :mod:`tailtune.training.faults`), keeps the
+history rows up to the last complete checkpoint and continues from it (from the start when no
+checkpoint is complete yet); on CPU with a fixed seed the final metrics equal those of an
+uninterrupted run. A failed write (disk full) is a :class:`~tailtune.errors.StorageError`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,12 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from tailtune.errors import RecipeError, RunDirError, did_you_mean
+from tailtune.errors import RecipeError, RunDirError, StorageError, did_you_mean
+from tailtune.training.faults import describe_write_failure, remove_interrupted
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
 
 __all__ = ["RunResult", "train", "find_checkpoint", "TRAIN_EVAL_MAX"]
 
+logger = logging.getLogger(__name__)
 TRAIN_EVAL_MAX = 2000  # train examples evaluated each epoch (a fixed, seeded subsample)
 _SCORE_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "loss")
 
@@ -83,15 +88,14 @@ def _seed(cfg: dict) -> int:
 
 # ---------------------------------------------------------------------------------------------
 def find_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The newest COMPLETE Trainer checkpoint of a run (``trainer_state.json`` is written last)."""
+    """The newest COMPLETE Trainer checkpoint of a run (:func:`~tailtune.training.faults.checkpoint_is_complete`:
+    ``trainer_state.json``, written last, parses and names the step; weights and optimiser present)."""
+    from tailtune.training.faults import checkpoint_is_complete
+
     ckpt_root = Path(run_dir) / rundir.CHECKPOINTS_DIR
     if not ckpt_root.is_dir():
         return None
-    found = []
-    for path in ckpt_root.glob("checkpoint-*"):
-        suffix = path.name.rsplit("-", 1)[-1]
-        if suffix.isdigit() and (path / "trainer_state.json").exists() and (path / "model.safetensors").exists():
-            found.append((int(suffix), path))
+    found = [(int(p.name.rsplit("-", 1)[-1]), p) for p in ckpt_root.glob("checkpoint-*") if checkpoint_is_complete(p)]
     return max(found)[1] if found else None
 
 
@@ -412,7 +416,10 @@ def _load_run_recipe(run_dir: Path):
 
     path = run_dir / rundir.RECIPE
     if not path.exists():
-        raise RunDirError(f"{run_dir}: no {rundir.RECIPE}; is this a tailtune run directory?")
+        raise RunDirError(
+            f"{run_dir}: no {rundir.RECIPE}; is this a tailtune run directory? (A run stopped before it wrote "
+            f"{rundir.RECIPE} has nothing to resume: start it again with tailtune train RECIPE --output {run_dir})"
+        )
     return load_recipe(path)
 
 
@@ -452,7 +459,9 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
 
     Raises:
         RecipeError: an invalid value (before any model is loaded) or out of memory (names the knob).
-        RunDirError: ``output`` already holds a run (use ``resume``), or ``resume`` has no checkpoint.
+        RunDirError: ``output`` already holds a run (use ``resume``), or ``resume`` is not a run dir.
+        StorageError: a write into the run directory failed (disk full...): the message names the
+            file and the cause; the last complete checkpoint is kept, ``resume`` continues from it.
         DataError: from the data layer.
 
     Example:
@@ -472,10 +481,10 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
             from tailtune.training.state_files import check_state_files
 
             check_state_files(checkpoint, run_dir=run_dir)
-        if checkpoint is None:
-            raise RunDirError(
-                f"--resume {run_dir}: no complete checkpoint under {rundir.CHECKPOINTS_DIR}/; "
-                "the run stopped before its first epoch ended, start it again without --resume"
+        if checkpoint is None:  # stopped before its first checkpoint: start again, same recipe and seed
+            logger.warning(
+                "--resume %s: no complete checkpoint under %s/ yet; training again from the start", run_dir,
+                rundir.CHECKPOINTS_DIR,
             )
     elif recipe is None:
         raise TypeError("train() needs a recipe or resume=RUN_DIR")
@@ -622,17 +631,31 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the history and the caller's callbacks report progress
-    if trainer.is_world_process_zero():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if checkpoint is None:
-            _write_recipe(run_dir, recipe)
-            atomic_write_json(run_dir / rundir.TASK, task.to_dict())
     try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
-    except torch.OutOfMemoryError as exc:
-        raise RecipeError(_oom_message(cfg)) from exc
+        if trainer.is_world_process_zero():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if resume is not None:  # what an interrupted run left: temporary files, partial checkpoints
+                remove_interrupted(run_dir, checkpoints_dir=rundir.CHECKPOINTS_DIR)
+            if resume is None or not (run_dir / rundir.RECIPE).exists():
+                _write_recipe(run_dir, recipe)
+            if checkpoint is None or not (run_dir / rundir.TASK).exists():
+                atomic_write_json(run_dir / rundir.TASK, task.to_dict())
+        try:
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+        except torch.OutOfMemoryError as exc:
+            raise RecipeError(_oom_message(cfg)) from exc
+        evaluation = _finish(trainer, splits, task, tokenizer, run_dir)
+    except Exception as exc:
+        failure = describe_write_failure(exc)
+        if failure is None:
+            raise
+        raise StorageError(_storage_message(run_dir, *failure)) from exc
+    return RunResult(run_dir=run_dir, history=list(trainer.history), eval=evaluation)
 
-    # 8: best model (already restored by load_best_model_at_end), evaluation, predictions
+
+def _finish(trainer, splits: dict, task, tokenizer, run_dir: Path) -> dict[str, dict]:
+    """Step 8: with the best weights (restored by ``load_best_model_at_end``) predict validation and
+    test, then (rank 0) write ``predictions/``, ``eval.json``, ``model/`` and the final history."""
     metric_fn = _metric_fn(task)
     evaluation: dict[str, dict] = {}
     outputs = {}
@@ -654,7 +677,27 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         trainer.write_history()
     if trainer.accelerator.num_processes > 1:
         trainer.accelerator.wait_for_everyone()
-    return RunResult(run_dir=run_dir, history=list(trainer.history), eval=evaluation)
+    return evaluation
+
+
+def _storage_message(run_dir: Path, path: Path | None, reason: str) -> str:
+    """One line: what could not be written and why, what is left, the fix and the resume command."""
+    what = "a file"
+    if path is not None:
+        try:
+            what = str(path.relative_to(run_dir))
+        except ValueError:
+            what = str(path)
+    checkpoint = find_checkpoint(run_dir)
+    if checkpoint is not None:
+        left = f"its last complete checkpoint is {rundir.CHECKPOINTS_DIR}/{checkpoint.name}"
+    else:
+        left = "no checkpoint was complete yet, so --resume trains again from the start"
+    return (
+        f"could not write {what} in {run_dir}: {reason}. The run directory holds no torn file and {left}; "
+        f"free space on that disk (or move {run_dir} to a larger one), then continue with: "
+        f"tailtune train --resume {run_dir}"
+    )
 
 
 def _optim_name(name: str | None) -> str:

@@ -17,6 +17,7 @@ Pieces:
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -369,6 +370,30 @@ class TailtuneTrainer(Trainer):
         if self.optimizer is not None:
             return float(self.optimizer.param_groups[0]["lr"])
         return None
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _save_checkpoint(self, model, trial):
+        """The Trainer's checkpoint save; a failed one leaves no partial folder behind.
+
+        The Trainer writes ``checkpoint-<step>/`` in place (``trainer_state.json`` last). When a
+        write fails (disk full...), rank 0 removes the incomplete folder, so the run directory keeps
+        its last complete checkpoint and nothing torn, and the error becomes a
+        :class:`~tailtune.training.faults.RunWriteError` naming the folder and the cause.
+        """
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        from tailtune.training.faults import RunWriteError, write_error_reason
+
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        try:
+            super()._save_checkpoint(model, trial)
+        except Exception as exc:
+            reason = write_error_reason(exc, path=folder)  # before removing: free space is measured
+            if self.args.should_save:
+                shutil.rmtree(folder, ignore_errors=True)
+            if reason is None:
+                raise
+            raise RunWriteError(folder, reason) from exc
 
     def write_history(self) -> None:
         if self.history_path is not None and self.is_world_process_zero():

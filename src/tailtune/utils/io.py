@@ -1,6 +1,9 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
 
-A killed process therefore leaves either the old file or the new one, never a torn file.
+A killed process therefore leaves either the old file or the new one, never a torn file (at most
+a hidden ``.<name>.<random>.tmp`` file, which ``tailtune train --resume`` removes). A failed write
+(e.g. disk full) removes its temporary file and raises the ``OSError`` with ``filename`` set to the
+target.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write (e.g. disk full) names the file it was writing
         raise
     return path
 
