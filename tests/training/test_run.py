@@ -207,3 +207,29 @@ def test_label_sep_and_pos_weight_beside_a_hierarchy_part(tiny_encoder_dir, tmp_
     task = json.loads((result.run_dir / rundir.TASK).read_text())
     assert task["kind"] == "multilabel" and set(task["labels"]) == {"earn", "grain", "wheat"}
     assert set(result.history[0]["train"]["loss_parts"]) == {"bce", "hierarchy"}
+
+
+def test_gradient_accumulation_matches_the_full_batch(tiny_data, tiny_encoder_dir, tmp_path, contracts):
+    """batch 8 x grad_accum 2 trains like batch 16 x 1: the loss goes through ``num_items_in_batch``
+    (sum over the optimiser step's items), so the same examples give the same updates."""
+    from transformers import AutoModel, AutoTokenizer
+
+    encoder = tmp_path / "no-dropout"  # encoder dropout would draw different masks for other batch shapes
+    model = AutoModel.from_pretrained(tiny_encoder_dir, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model.save_pretrained(encoder)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(encoder)
+    data = tiny_data("multiclass")
+    runs = {}
+    for name, (bs, ga) in {"full": (16, 1), "accum": (8, 2)}.items():
+        recipe = tiny_recipe("multiclass", data, encoder, tmp_path / name)
+        recipe["train"].update(batch_size=bs, grad_accum=ga, eval_batch_size=16)
+        recipe["weighting"] = {"scheme": "inverse", "apply_to": "weight"}  # a weighted mean must stay exact too
+        runs[name] = _train(recipe)
+    full, accum = (runs[k].history for k in ("full", "accum"))
+    assert [r["step"] for r in full] == [r["step"] for r in accum] == [4, 8]
+    for a, b in zip(full, accum):
+        assert a["train"]["loss"] == pytest.approx(b["train"]["loss"], rel=1e-4)
+        assert a["validation"]["loss"] == pytest.approx(b["validation"]["loss"], rel=1e-4)
+    la = np.load(tmp_path / "full" / rundir.PREDICTIONS_DIR / "validation.npz")["logits"]
+    lb = np.load(tmp_path / "accum" / rundir.PREDICTIONS_DIR / "validation.npz")["logits"]
+    np.testing.assert_allclose(la, lb, rtol=1e-4, atol=1e-5)
