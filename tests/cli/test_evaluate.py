@@ -34,7 +34,9 @@ def test_tune_evaluate_predict(run, tmp_path, capsys):
     assert main(["tune", str(run)]) == 0
     out = capsys.readouterr().out
     assert "validation macro-F1: default" in out and "test macro-F1" in out
-    assert json.loads((run / "postprocess.json").read_text())["tuned_on"] == "validation"
+    assert "out-of-bag gain of a tuned rule over the default (100 resamples)" in out
+    post = json.loads((run / "postprocess.json").read_text())
+    assert post["tuned_on"] == "validation" and post["bootstrap"]["resamples"] == 100
     assert main(["evaluate", str(run), "--split", "test"]) == 0
     ev = json.loads((run / "eval.json").read_text())
     assert "test" in ev and "test_tuned" in ev
@@ -56,6 +58,17 @@ def test_tune_evaluate_predict(run, tmp_path, capsys):
     assert captured.err.count("truncated") == 1 and "128 tokens" in captured.err
 
 
+def test_tune_exact_fit_and_seeded_bootstrap(run, capsys):
+    assert main(["tune", str(run), "--bootstrap", "0"]) == 0
+    assert "out-of-bag" not in capsys.readouterr().out
+    assert json.loads((run / "postprocess.json").read_text())["bootstrap"] == {"resamples": 0}
+    assert main(["tune", str(run), "--bootstrap", "20", "--seed", "3"]) == 0
+    first = json.loads((run / "postprocess.json").read_text())
+    assert main(["tune", str(run), "--bootstrap", "20", "--seed", "3"]) == 0
+    assert json.loads((run / "postprocess.json").read_text()) == first
+    assert first["bootstrap"]["seed"] == 3
+
+
 def test_ensemble_command(run, base_run, tmp_path, capsys):
     out = tmp_path / "ens"
     assert main(["ensemble", str(run), str(base_run), "--out", str(out), "--weights", "1,2"]) == 0
@@ -71,6 +84,7 @@ def test_ensemble_command(run, base_run, tmp_path, capsys):
         (["evaluate", "{run}", "--split", "dev"], "split 'dev' has no predictions"),
         (["tune", "{run}", "--split", "test"], "refusing to tune"),
         (["tune", "{run}", "--temperature", "hot"], "temperature must be one of"),
+        (["tune", "{run}", "--bootstrap", "1"], "bootstrap must be 0"),
         (["evaluate", "{tmp}/missing"], "no such run directory"),
         (["predict", "{run}"], "exactly one of --input"),
         (["predict", "{run}", "--input", "{tmp}/none.txt"], "no such file"),

@@ -109,6 +109,12 @@ def register(app: typer.Typer) -> None:
         binary_metric: str = typer.Option(
             "macro_f1", "--binary-metric", help="macro_f1 | f1 (binary tasks)."
         ),
+        bootstrap: int = typer.Option(
+            100,
+            "--bootstrap",
+            help="Resamples for the bagged rule and its out-of-bag check; 0 = one exact fit on validation.",
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
     ):
         """Fit temperature and thresholds/biases on validation; write postprocess.json."""
         from tailtune.evaluation import tune_run
@@ -121,6 +127,19 @@ def register(app: typer.Typer) -> None:
                 min_support=min_support,
                 hierarchy_mode=hierarchy_mode,
                 binary_metric=binary_metric,
+                bootstrap=bootstrap,
+                seed=seed,
+            )
+        boot = s["postprocess"].get("bootstrap") or {}
+        if boot.get("resamples"):
+            lo, hi = boot["oob_gain_ci"]
+            console.print(
+                f"out-of-bag gain of a tuned rule over the default ({boot['resamples']} resamples): "
+                f"{boot['oob_gain']:+.4f} [{lo:+.4f}, {hi:+.4f}]; kept {len(boot['kept'])} of "
+                f"{len(boot['kept']) + len(boot['reverted'])} parts"
+                + (f", reverted to the default: {', '.join(boot['reverted'][:8])}" if boot["reverted"] else "")
+                + ("..." if len(boot["reverted"]) > 8 else ""),
+                highlight=False,
             )
         console.print(
             f"{split} macro-F1: default {_fmt(s['validation_default'])} -> tuned {_fmt(s['validation_tuned'])} "
