@@ -3,17 +3,36 @@
 A killed process therefore leaves either the old file or the new one, never a torn file (at most
 a hidden ``.<name>.<random>.tmp`` file, which ``tailtune train --resume`` removes). A failed write
 (e.g. disk full) removes its temporary file and raises the ``OSError`` with ``filename`` set to the
-target.
+target. The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` minus the
+umask, or the mode of the file it replaces), not the owner-only mode of a temporary file, so a run
+directory can be shared.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+_UMASK = _umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -21,6 +40,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _target_mode(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
