@@ -301,11 +301,6 @@ def _build_loss(cfg: dict, task, class_weight: tuple[str | None, Any], counts: n
             module = get_loss(ltype, kind=kind, **params)
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"loss.{part} ({ltype}): {exc}") from exc
-        if kind == "aspects" and getattr(module, "uses_embeddings", False):
-            raise RecipeError(
-                f"loss.{part}: {ltype} on embeddings is not supported for aspects tasks yet (the softmax "
-                "parts see one target per aspect, the embedding loss one label row per text); remove the part"
-            )
         parts[part] = (weight, module)
     balance = cfg.get("loss_balance") or "fixed"
     try:
