@@ -108,3 +108,22 @@ def test_recipe_or_preset_or_resume(recipe_file, tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path), "--epochs", "3"]) == 2
     assert "drop RECIPE" in capsys.readouterr().err
+
+
+def test_markup_like_label_names_and_paths_print_as_text(tmp_path, tiny_encoder_dir, capsys):
+    import json
+
+    data = write_tiny_data(tmp_path / "data", "multiclass")
+    names = {"pos": "[/b]", "neg": "[red]neg", "plot": "plot"}
+    for split in ("train", "validation", "test"):
+        path = data / f"{split}.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**r, "labels": names[r["labels"]]}) + "\n" for r in rows))
+    out = tmp_path / "[exp1]"
+    recipe = tiny_recipe("multiclass", data, tiny_encoder_dir, out)
+    recipe["train"]["epochs"] = 1
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["train", str(path), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "[/b]" in printed and "[red]neg" in printed and "[exp1]" in printed

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -32,22 +33,22 @@ def _diff(entry: dict | None) -> str:
 
 def _screen_table(result) -> Table:
     minority = result.minority[:4]
-    table = Table(title=f"screen: {result.data} ({len(result.seeds)} seeds, test split, mean [95% CI])",
+    table = Table(title=f"screen: {escape(str(result.data))} ({len(result.seeds)} seeds, test split, mean [95% CI])",
                   title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("recipe")
     table.add_column("macro-F1")
     table.add_column("tuned macro-F1")
     for name in minority:
-        table.add_column(f"recall {name}")
+        table.add_column(f"recall {escape(str(name))}")
     table.add_column(f"vs {result.baseline} (default rule)")
     for entry in result.recipes:
         if entry["status"] != "ok":
-            table.add_row("-", entry["spec"], "skipped", entry["reason"][:60], *["" for _ in minority], "")
+            table.add_row("-", escape(entry["spec"]), "skipped", escape(entry["reason"][:60]), *["" for _ in minority], "")
             continue
         table.add_row(
             str(entry["rank"]),
-            entry["spec"],
+            escape(entry["spec"]),
             _ci(entry["default"].get("macro_f1")),
             _ci(entry["tuned"].get("macro_f1")),
             *(_ci(entry["default"].get(f"recall/{m}")) for m in minority),
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
         for entry in result.ranked():
             vs = (entry.get("vs_baseline") or {}).get("default")
             if vs is not None:
-                console.print(f"{entry['spec']} vs {result.baseline}: macro-F1 {_diff(vs)}", highlight=False,
+                console.print(f"{escape(entry['spec'])} vs {escape(result.baseline)}: macro-F1 {_diff(vs)}", highlight=False,
                               soft_wrap=True)
         t = result.timing
         hit = "cache hit" if result.embedding["cache_hit"] else "computed"
@@ -181,14 +182,14 @@ def register(app: typer.Typer) -> None:
 
 def _print_compare(summary: dict) -> None:
     metrics = list(next(iter(summary["groups"].values()))["metrics"])
-    table = Table(title=f"test split, mean [95% CI] over seeds; baseline {summary['baseline']}", title_justify="left")
+    table = Table(title=f"test split, mean [95% CI] over seeds; baseline {escape(summary['baseline'])}", title_justify="left")
     table.add_column("recipe")
     table.add_column("runs", justify="right")
     for m in metrics:
         table.add_column(m)
     for name, group in summary["groups"].items():
-        table.add_row(name, str(len(group["runs"])), *(_ci(group["metrics"][m]) for m in metrics))
+        table.add_row(escape(name), str(len(group["runs"])), *(_ci(group["metrics"][m]) for m in metrics))
     console.print(table)
     for name, entry in summary["comparisons"].items():
-        console.print(f"{name} vs {summary['baseline']}: macro-F1 {_diff(entry)} "
+        console.print(f"{escape(name)} vs {escape(summary['baseline'])}: macro-F1 {_diff(entry)} "
                       "(paired bootstrap 95% CI, permutation p)", highlight=False, soft_wrap=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tailtune.errors import RecipeError, TailtuneError
@@ -35,7 +36,7 @@ def _lint(recipe) -> None:
             continue
         colour = "red" if severity == "error" else "yellow"
         text = " ".join(x for x in (getattr(finding, "verdict", ""), getattr(finding, "action", "")) if x)
-        console.print(f"[{colour}]{severity}[/] ({finding.rule}): {text}", highlight=False, soft_wrap=True)
+        console.print(f"[{colour}]{severity}[/] ({finding.rule}): {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _report(run_dir) -> None:
@@ -49,10 +50,10 @@ def _report(run_dir) -> None:
 
         path = write_report(run_dir)
     except Exception as exc:  # noqa: BLE001 - the run directory is complete; say how to retry
-        console.print(f"[yellow]warning[/] report.html not written ({type(exc).__name__}: {exc}); "
-                      f"retry with `tailtune report {run_dir}`", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning[/] report.html not written ({type(exc).__name__}: {escape(str(exc))}); "
+                      f"retry with `tailtune report {escape(str(run_dir))}`", highlight=False, soft_wrap=True)
         return
-    console.print(f"report: [bold]{path}[/]", highlight=False)
+    console.print(f"report: [bold]{escape(str(path))}[/]", highlight=False)
 
 
 def _summary(result) -> None:
@@ -65,7 +66,7 @@ def _summary(result) -> None:
         table.add_column(col, justify="left" if col == "class" else "right")
     for name, row in per_class.items():
         table.add_row(
-            str(name),
+            escape(str(name)),
             *(f"{row.get(k, float('nan')):.3f}" for k in ("precision", "recall", "f1")),
             str(int(row.get("support", 0))),
         )
@@ -76,7 +77,7 @@ def _summary(result) -> None:
     last = result.history[-1] if result.history else {}
     if last.get("stopped"):
         console.print(f"stopped after epoch {last.get('epoch')}: {last['stopped']}", highlight=False)
-    console.print(f"run directory: [bold]{result.run_dir}[/]", highlight=False)
+    console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]", highlight=False)
 
 
 def _train(train, *args, callbacks: list, **kwargs):
