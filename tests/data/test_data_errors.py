@@ -61,11 +61,16 @@ def test_null_text_jsonl_and_nan_text_csv(tmp_path):
     rows = _rows()
     rows[3]["text"] = None
     write_jsonl(tmp_path / "j" / "train.jsonl", rows)
-    with pytest.raises(DataError, match=r"missing \(null/NaN\) text at .*train.jsonl line 4"):
-        load_dataset(tmp_path / "j", empty_text="drop")
-    write_csv(tmp_path / "c" / "train.csv", ["text", "labels"], [("a", "x"), ("", "y"), ("c", "x")])
+    with pytest.raises(DataError, match=r"missing \(null/NaN\) text at .*train.jsonl line 4.*data.empty_text: drop"):
+        load_dataset(tmp_path / "j")
+    dropped = load_dataset(tmp_path / "j", empty_text="drop")  # a missing text is dropped like an empty one
+    assert len(dropped.splits["train"]) + len(dropped.splits["validation"]) == 19
+    csv_rows = [("a", "x"), ("", "y"), ("c", "x"), ("d", "y"), ("e", "x"), ("f", "y")]
+    write_csv(tmp_path / "c" / "train.csv", ["text", "labels"], csv_rows)
     with pytest.raises(DataError, match=r"missing \(null/NaN\) text at .*train.csv line 3"):
         load_dataset(tmp_path / "c")
+    dropped = load_dataset(tmp_path / "c", empty_text="drop", val_fraction=0.34)  # an empty CSV cell
+    assert sorted(list(dropped.splits["train"]["text"]) + list(dropped.splits["validation"]["text"])) == list("acdef")
 
 
 def test_unknown_label_in_validation_names_file_and_line(tmp_path):

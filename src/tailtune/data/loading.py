@@ -121,11 +121,15 @@ def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray |
             f"text column {col!r} of {src.origin} holds {t} values, not text; choose the text column with "
             f"--text-column (its columns: {_columns_of(src)})"
         )
-    if arr.null_count:
+    if arr.null_count and not drop_empty:
         i = _first(pc.is_null(arr).to_numpy(zero_copy_only=False))
-        raise DataError(f"missing (null/NaN) text at {src.where(i)} (column {col!r}); remove the row or give it text")
-    # empty, or only whitespace (utf8_is_space is true for non-empty all-space strings); no copy of the text
-    empty = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr))
+        raise DataError(
+            f"missing (null/NaN) text at {src.where(i)} (column {col!r}); remove the row, give it text, or "
+            f"drop such rows with {_DROP_HINT}"
+        )
+    # empty, or only whitespace (utf8_is_space is true for non-empty all-space strings), or missing (an
+    # empty CSV cell reads as null); no copy of the text
+    empty = pc.fill_null(pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr)), True)
     empty = np.concatenate([c.to_numpy(zero_copy_only=False) for c in empty.chunks]) if isinstance(
         empty, pa.ChunkedArray) else empty.to_numpy(zero_copy_only=False)
     if not empty.any():
@@ -134,9 +138,13 @@ def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray |
         i = _first(empty)
         raise DataError(
             f"empty text at {src.where(i)} (column {col!r}; {int(empty.sum())} empty row(s) in this file); "
-            f"remove them or drop them with empty_text='drop' (CLI: --drop-empty-text)"
+            f"remove them or drop them with {_DROP_HINT}"
         )
     return empty
+
+
+#: how to drop empty texts, from each entry point
+_DROP_HINT = "empty_text='drop' (recipe: data.empty_text: drop; tailtune analyze: --drop-empty-text)"
 
 
 def _check_train_classes_after_drop(y: np.ndarray, task: TaskSpec, origin: str) -> None:
