@@ -65,10 +65,25 @@ def test_multilabel_keeps_labels_with_a_shift_and_reverts_noise():
     out = bootstrap_rule(z, y, ML, resamples=40, seed=0)
     assert "y" in out["kept"]
     assert out["thresholds"][1] < 0.2
+    glob = out["global_threshold"]
+    base = glob["value"] if glob["kept"] else 0.5
     for label, t in zip(ML.labels, out["thresholds"]):
         if label in out["reverted"]:
-            assert t == 0.5
-    assert out["unit_oob_gain"]["y"] > 0.05
+            assert t == base  # a reverted label falls back to the global threshold, or 0.5 without it
+    assert out["unit_oob_gain"]["y"] > 0.02  # judged against the global threshold when that is kept
+
+
+def test_multilabel_global_threshold_serves_labels_without_validation_evidence():
+    rng = np.random.default_rng(5)
+    n = 600
+    z = rng.normal(size=(n, 3)) * 2 - 3.0  # every label under-scored the same way: 0.5 almost never fires
+    y = (rng.random((n, 3)) < 1 / (1 + np.exp(-(z + 3.0)))).astype(int)
+    y[:, 2] = 0
+    y[:4, 2] = 1  # label z: 4 validation positives, under min_support -> global threshold in every fit
+    out = bootstrap_rule(z, y, ML, resamples=30, seed=0)
+    glob = out["global_threshold"]
+    assert glob["kept"] and glob["oob_gain"] > 0.05 and glob["value"] < 0.3
+    assert out["thresholds"][2] == glob["value"]  # not 0.5: the pooled evidence speaks for it
 
 
 def test_binary_and_aspects_shapes_and_determinism():

@@ -328,6 +328,11 @@ def bootstrap_rule(
       unit keeps the default (threshold 0.5, bias 0), so tuning cannot make a unit worse on the
       evidence it has.
 
+    Multilabel has a middle level: the single global threshold (pooled over labels, so it has
+    evidence even for labels with few or no validation positives) replaces 0.5 as every label's
+    default when its out-of-bag gain in macro-F1 is positive; each label's own threshold must then
+    beat the global one out of bag to be kept.
+
     Args:
         scaled: ``(N, K)`` temperature-scaled validation logits.
         y_true: encoded validation targets.
@@ -341,7 +346,9 @@ def bootstrap_rule(
         evidence: ``resamples``, ``seed``, ``oob_gain`` (mean out-of-bag gain of the objective of one
         resample's rule over the default rule), ``oob_gain_ci`` (2.5/97.5 percentiles),
         ``oob_win_rate`` (share of resamples with a positive gain), ``unit_oob_gain`` (per unit)
-        and ``kept`` / ``reverted`` (unit names).
+        and ``kept`` / ``reverted`` (unit names; a reverted unit uses the default, or for
+        multilabel the global threshold when ``global_threshold["kept"]``), and for multilabel
+        ``global_threshold = {"value", "oob_gain", "kept"}``.
 
     References:
         Breiman, "Bagging predictors", Machine Learning 1996; Efron & Tibshirani, "Improvements on
@@ -357,7 +364,9 @@ def bootstrap_rule(
     n = z.shape[0]
     rng = np.random.default_rng(seed)
     default_pred = decode(z, task)
+    probs = probabilities(z, task) if task.kind == "multilabel" else None
     fits, unit_gains, gains = [], [], []
+    global_gains, unit_gains_vs_global = [], []
     for _ in range(resamples):
         idx = rng.integers(0, n, size=n)
         oob = np.ones(n, dtype=bool)
@@ -369,6 +378,11 @@ def bootstrap_rule(
         pred = decode(z[oob], task, thresholds=fit.get("thresholds"), biases=fit.get("biases"))
         tuned_u = _unit_scores(task, y[oob], pred, binary_metric)
         default_u = _unit_scores(task, y[oob], default_pred[oob], binary_metric)
+        if task.kind == "multilabel":  # the middle level: one pooled threshold for every label
+            g = fit["details"]["global_threshold"]
+            global_u = _unit_scores(task, y[oob], (probs[oob] >= g).astype(np.int64), binary_metric)
+            global_gains.append(float(np.mean(global_u) - np.mean(default_u)))
+            unit_gains_vs_global.append(tuned_u - global_u)
         unit_gains.append(np.nan_to_num(tuned_u - default_u, nan=0.0))
         if task.kind == "aspects":  # the objective: mean over the aspects that occur
             with np.errstate(all="ignore"):
@@ -376,11 +390,18 @@ def bootstrap_rule(
         else:
             gains.append(float(np.mean(tuned_u) - np.mean(default_u)))
     unit_gain = np.mean(unit_gains, axis=0)
+    base, extra = 0.5, {}
+    if task.kind == "multilabel":
+        global_t = float(np.median([f["details"]["global_threshold"] for f in fits]))
+        global_gain = float(np.mean(global_gains))
+        if global_gain > 0:  # per-label thresholds are then judged against the global one
+            base, unit_gain = global_t, np.mean(unit_gains_vs_global, axis=0)
+        extra["global_threshold"] = {"value": global_t, "oob_gain": global_gain, "kept": global_gain > 0}
     keep = unit_gain > 0
     out: dict[str, Any] = {"thresholds": None, "biases": None}
     if task.kind in ("binary", "multilabel"):
         t = np.median(np.stack([np.atleast_1d(f["thresholds"]) for f in fits]), axis=0)
-        t = np.where(keep, t, 0.5)
+        t = np.where(keep, t, base)
         out["thresholds"] = float(t[0]) if task.kind == "binary" else t
         units = [task.labels[-1]] if task.kind == "binary" else list(task.labels)
     else:
@@ -397,6 +418,7 @@ def bootstrap_rule(
         unit_oob_gain={u: float(g) for u, g in zip(units, unit_gain)},
         kept=[u for u, k in zip(units, keep) if k],
         reverted=[u for u, k in zip(units, keep) if not k],
+        **extra,
     )
     return out
 

@@ -319,12 +319,18 @@ def minority_classes(task, train_labels) -> list[str]:
     return [name for name, c in zip(names, counts) if c < mean]
 
 
+#: bootstrap resamples of the tuned rule per recipe and seed (``tailtune tune`` uses 100): a screen tunes
+#: dozens of rules, and 30 resamples gave the same held-out gains as 100 (docs/evaluation.md)
+SCREEN_TUNE_BOOTSTRAP = 30
+
+
 def _tune(task, logits, y) -> Any:
     """The validation-tuned decision rule (:func:`tailtune.evaluation.tuning.tune_decision_rule`,
-    thresholds/biases maximising macro-F1, no temperature): a ``PostProcess`` with ``decide``."""
+    bagged thresholds/biases with the out-of-bag check, no temperature): a ``PostProcess``."""
     from tailtune.evaluation.tuning import tune_decision_rule
 
-    return tune_decision_rule(logits, y, task, split="validation", temperature="none").postprocess
+    return tune_decision_rule(logits, y, task, split="validation", temperature="none",
+                              bootstrap=SCREEN_TUNE_BOOTSTRAP).postprocess
 
 
 def _score(task, y_true, logits, minority, rule=None) -> tuple[dict, np.ndarray]:
