@@ -17,7 +17,6 @@ import hashlib
 import json
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,44 +26,6 @@ import pytest
 import yaml
 
 from tailtune.cli.main import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # tiny_runs helpers
-
-# ------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def _datasets_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("hf-datasets-cache-hostile")
-
-
-@pytest.fixture(autouse=True)
-def private_datasets_cache(_datasets_cache, monkeypatch):
-    """Arrow cache files go to a module folder (never into a test's ``tmp_path``, never ~/.cache);
-    ``datasets`` progress bars are off so stderr holds only what tailtune prints."""
-    import datasets
-
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(_datasets_cache))
-    was_disabled = datasets.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    yield _datasets_cache
-    if not was_disabled:
-        datasets.enable_progress_bars()
-
-
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory, tiny_encoder_dir) -> Path:
-    """A run directory written by the real trainer (tiny random encoder, multiclass, 2 epochs)."""
-    from tiny_runs import tiny_recipe, write_tiny_data
-
-    from tailtune.training import train
-    from tailtune.training.recipe import recipe_from_dict
-
-    root = tmp_path_factory.mktemp("hostile-run")
-    data = write_tiny_data(root / "data", "multiclass")
-    train(recipe_from_dict(tiny_recipe("multiclass", data, tiny_encoder_dir, root / "run")))
-    return root / "run"
-
 
 # ------------------------------------------------------------------------------------------ helpers
 
