@@ -125,3 +125,20 @@ def test_counts_macro_f1_matches_the_report_for_aspects():
     tp, fp, fn, _ = item_counts(y, pred, ASP)
     got = float(metric_from_counts(tp.sum(0), fp.sum(0), fn.sum(0), kind="aspects", polarities=2))
     assert got == pytest.approx(classification_report(y, pred, ASP)["macro_f1"])
+
+
+def test_margin_is_the_evidence_bar():
+    rng = np.random.default_rng(6)
+    n = 500
+    z = rng.normal(size=(n, 3)) * 2
+    y = (rng.random((n, 3)) < 1 / (1 + np.exp(-z))).astype(int)
+    z[:, 0] -= 2.5  # label x needs a lower threshold; y and z are calibrated
+    loose = bootstrap_rule(z, y, ML, resamples=30, seed=0, margin=0.0)
+    strict = bootstrap_rule(z, y, ML, resamples=30, seed=0, margin=0.5)
+    never = bootstrap_rule(z, y, ML, resamples=30, seed=0, margin=1e6)
+    assert set(strict["kept"]) <= set(loose["kept"]) and strict["margin"] == 0.5
+    assert never["kept"] == [] and not never["global_threshold"]["kept"]
+    assert never["thresholds"].tolist() == [0.5, 0.5, 0.5]
+    for bad in (-0.1, float("inf"), float("nan"), "1", True):
+        with pytest.raises(ValueError, match="margin must be a finite number >= 0"):
+            bootstrap_rule(z, y, ML, resamples=2, margin=bad)

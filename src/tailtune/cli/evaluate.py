@@ -115,6 +115,9 @@ def register(app: typer.Typer) -> None:
             help="Resamples for the bagged rule and its out-of-bag check; 0 = one exact fit on validation.",
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+        margin: float = typer.Option(
+            0.5, "--margin", help="Keep a tuned part when its out-of-bag gain exceeds this many sds (0 = any gain)."
+        ),
     ):
         """Fit temperature and thresholds/biases on validation; write postprocess.json."""
         from tailtune.evaluation import tune_run
@@ -129,6 +132,7 @@ def register(app: typer.Typer) -> None:
                 binary_metric=binary_metric,
                 bootstrap=bootstrap,
                 seed=seed,
+                margin=margin,
             )
         boot = s["postprocess"].get("bootstrap") or {}
         if boot.get("resamples"):

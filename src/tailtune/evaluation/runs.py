@@ -20,7 +20,7 @@ import numpy as np
 
 from tailtune.errors import RunDirError
 from tailtune.evaluation.postprocess import PostProcess
-from tailtune.evaluation.tuning import DEFAULT_BOOTSTRAP, tune_decision_rule
+from tailtune.evaluation.tuning import DEFAULT_BOOTSTRAP, DEFAULT_MARGIN, tune_decision_rule
 from tailtune.metrics import classification_report
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
@@ -254,6 +254,7 @@ def tune_run(
     binary_metric: str = "macro_f1",
     bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    margin: float = DEFAULT_MARGIN,
 ) -> dict[str, Any]:
     """Tune the decision rule on the run's validation predictions; write ``postprocess.json`` and the
     ``<split>_tuned``/``test``/``test_tuned`` entries of ``eval.json``.
@@ -284,6 +285,7 @@ def tune_run(
             binary_metric=binary_metric,
             bootstrap=bootstrap,
             seed=seed,
+            margin=margin,
         )
     except ValueError as exc:
         raise RunDirError(f"{run.path}: cannot tune: {exc}") from None

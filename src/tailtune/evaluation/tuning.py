@@ -59,6 +59,8 @@ BINARY_METRICS = ("macro_f1", "f1")
 TEMPERATURE_MODES = ("none", "scalar", "per_label")
 #: bootstrap resamples of the validation split used by default (0 = one exact fit on the whole split)
 DEFAULT_BOOTSTRAP = 100
+#: a part is kept when its mean out-of-bag gain exceeds this many standard deviations of its gains
+DEFAULT_MARGIN = 0.5
 
 
 def check_tuning_split(split: str) -> None:
@@ -312,6 +314,7 @@ def bootstrap_rule(
     seed: int = 0,
     min_support: int = 5,
     binary_metric: str = "macro_f1",
+    margin: float = DEFAULT_MARGIN,
 ) -> dict[str, Any]:
     """A bagged decision rule with an out-of-bag check of each of its parts.
 
@@ -324,9 +327,11 @@ def bootstrap_rule(
 
     - the parameter is the median over the resamples (bagging smooths the step-function arg-max;
       bias rows are re-centred);
-    - it is kept only when its mean out-of-bag gain over the default rule is positive; otherwise the
-      unit keeps the default (threshold 0.5, bias 0), so tuning cannot make a unit worse on the
-      evidence it has.
+    - it is kept only when its mean out-of-bag gain over the default rule is positive and exceeds
+      ``margin`` standard deviations of its per-resample gains (with the default 0.5 that is about
+      one standard error of a gain measured on the whole validation split, as an out-of-bag set holds
+      ~37% of it); otherwise the unit keeps the default (threshold 0.5, bias 0), so tuning does not
+      change a unit on evidence that does not support it.
 
     Multilabel has a middle level: the single global threshold (pooled over labels, so it has
     evidence even for labels with few or no validation positives) replaces 0.5 as every label's
@@ -340,6 +345,7 @@ def bootstrap_rule(
         resamples: number of bootstrap resamples (>= 2).
         seed: seed of the resampling.
         min_support, binary_metric: as :func:`tune_decision_rule`.
+        margin: the evidence bar above (0 keeps every part with a positive mean gain).
 
     Returns:
         ``{"thresholds", "biases"}`` (the kept rule; the one that does not apply is ``None``) and the
@@ -357,6 +363,8 @@ def bootstrap_rule(
     task = as_task(task)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
         raise ValueError(f"resamples must be an integer >= 2, got {resamples!r}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < float("inf"):
+        raise ValueError(f"margin must be a finite number >= 0 (standard deviations), got {margin!r}")
     z = np.asarray(scaled, dtype=np.float64)
     y = np.rint(np.asarray(y_true)).astype(np.int64)
     if task.kind == "binary":
@@ -389,15 +397,18 @@ def bootstrap_rule(
                 gains.append(float(np.nan_to_num(np.nanmean(tuned_u) - np.nanmean(default_u), nan=0.0)))
         else:
             gains.append(float(np.mean(tuned_u) - np.mean(default_u)))
-    unit_gain = np.mean(unit_gains, axis=0)
+    unit_gains = np.asarray(unit_gains)
+    unit_gain, unit_bar = unit_gains.mean(axis=0), margin * unit_gains.std(axis=0)
     base, extra = 0.5, {}
     if task.kind == "multilabel":
         global_t = float(np.median([f["details"]["global_threshold"] for f in fits]))
         global_gain = float(np.mean(global_gains))
-        if global_gain > 0:  # per-label thresholds are then judged against the global one
-            base, unit_gain = global_t, np.mean(unit_gains_vs_global, axis=0)
-        extra["global_threshold"] = {"value": global_t, "oob_gain": global_gain, "kept": global_gain > 0}
-    keep = unit_gain > 0
+        global_kept = global_gain > 0 and global_gain > margin * float(np.std(global_gains))
+        if global_kept:  # per-label thresholds are then judged against the global one
+            vs_global = np.asarray(unit_gains_vs_global)
+            base, unit_gain, unit_bar = global_t, vs_global.mean(axis=0), margin * vs_global.std(axis=0)
+        extra["global_threshold"] = {"value": global_t, "oob_gain": global_gain, "kept": global_kept}
+    keep = (unit_gain > 0) & (unit_gain > unit_bar)
     out: dict[str, Any] = {"thresholds": None, "biases": None}
     if task.kind in ("binary", "multilabel"):
         t = np.median(np.stack([np.atleast_1d(f["thresholds"]) for f in fits]), axis=0)
@@ -412,6 +423,7 @@ def bootstrap_rule(
     out.update(
         resamples=len(fits),
         seed=seed,
+        margin=float(margin),
         oob_gain=float(np.mean(gains)),
         oob_gain_ci=[float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))],
         oob_win_rate=float(np.mean(np.asarray(gains) > 0)),
@@ -450,6 +462,7 @@ def tune_decision_rule(
     binary_metric: str = "macro_f1",
     bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    margin: float = DEFAULT_MARGIN,
 ) -> TuneResult:
     """Fit temperature, then thresholds/biases, on one validation split; return the rule and evidence.
 
@@ -464,6 +477,8 @@ def tune_decision_rule(
         bootstrap: resamples of the validation split for the bagged rule and its out-of-bag check
             (:func:`bootstrap_rule`); 0 fits the rule once, exactly, on the whole split.
         seed: seed of the resampling (the result is deterministic for a given seed).
+        margin: a part of the rule is kept when its mean out-of-bag gain exceeds ``margin``
+            standard deviations of its per-resample gains (:func:`bootstrap_rule`).
 
     Returns:
         :class:`TuneResult` with the :class:`PostProcess` (``tuned_on=split``) and the validation
@@ -503,7 +518,7 @@ def tune_decision_rule(
     thresholds, biases = fit.get("thresholds"), fit.get("biases")
     if bootstrap:
         boot = bootstrap_rule(scaled, y_int, task, resamples=bootstrap, seed=seed, min_support=min_support,
-                              binary_metric=binary_metric)
+                              binary_metric=binary_metric, margin=margin)
         thresholds, biases = boot.pop("thresholds"), boot.pop("biases")
     details["bootstrap"] = boot if bootstrap else {"resamples": 0}
     thresholds = None if thresholds is None else (np.asarray(thresholds, dtype=np.float64).tolist())
