@@ -239,7 +239,9 @@ class SampleWeightingSection(_Section):
 class OptimSection(_Section):
     """``optim``: optimiser and learning-rate schedule."""
 
-    name: Literal["adamw", "sgd", "adafactor"] = "adamw"
+    #: ``adamw_fused``: the same AdamW update in PyTorch's fused kernel (one launch for all
+    #: parameters instead of several per tensor; the fastest choice on a GPU)
+    name: Literal["adamw", "adamw_fused", "sgd", "adafactor"] = "adamw"
     lr: Annotated[Number, Field(gt=0)] = 5.0e-5
     weight_decay: Annotated[Number, Field(ge=0)] = 0.01
     warmup: Annotated[Number, Field(ge=0, lt=1)] = 0.06
@@ -257,6 +259,11 @@ class TrainSection(_Section):
     seed: Annotated[Int, Field(ge=0)] = 13
     eval_batch_size: Annotated[Int, Field(gt=0)] | None = None
     dataloader_workers: Annotated[Int, Field(ge=0)] = 0
+    #: speed levers (docs/recipes.md, ``train``; benchmarks/README.md measures them)
+    group_by_length: bool = False
+    eval_sort_by_length: bool = False
+    compile: bool = False
+    pin_memory: bool = True
 
     @model_validator(mode="after")
     def _eval_batch(self) -> TrainSection:
@@ -337,6 +344,11 @@ class Recipe(_Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> Recipe:
         kind = self.task.kind
+        if self.train.group_by_length and self.sampler == "class_balanced":
+            raise ValueError(
+                "train.group_by_length and sampler 'class_balanced' both choose the training batches; "
+                "keep one: set train.group_by_length: false or sampler: none"
+            )
         if self.weighting.apply_to == "pos_weight" and kind in ("multiclass", "aspects"):
             raise ValueError(
                 f"weighting.apply_to 'pos_weight' is for binary/multilabel tasks, not {kind!r}; "

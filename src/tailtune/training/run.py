@@ -536,6 +536,9 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     set_seed(seed)
     classifier = build_classifier(recipe.model, task)
     tokenizer = load_tokenizer(recipe.model)
+    t = _section(cfg, "train")
+    if t.get("compile"):
+        compile_forward(classifier)
 
     from tailtune.training.trainer import LabelCollator, TailtuneTrainer, TrainModule
 
@@ -549,17 +552,22 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
 
     # 6: tokenise
     max_length = _section(cfg, "data").get("max_length") or 256
+    with_length = bool(t.get("group_by_length"))  # the length-grouped sampler reads a "length" column
 
     def tok(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=int(max_length))
+        enc = tokenizer(batch["text"], truncation=True, max_length=int(max_length))
+        if with_length:
+            enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
 
     splits = {}
     tok_digest = _tokenizer_digest(tokenizer, max_length)
     for name, ds in loaded.splits.items():
         keep = {"labels"}
         drop = [c for c in ds.column_names if c not in keep]
+        key = (ds._fingerprint, tok_digest, *(("length",) if with_length else ()))
         splits[name] = ds.map(tok, batched=True, remove_columns=drop, desc=f"tokenising {name}",
-                              new_fingerprint=_digest(ds._fingerprint, tok_digest))
+                              new_fingerprint=_digest(*key))
     n_train = len(splits["train"])
     if n_train > TRAIN_EVAL_MAX:
         idx = np.sort(np.random.default_rng(seed).choice(n_train, size=TRAIN_EVAL_MAX, replace=False))
@@ -572,7 +580,6 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
 
     from tailtune.training.callbacks import EarlyStopping, metric_greater_is_better
 
-    t = _section(cfg, "train")
     o = _section(cfg, "optim")
     es = _section(cfg, "early_stopping")
     metric = es.get("metric") or "macro_f1"
@@ -606,11 +613,15 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         restore_callback_states_from_checkpoint=True,
         remove_unused_columns=False,
         label_names=["labels"],
-        dataloader_num_workers=int(t.get("dataloader_workers") or 0),
+        **dataloader_kwargs(t),
         max_grad_norm=float(o["max_grad_norm"]) if o.get("max_grad_norm") is not None else 0.0,
         disable_tqdm=True,
         report_to=cfg.get("report_to") or "none",
         train_sampling_strategy="group_by_length" if t.get("group_by_length") else "random",
+        length_column_name="length",
+        # the Trainer's NaN/inf filter reads the loss on the host every step (a GPU sync); the
+        # history keeps its own on-device sums, so the filter only slowed training down
+        logging_nan_inf_filter=False,
         # a projection head whose embeddings no loss part reads leaves parameters without gradients
         ddp_find_unused_parameters=bool(recipe.model.projection_dim) and not any_embeddings,
         save_only_model=False,
@@ -638,6 +649,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         history_path=run_dir / rundir.HISTORY,
         history=history,
         metric_fn=_metric_fn(task),
+        eval_sort_by_length=bool(t.get("eval_sort_by_length")),
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -712,5 +724,41 @@ def _storage_message(run_dir: Path, path: Path | None, reason: str) -> str:
 
 
 def _optim_name(name: str | None) -> str:
-    aliases = {None: "adamw_torch", "adamw": "adamw_torch", "adam": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
+    aliases = {None: "adamw_torch", "adamw": "adamw_torch", "adam": "adamw_torch", "adamw_fused": "adamw_torch_fused",
+               "sgd": "sgd", "adafactor": "adafactor"}
     return aliases.get(name, name)
+
+
+def dataloader_kwargs(train_cfg: dict) -> dict[str, Any]:
+    """``TrainingArguments`` data-loading fields from the recipe's ``train`` section.
+
+    ``dataloader_workers`` > 0 lets each worker prefetch 2 batches; ``pin_memory`` (default true)
+    copies batches to the GPU from page-locked memory (ignored on CPU). Workers are never
+    persistent: with persistent workers the Trainer caches ONE evaluation loader under the key
+    "eval" and hands it back for every other data set, so the per-epoch train subsample would be
+    scored on the validation rows (re-forking 2 workers per loader costs milliseconds).
+    """
+    workers = int(train_cfg.get("dataloader_workers") or 0)
+    out: dict[str, Any] = {
+        "dataloader_num_workers": workers,
+        "dataloader_pin_memory": bool(train_cfg.get("pin_memory", True)),
+        "dataloader_persistent_workers": False,
+    }
+    if workers > 0:
+        out["dataloader_prefetch_factor"] = 2
+    return out
+
+
+#: torch.compile backend for ``train.compile`` (tests switch it to "eager": same tracing, no codegen)
+COMPILE_BACKEND = "inductor"
+
+
+def compile_forward(classifier) -> None:
+    """``train.compile``: compile the classifier's forward in place with ``torch.compile``.
+
+    ``dynamic=True`` traces sequence length and batch size as symbols, so the variable-length
+    batches of dynamic padding reuse one graph instead of recompiling per shape. ``nn.Module.compile``
+    keeps the parameter names (``state_dict`` unchanged), so checkpoints, ``model/`` and resume are
+    the same as without it. The first steps pay the compilation (tens of seconds on a GPU).
+    """
+    classifier.compile(dynamic=True, backend=COMPILE_BACKEND)

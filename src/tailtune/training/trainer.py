@@ -12,6 +12,9 @@ Pieces:
   ``num_items_in_batch`` and ``progress``, accumulates each loss part on the device with no host
   sync per step), ``prediction_step``, ``_get_train_sampler`` and ``evaluate`` (train subsample +
   validation reports with :mod:`tailtune.metrics`, gap, one ``history.jsonl`` row per epoch).
+  Evaluation keeps the data order (also under ``train.group_by_length``, whose Trainer sampler
+  would otherwise shuffle evaluation too); with ``eval_sort_by_length`` it runs the batches in
+  length order (less padding) and puts the outputs back in the data order.
 """
 
 from __future__ import annotations
@@ -178,6 +181,8 @@ class TailtuneTrainer(Trainer):
         history_path: where rank 0 rewrites ``history.jsonl`` (atomically) after each epoch.
         history: rows kept from before a resume (already truncated to the checkpoint's epoch).
         metric_fn: ``(y_true, logits) -> report dict`` (``tailtune.metrics``).
+        eval_sort_by_length: evaluate and predict in batches of similar length, longest first
+            (``train.eval_sort_by_length``); outputs come back in the data order.
     """
 
     def __init__(
@@ -189,6 +194,7 @@ class TailtuneTrainer(Trainer):
         history_path: str | Path | None = None,
         history: list[dict] | None = None,
         metric_fn: Callable[[np.ndarray, np.ndarray], dict],
+        eval_sort_by_length: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -198,6 +204,7 @@ class TailtuneTrainer(Trainer):
         self.history_path = Path(history_path) if history_path else None
         self.history: list[dict] = list(history or [])
         self.metric_fn = metric_fn
+        self.eval_sort_by_length = bool(eval_sort_by_length)
         self.model_accepts_loss_kwargs = True
         self._acc: dict[str, dict[str, Any]] = {}
         self._epoch_start_time = time.perf_counter()
@@ -207,6 +214,38 @@ class TailtuneTrainer(Trainer):
         if self.sampler_weights is not None:
             return EpochWeightedSampler(self.sampler_weights, seed=self.args.seed)
         return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation in the data order: the Trainer's ``group_by_length`` strategy would also
+        shuffle the evaluation batches, and ``predictions/<split>.npz`` must follow the data rows."""
+        if eval_dataset is None or not hasattr(eval_dataset, "__len__"):
+            return None
+        if self.args.world_size <= 1:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+        return None  # accelerate shards in order and gathers back in order
+
+    def _length_sorted(self, dataset):
+        """``(dataset in length order, longest first; inverse permutation)``, or ``(dataset, None)``
+        when ``eval_sort_by_length`` is off. ``outputs[inverse]`` restores the data order."""
+        if not self.eval_sort_by_length or dataset is None or len(dataset) < 2:
+            return dataset, None
+        if "length" in dataset.column_names:
+            lengths = np.asarray(dataset["length"])
+        else:
+            lengths = np.fromiter((len(ids) for ids in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
+        order = np.argsort(-lengths, kind="stable")
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return dataset.select(order.tolist()), inverse
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
+        """``Trainer.predict``; with ``eval_sort_by_length`` the batches run in length order and the
+        predictions and labels are returned in the data order."""
+        dataset, inverse = self._length_sorted(test_dataset)
+        out = super().predict(dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        if inverse is None:
+            return out
+        return out._replace(predictions=_reorder(out.predictions, inverse), label_ids=_reorder(out.label_ids, inverse))
 
     # -- loss ------------------------------------------------------------------------------
     def _accumulate(self, mode: str, loss: torch.Tensor, parts: dict, n: int = 1) -> None:
@@ -264,12 +303,16 @@ class TailtuneTrainer(Trainer):
     # -- evaluation ------------------------------------------------------------------------
     def _predict_split(self, dataset, prefix: str) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         self._acc.pop("eval", None)
+        dataset, inverse = self._length_sorted(dataset)
         dataloader = self.get_eval_dataloader(dataset)
         loop = self.evaluation_loop(
             dataloader, description=f"Evaluation ({prefix})", prediction_loss_only=False, metric_key_prefix=prefix
         )
         losses = self._reduce("eval", per="items")
-        return np.asarray(loop.predictions), np.asarray(loop.label_ids), losses
+        logits, labels = np.asarray(loop.predictions), np.asarray(loop.label_ids)
+        if inverse is not None:
+            logits, labels = logits[inverse], labels[inverse]
+        return logits, labels, losses
 
     def _reduce(self, mode: str, *, per: str) -> dict[str, float]:
         """Turn a device accumulator into floats: one all-reduce and one host sync per call.
@@ -421,3 +464,12 @@ def _gap(train: dict, val: dict) -> dict[str, float]:
     if isinstance(train.get("loss"), (int, float)) and isinstance(val.get("loss"), (int, float)):
         gap["loss"] = float(val["loss"]) - float(train["loss"])
     return gap
+
+
+def _reorder(values, inverse: np.ndarray):
+    """``values[inverse]`` for an array, each array of a tuple/list, or ``None``."""
+    if values is None:
+        return None
+    if isinstance(values, (tuple, list)):
+        return type(values)(_reorder(v, inverse) for v in values)
+    return np.asarray(values)[inverse]
