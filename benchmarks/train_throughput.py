@@ -193,9 +193,11 @@ def write_synthetic(root: Path, words: list[str], *, n_train: int, n_eval: int, 
                 k = 1 + int(rng.random() < 0.25)
                 labs = sorted({int(x) for x in rng.choice(labels, size=k, p=freq)})
             text = list(rng.choice(filler, size=length))
-            for lab in labs:
-                for cue in rng.choice(cues[lab], size=1 + int(rng.random() < 0.5)):
-                    text[int(rng.integers(0, min(length, max_length - 2)))] = cue
+            marks = [cue for lab in labs for cue in rng.choice(cues[lab], size=1 + int(rng.random() < 0.5))]
+            # distinct places inside the first max_length - 2 tokens: no cue overwrites another or is cut off
+            places = rng.choice(min(length, max_length - 2), size=len(marks), replace=False)
+            for cue, at in zip(marks, places):
+                text[int(at)] = cue
             lengths.append(length)
             rows.append({"text": " ".join(text), "labels": names[labs[0]] if full else [names[x] for x in labs]})
         (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
