@@ -69,6 +69,7 @@ run_stage() {
 # ---- 1. preflight --------------------------------------------------------------------------
 log "preflight (smoke=$SMOKE, budget ${BUDGET}s, python $PYTHON, out $OUT)"
 SITE=/tmp/tailtune-kit-site
+rm -rf "$SITE"
 if [ "$SMOKE" = 0 ] && ls .whl/*.whl >/dev/null 2>&1; then
   $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
     2>&1 | grep -v -i 'warning' | tee -a "$LOG"
@@ -86,6 +87,7 @@ IMPORTS='import torch, transformers, datasets, pydantic, sklearn, safetensors, t
 if ! $PYTHON -c "$IMPORTS" >>"$LOG" 2>&1; then
   log "imports failed with datasets $(ls .whl/datasets-*.whl 2>/dev/null); trying .whl/fallback"
   if ls .whl/fallback/*.whl >/dev/null 2>&1; then
+    rm -rf "$SITE"/datasets "$SITE"/datasets-*.dist-info  # one version only
     $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
       .whl/fallback/*.whl 2>&1 | grep -v -i 'warning' | tee -a "$LOG"
   fi
