@@ -9,7 +9,8 @@ and SDPA attention there).
 Arms (``--arms``): ``vanilla``; ``tailtune-plain`` (``tailtune.training.train`` with the ``ce``
 preset, no lever on); ``tailtune`` (the levers that are safe on a GPU, :data:`LEVERS`);
 ``tailtune-compile`` (those plus ``train.compile``); ``tailtune-no-group`` (the levers without
-length grouping). Levers every tailtune arm has anyway: padding to a multiple of 8, loss parts
+length grouping); ``tailtune-chunks`` (the levers with ``train.length_chunks=4`` in place of length
+grouping: batches stay as sampled, which matters when length correlates with the label). Levers every tailtune arm has anyway: padding to a multiple of 8, loss parts
 accumulated on the device, no per-step NaN check of the logged loss.
 
 Suites (``--suites``):
@@ -89,9 +90,10 @@ ARMS = {
     "tailtune": LEVERS,
     "tailtune-compile": [*LEVERS, "train.compile=true"],
     "tailtune-no-group": [o for o in LEVERS if not o.startswith("train.group_by_length")],
+    "tailtune-chunks": [*(o for o in LEVERS if not o.startswith("train.group_by_length")), "train.length_chunks=4"],
 }
 CORE_ARMS = ("vanilla", "tailtune")
-EXTRA_ARMS = ("tailtune-compile", "tailtune-plain")
+EXTRA_ARMS = ("tailtune-compile", "tailtune-plain", "tailtune-chunks")
 
 
 def priority(suite: str, arm: str) -> int:
@@ -99,7 +101,7 @@ def priority(suite: str, arm: str) -> int:
     then the lever-free tailtune arm, then the rest."""
     if arm in CORE_ARMS or (arm == "tailtune-compile" and suite == "bert-base-128"):
         return 0
-    return {"tailtune-compile": 1, "tailtune-plain": 2}.get(arm, 3)
+    return {"tailtune-compile": 1, "tailtune-plain": 2, "tailtune-chunks": 2}.get(arm, 3)
 SUITES = {
     "bert-base-128": {"model": "bert-base", "data": "synthetic-full", "n_train": 64 * 150, "n_eval": 512,
                       "labels": 4, "epochs": 1, "batch_size": 64, "max_length": 128, "lr": 5e-5},

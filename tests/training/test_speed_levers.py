@@ -175,3 +175,24 @@ def test_workers_score_each_split_on_its_own_rows(tiny_encoder_dir, tmp_path):
     for row in result.history:
         assert sum(c["support"] for c in row["train"]["per_class"].values()) == 40
         assert sum(c["support"] for c in row["validation"]["per_class"].values()) == 12
+
+
+def test_length_chunks_is_validated():
+    assert Recipe().train.length_chunks == 1
+    assert recipe_from_dict({"train": {"length_chunks": 4}}).train.length_chunks == 4
+    with pytest.raises(RecipeError, match=r"train\.length_chunks"):
+        recipe_from_dict({"train": {"length_chunks": 0}})
+
+
+def test_length_chunks_reach_the_model_and_keep_the_batches(tiny_encoder_dir, tmp_path):
+    """Chunking leaves the sampler random (unlike group_by_length) and the run's contract intact."""
+    data = _varied_data(tmp_path / "data", seed=2)
+    recipe = tiny_recipe("multiclass", data, tiny_encoder_dir, tmp_path / "run")
+    recipe["train"].update(length_chunks=3, epochs=1)
+    cap = Capture()
+    result = _run(recipe, cap)
+    assert cap.model.classifier.length_chunks == 3
+    assert cap.args.train_sampling_strategy == "random"
+    saved = np.load(tmp_path / "run" / rundir.PREDICTIONS_DIR / "test.npz")
+    assert saved["targets"].tolist() == _targets_in_file_order(data, "test", tmp_path / "run")
+    assert np.isfinite(saved["logits"]).all() and np.isfinite(result.history[-1]["train"]["loss"])

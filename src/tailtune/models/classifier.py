@@ -34,6 +34,7 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from tailtune.errors import RecipeError
+from tailtune.models.chunking import plan_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ class TailtuneClassifier(nn.Module):
         # Frozen-layer settings, recorded so that save/load reproduces them.
         self.freeze_embeddings_flag = False
         self.freeze_layers_count = 0
+        #: run the encoder on at most this many length-sorted pieces of each batch (1 = off);
+        #: a runtime setting (``train.length_chunks``), not part of the saved model
+        self.length_chunks = 1
 
     @property
     def config(self):
@@ -205,15 +209,50 @@ class TailtuneClassifier(nn.Module):
         ``labels`` is in the signature only so that the Trainer keeps the column; the model
         never computes a loss.
         """
+        if self.length_chunks > 1 and attention_mask is not None and attention_mask.shape[0] > 1:
+            pooled = self._encode_chunked(input_ids, attention_mask, token_type_ids)
+        else:
+            pooled = self._encode(input_ids, attention_mask, token_type_ids)
+        pooled = self.dropout(pooled)
+        logits = self.head(pooled)
+        embeddings = self.projection(pooled) if self.projection is not None else pooled
+        return ClassifierOutput(logits=logits, embeddings=embeddings)
+
+    def _encode(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        """Encoder forward and pooling: ``(N, H)``."""
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         out = self.encoder(**kwargs, return_dict=True)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        pooled = self.dropout(self.pool(hidden, attention_mask))
-        logits = self.head(pooled)
-        embeddings = self.projection(pooled) if self.projection is not None else pooled
-        return ClassifierOutput(logits=logits, embeddings=embeddings)
+        return self.pool(hidden, attention_mask)
+
+    def _encode_chunked(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        """:meth:`_encode` on length-sorted pieces of the batch (``length_chunks``; models.chunking).
+
+        Needs right padding (the tokenizer's default for BERT-family models; training checks it):
+        each piece is cut to its longest text, so trailing padding columns are dropped. One host
+        read of the per-text lengths per call.
+        """
+        lengths = attention_mask.sum(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_lengths = lengths[order].tolist()
+        bounds = plan_chunks(sorted_lengths, self.length_chunks, multiple=8)
+        if len(bounds) == 1:
+            return self._encode(input_ids, attention_mask, token_type_ids)
+        width = attention_mask.shape[1]
+        pieces = []
+        for start, stop in bounds:
+            idx = order[start:stop]
+            cols = min(width, -(-int(sorted_lengths[start]) // 8) * 8)
+            pieces.append(self._encode(
+                input_ids[idx, :cols], attention_mask[idx, :cols],
+                None if token_type_ids is None else token_type_ids[idx, :cols],
+            ))
+        pooled_sorted = torch.cat(pieces, dim=0)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return pooled_sorted.index_select(0, inverse)
 
     # ---- Trainer conveniences -------------------------------------------------------------
     def activation_checkpointing_enable(

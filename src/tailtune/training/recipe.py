@@ -264,6 +264,9 @@ class TrainSection(_Section):
     eval_sort_by_length: bool = False
     compile: bool = False
     pin_memory: bool = True
+    #: encode each training batch in at most this many length-sorted pieces (1 = off); unlike
+    #: group_by_length it leaves the batches as sampled (models/chunking.py)
+    length_chunks: Annotated[Int, Field(ge=1, le=64)] = 1
 
     @model_validator(mode="after")
     def _eval_batch(self) -> TrainSection:

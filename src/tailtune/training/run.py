@@ -537,6 +537,13 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     classifier = build_classifier(recipe.model, task)
     tokenizer = load_tokenizer(recipe.model)
     t = _section(cfg, "train")
+    if int(t.get("length_chunks") or 1) > 1:
+        if getattr(tokenizer, "padding_side", "right") != "right":
+            raise RecipeError(
+                f"train.length_chunks needs a tokenizer that pads on the right; {recipe.model.name}'s pads on the "
+                f"{tokenizer.padding_side}. Fix: set train.length_chunks: 1"
+            )
+        classifier.length_chunks = int(t["length_chunks"])
     if t.get("compile"):
         compile_forward(classifier)
 
