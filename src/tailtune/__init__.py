@@ -7,8 +7,13 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(run_dir):
-    """Load a run directory for prediction: ``tailtune.load(run_dir).predict(texts)``."""
+def load(run_dir, **options):
+    """Load a run directory for prediction: ``tailtune.load(run_dir).predict(texts)``.
+
+    ``options`` go to :meth:`tailtune.evaluation.predictor.Predictor.from_run_dir` (``device``,
+    ``batch_size``, ``max_length``, ``dtype``, ``trust_remote_code`` -- off unless passed: only for a
+    model whose own Python code you trust).
+    """
     from tailtune.evaluation.predictor import Predictor
 
-    return Predictor.from_run_dir(run_dir)
+    return Predictor.from_run_dir(run_dir, **options)

@@ -309,12 +309,17 @@ def _custom_code_model(tiny_encoder_dir: Path, folder: Path, marker: Path) -> Pa
 
 @pytest.fixture
 def modules_cache(tmp_path, monkeypatch):
-    """transformers copies trusted custom code into HF_MODULES_CACHE: a private one, and sys.path restored."""
+    """transformers copies trusted custom code into HF_MODULES_CACHE: a private one, sys.path restored,
+    and no ``transformers_modules`` package left imported from another test's cache."""
     import transformers.dynamic_module_utils as dmu
 
     monkeypatch.setattr(dmu, "HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
     monkeypatch.setattr(sys, "path", list(sys.path))
-    return tmp_path / "hf-modules"
+    for name in [m for m in sys.modules if m == "transformers_modules" or m.startswith("transformers_modules.")]:
+        monkeypatch.delitem(sys.modules, name)
+    yield tmp_path / "hf-modules"
+    for name in [m for m in sys.modules if m == "transformers_modules" or m.startswith("transformers_modules.")]:
+        sys.modules.pop(name, None)
 
 
 def test_trust_remote_code_defaults_are_off():
@@ -327,8 +332,11 @@ def test_trust_remote_code_defaults_are_off():
     assert Recipe.model_fields["model"].annotation.model_fields["trust_remote_code"].default is False
     for fn in (load_classifier, load_encoder):
         assert inspect.signature(fn).parameters["trust_remote_code"].default is False
-    # predict/evaluate have no switch at all: a run directory never gets its code run by them
-    assert "trust_remote_code" not in inspect.signature(Predictor.from_run_dir).parameters
+    # predict/evaluate --recompute: off unless --trust-remote-code (tailtune.load(..., trust_remote_code=True))
+    assert inspect.signature(Predictor.from_run_dir).parameters["trust_remote_code"].default is False
+    from tailtune.evaluation.runs import evaluate_run
+
+    assert inspect.signature(evaluate_run).parameters["trust_remote_code"].default is False
 
 
 def test_custom_code_is_refused_without_the_flag(tmp_path, tiny_encoder_dir, modules_cache, capsys):
@@ -403,5 +411,10 @@ def test_run_dir_with_custom_code_is_refused(real_run, tmp_path, tiny_encoder_di
         captured = capsys.readouterr()
         assert code == 2, (argv, captured.err)
         _one_error(captured, r"model/config\.json", "needs its own Python code", "none of it was run",
-                   r"trust_remote_code=True")
+                   "--trust-remote-code", r"trust_remote_code=True")
         assert not marker.exists(), argv
+    # the explicit flag is the opt-in: then the model's code runs and predict works
+    code = main(["predict", str(run), "--text", "good film", "--trust-remote-code"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert marker.read_text() == "code ran" and json.loads(captured.out.splitlines()[0])["label"]

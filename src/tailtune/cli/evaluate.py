@@ -78,12 +78,18 @@ def register(app: typer.Typer) -> None:
         data: Path | None = typer.Option(
             None, "--data", help="Data folder for --recompute (default: recipe's)."
         ),
+        trust_remote_code: bool = typer.Option(
+            False, "--trust-remote-code",
+            help="With --recompute: run the encoder's own Python code (auto_map); only for a model you trust.",
+        ),
     ):
         """Score a split with the default and the tuned decision rule; update eval.json."""
         from tailtune.evaluation import evaluate_run
 
         with _user_errors("evaluate"):
-            entries = evaluate_run(run, split=split, recompute=recompute, data=data)
+            entries = evaluate_run(
+                run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code
+            )
         _report_table(
             f"{run} · {split}",
             {
@@ -208,6 +214,10 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(64, "--batch-size"),
         device: str = typer.Option("cpu", "--device"),
         max_length: int | None = typer.Option(None, "--max-length", help="Truncate at this many tokens."),
+        trust_remote_code: bool = typer.Option(
+            False, "--trust-remote-code",
+            help="Run the encoder's own Python code (auto_map); only for a model you trust.",
+        ),
     ):
         """Predict labels and probabilities (JSONL) with the run's tuned decision rule."""
         from tailtune.evaluation.inputs import InputTexts, read_texts, write_jsonl
@@ -229,7 +239,7 @@ def register(app: typer.Typer) -> None:
             )
         with _user_errors("predict"):
             predictor = Predictor.from_run_dir(
-                run, device=device, batch_size=batch_size, max_length=max_length
+                run, device=device, batch_size=batch_size, max_length=max_length, trust_remote_code=trust_remote_code
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reported below, once

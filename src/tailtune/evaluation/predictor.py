@@ -124,6 +124,7 @@ class Predictor:
         batch_size: int = 64,
         max_length: int | None = None,
         dtype: str = "float32",
+        trust_remote_code: bool = False,
     ) -> Predictor:
         import torch
 
@@ -136,7 +137,8 @@ class Predictor:
 
             members = [
                 (
-                    cls.from_run_dir(m, device=device, batch_size=batch_size, max_length=max_length, dtype=dtype),
+                    cls.from_run_dir(m, device=device, batch_size=batch_size, max_length=max_length, dtype=dtype,
+                                     trust_remote_code=trust_remote_code),
                     w,
                 )
                 for m, w in read_members(run.path)
@@ -153,7 +155,9 @@ class Predictor:
         if max_length is None:
             max_length = _recipe_max_length(run.path)
 
-        model, tokenizer = load_classifier(run.path / rundir.MODEL_DIR, device=device, dtype=dtypes[dtype])
+        model, tokenizer = load_classifier(
+            run.path / rundir.MODEL_DIR, device=device, dtype=dtypes[dtype], trust_remote_code=bool(trust_remote_code)
+        )
         if model.task.to_dict() != run.task.to_dict():
             raise RunDirError(
                 f"{run.path}: model/tailtune_model.json and task.json describe different tasks. "

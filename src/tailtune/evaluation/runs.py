@@ -163,7 +163,9 @@ def _update_eval(run: RunInfo, entries: dict[str, Any], current: dict[str, Any] 
     return current
 
 
-def _recompute(run: RunInfo, split: str, data: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
+def _recompute(
+    run: RunInfo, split: str, data: str | os.PathLike | None, *, trust_remote_code: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Predict ``split`` with the run's model from the data named by ``data`` or recipe.yaml."""
     import yaml
 
@@ -200,7 +202,7 @@ def _recompute(run: RunInfo, split: str, data: str | os.PathLike | None) -> tupl
             f"{source}: has no split {split!r}; available: {sorted(loaded.splits)}. Fix: pass one of those to --split"
         )
     ds = loaded.splits[split]
-    predictor = Predictor.from_run_dir(run.path)
+    predictor = Predictor.from_run_dir(run.path, trust_remote_code=trust_remote_code)
     logits = predictor.predict_logits(list(ds["text"]))
     targets = np.asarray(ds["labels"])
     save_predictions(run.path, split, logits, targets)
@@ -214,19 +216,21 @@ def evaluate_run(
     recompute: bool = False,
     data: str | os.PathLike | None = None,
     write: bool = True,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """Score ``split`` of a run with the default rule and, when ``postprocess.json`` holds a tuned rule,
     with that too; update ``eval.json`` (keys ``<split>`` and ``<split>_tuned``) and return the entries.
 
     ``recompute=True`` (or missing predictions when ``data`` is given) predicts the split with the
-    run's model first and rewrites ``predictions/<split>.npz``.
+    run's model first and rewrites ``predictions/<split>.npz``; ``trust_remote_code`` (off unless
+    passed) lets that model's own Python code run.
     """
     run = open_run(run_dir)
     if recompute or (data is not None and not (run.predictions_dir / f"{split}.npz").is_file()):
         if run.is_ensemble:
             raise RunDirError(f"{run.path}: an ensemble is recomputed by re-running `tailtune ensemble`")
         open_run(run_dir, need_model=True)
-        logits, targets = _recompute(run, split, data)
+        logits, targets = _recompute(run, split, data, trust_remote_code=trust_remote_code)
     else:
         logits, targets = load_predictions(run, split)
     y = _targets(run.task, targets)

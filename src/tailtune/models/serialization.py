@@ -185,7 +185,8 @@ def load_classifier(
             raise RunDirError(
                 f"{config_path}: the encoder needs its own Python code (auto_map), and tailtune does not run "
                 "code from a model folder unless asked; none of it was run. Fix: only for a model you trust, "
-                "load it from Python with load_classifier(folder, trust_remote_code=True)"
+                "pass --trust-remote-code to `tailtune predict` / `tailtune evaluate --recompute` (Python: "
+                "tailtune.load(run, trust_remote_code=True))"
             ) from None
         raise RunDirError(
             f"{config_path}: cannot rebuild the encoder config ({exc}). Fix: restore config.json from the "
