@@ -86,6 +86,13 @@ def test_multilabel_cardinality_and_co_occurrence(tmp_path):
     np.testing.assert_array_equal(co, np.array([[15, 10, 5], [10, 15, 10], [5, 10, 10]]))
     assert stats["counts"]["train"] == {"a": 15, "b": 15, "c": 10}
     assert set(stats["weights"]["pos_weight"]) == {"a", "b", "c"}
+    # the preview of what training's pos_weight would be under every scheme (20 rows: c has 10 of 20)
+    per = stats["weights"]["pos_weight_per_scheme"]
+    assert per["inverse"] == stats["weights"]["pos_weight"] and per["inverse"]["c"] == pytest.approx(1.0)
+    assert per["inverse"]["a"] == pytest.approx(5 / 15) and per["sqrt_inverse"]["a"] == pytest.approx((5 / 15) ** 0.5)
+    assert per["uniform"] == {"a": 1.0, "b": 1.0, "c": 1.0}
+    eff = (1 - 0.999**5) / (1 - 0.999**15)
+    assert per["effective_number"]["a"] == pytest.approx(eff, rel=1e-5)
 
 
 def test_aspect_table_and_cell_absent_from_train_warning(tmp_path):

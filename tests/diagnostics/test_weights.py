@@ -11,6 +11,16 @@ training_run = pytest.importorskip("tailtune.training.run")
 SCHEMES = ["inverse", "sqrt_inverse", "effective_number"]
 
 
+def test_training_pos_weight_follows_the_scheme():
+    """class-balanced (effective_number) and weighted-ce (inverse) give different pos_weight."""
+    task = TaskSpec(kind="multilabel", labels=["earn", "wheat"])
+    counts, n = np.array([3000, 10]), 7010
+    _, inverse = _training({"scheme": "inverse"}, task, counts, n)
+    _, effective = _training({"scheme": "effective_number", "beta": 0.999}, task, counts, n)
+    assert inverse[1] == pytest.approx(700.0)
+    assert effective[1] == pytest.approx((1 - 0.999**7000) / (1 - 0.999**10), rel=1e-5) and effective[1] < 110
+
+
 def _training(weighting: dict, task: TaskSpec, counts: np.ndarray, n_train: int) -> tuple[str, list[float]]:
     arg, tensor = training_run._class_weight_kwargs({"weighting": weighting}, task, counts, n_train)
     return arg, [float(v) for v in tensor.tolist()]

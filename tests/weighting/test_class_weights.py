@@ -112,6 +112,38 @@ def test_pos_weight():
         pos_weight([3, 10], num_samples=5)
 
 
+
+def _effective(n, beta):
+    return (1 - beta**n) / (1 - beta)
+
+
+@pytest.mark.parametrize("beta", [0.9, 0.99, 0.999, 0.9999])
+def test_pos_weight_effective_number_is_the_ratio_of_effective_numbers(beta):
+    pos, neg = [10, 50, 700], [6990, 950, 300]
+    expected = [_effective(n, beta) / _effective(p, beta) for p, n in zip(pos, neg)]
+    assert pos_weight(pos, neg, scheme="effective_number", beta=beta).tolist() == pytest.approx(expected, rel=1e-5)
+    # diminishing returns: between 1 and the inverse ratio (shrunk towards 1), 1 when the counts tie
+    assert all(min(1, n / p) - 1e-9 <= e <= max(1, n / p) + 1e-9 for e, p, n in zip(expected, pos, neg))
+    assert pos_weight([40], [40], scheme="effective_number", beta=beta).item() == pytest.approx(1.0)
+
+
+def test_pos_weight_schemes_and_their_limits():
+    pos, neg = [10, 50], [990, 950]
+    assert pos_weight(pos, neg, scheme="inverse").tolist() == pytest.approx([99.0, 19.0])
+    assert pos_weight(pos, neg, scheme="sqrt_inverse").tolist() == pytest.approx([99.0**0.5, 19.0**0.5])
+    assert pos_weight(pos, neg, scheme="uniform").tolist() == [1.0, 1.0]
+    assert pos_weight(pos, neg, scheme="effective_number", beta=0.0).tolist() == [1.0, 1.0]
+    # beta -> 1 approaches inverse; the cap applies last, to every scheme
+    assert pos_weight(pos, neg, scheme="effective_number", beta=1 - 1e-9).tolist() == pytest.approx([99.0, 19.0],
+                                                                                                   rel=1e-4)
+    assert pos_weight(pos, neg, scheme="sqrt_inverse", cap=5.0).tolist() == pytest.approx([5.0, 19.0**0.5])
+    a_700 = pos_weight([10], [7000], scheme="effective_number", beta=0.999).item()
+    assert 90 < a_700 < 110  # a 1:700 label: about 100, not 700
+    with pytest.raises(ValueError, match=r"scheme='inverted' is not one of .*did you mean 'inverse'"):
+        pos_weight(pos, neg, scheme="inverted")
+    with pytest.raises(ValueError, match=r"beta=1\.0 must be a number in \[0, 1\)"):
+        pos_weight(pos, neg, scheme="effective_number", beta=1.0)
+
 def test_label_counts():
     assert label_counts(torch.tensor([0, 2, 2, -100]), num_classes=4).tolist() == [1, 0, 2, 0]
     assert label_counts(torch.tensor([[1.0, 0.0], [1.0, 1.0]])).tolist() == [2, 1]

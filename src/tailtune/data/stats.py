@@ -194,21 +194,22 @@ def _weights(task: TaskSpec, train_y: np.ndarray) -> dict:
     counts = class_counts(train_y, task)
     result["per_scheme"] = safe([int(v) for v in counts], list(task.labels))
     n = len(train_y)
-    if task.kind == "binary":
-        pos = np.array([counts[1]])
-        result["pos_weight"] = {task.labels[1]: _pos_weight(pos_weight, pos, n)}
-    elif task.kind == "multilabel":
-        pw = _pos_weight(pos_weight, counts, n)
-        result["pos_weight"] = dict(zip(task.labels, pw)) if isinstance(pw, list) else pw
+    if task.kind in ("binary", "multilabel"):
+        pos = np.array([counts[1]]) if task.kind == "binary" else counts
+        names = [task.labels[1]] if task.kind == "binary" else list(task.labels)
+        # what training's apply_to: pos_weight uses under each scheme ("pos_weight": inverse, neg/pos)
+        per = {scheme: _pos_weight(pos_weight, pos, n, names, scheme) for scheme in SCHEMES}
+        result["pos_weight"] = per["inverse"]
+        result["pos_weight_per_scheme"] = per
     return result
 
 
-def _pos_weight(fn, pos: np.ndarray, n: int):
+def _pos_weight(fn, pos: np.ndarray, n: int, names: list[str], scheme: str) -> dict:
     try:
-        w = fn([int(v) for v in pos], [int(n - v) for v in pos]).tolist()
+        w = fn([int(v) for v in pos], [int(n - v) for v in pos], scheme=scheme).tolist()
     except ValueError as exc:
         return {"error": str(exc)}
-    return w[0] if len(w) == 1 and len(pos) == 1 else w
+    return dict(zip(names, w))
 
 
 def compute_statistics(data: LoadedData, *, tokenizer=None, tokenizer_name: str | None = None,

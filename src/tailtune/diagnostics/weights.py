@@ -67,9 +67,8 @@ def recipe_class_weights(
                 if num_examples is None:
                     return None
                 pos, neg, out_names = values, [float(num_examples) - v for v in values], names
-            tensor = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=out_names)
-            if w.get("scheme") == "sqrt_inverse":
-                tensor = tensor.sqrt()
+            tensor = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=out_names,
+                                          scheme=w.get("scheme") or "uniform", beta=float(0.999 if w.get("beta") is None else w["beta"]))
             result = {n: float(v) for n, v in zip(out_names, tensor.tolist())}
             for k, v in overrides.items():
                 if k in result:

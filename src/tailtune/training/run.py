@@ -213,12 +213,11 @@ def _class_weight_kwargs(cfg: dict, task, counts: np.ndarray, n_train: int) -> t
             neg = [float(n_train) - c for c in pos]
             names = list(task.labels)
         try:
-            values = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=names)
+            values = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=names, scheme=scheme,
+                                          beta=float(0.999 if w.get("beta") is None else w["beta"]))
         except ValueError as exc:
             raise RecipeError(f"weighting: {exc}") from exc
         values = torch.as_tensor(values, dtype=torch.float32).clone()
-        if scheme == "sqrt_inverse":
-            values = values.sqrt()
         for name, value in overrides.items():
             idx = names.index(name) if name in names else 0
             values[idx] = float(value)

@@ -194,11 +194,17 @@ def class_weights(
 
 
 def pos_weight(pos_counts, neg_counts=None, *, cap: float | None = None, num_samples: int | None = None,
-               names: Sequence[str] | None = None) -> torch.Tensor:
-    """Per-label positive weight ``neg_c / pos_c`` for ``binary_cross_entropy_with_logits``.
+               names: Sequence[str] | None = None, scheme: str = "inverse", beta: float = 0.999) -> torch.Tensor:
+    """Per-label positive weight for ``binary_cross_entropy_with_logits``: the scheme's weight of the
+    label's positives relative to its negatives.
 
-    Give either ``neg_counts`` or ``num_samples`` (then ``neg_c = num_samples - pos_c``).
-    ``cap`` is an absolute upper bound on each weight (e.g. 10 for a 100:1 label).
+    ``scheme`` (as in :func:`class_weights`, with the label's positives and negatives as the two
+    classes): ``inverse`` ``neg_c / pos_c``; ``sqrt_inverse`` its square root; ``effective_number``
+    ``E(neg_c) / E(pos_c)`` with ``E(n) = (1 - beta**n) / (1 - beta)`` (Cui et al. 2019: extra
+    negatives add ever less, so a 1:700 label gets about 100 at ``beta=0.999``, not 700; ``beta=0``
+    gives 1); ``uniform`` 1. Give either ``neg_counts`` or ``num_samples`` (then ``neg_c =
+    num_samples - pos_c``). ``cap`` is an absolute upper bound on each weight, applied last (e.g. 10
+    for a 100:1 label).
 
     Shape:
         ``(C,)`` -> ``(C,)`` float32.
@@ -225,6 +231,10 @@ def pos_weight(pos_counts, neg_counts=None, *, cap: float | None = None, num_sam
             raise ValueError(f"num_samples={num_samples} is smaller than a positive count {pos.max().item():.0f}")
     if cap is not None and (not isinstance(cap, (int, float)) or not math.isfinite(cap) or cap <= 0):
         raise ValueError(f"cap={cap!r} must be a finite number > 0 or None")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme={scheme!r} is not one of {list(SCHEMES)}{did_you_mean(str(scheme), SCHEMES)}")
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta={beta!r} must be a number in [0, 1)")
     for i in range(pos.numel()):
         if pos[i] == 0:
             raise ValueError(
@@ -236,7 +246,17 @@ def pos_weight(pos_counts, neg_counts=None, *, cap: float | None = None, num_sam
                 f"label {_label(i, names)} has no negative examples (positive on every row), so its "
                 "pos_weight would be 0; remedies: drop the label or pass an explicit pos_weight"
             )
-    w = neg / pos
+    if scheme == "uniform":
+        w = torch.ones_like(pos)
+    elif scheme == "inverse":
+        w = neg / pos
+    elif scheme == "sqrt_inverse":
+        w = torch.sqrt(neg / pos)
+    elif beta == 0.0:  # effective_number: every example counts once
+        w = torch.ones_like(pos)
+    else:  # effective_number: E(neg) / E(pos), the (1 - beta) factors cancel; expm1 for beta near 1
+        log_beta = math.log(beta)
+        w = torch.expm1(neg * log_beta) / torch.expm1(pos * log_beta)
     if cap is not None:
         w = w.clamp(max=cap)
     return w.to(torch.float32)
