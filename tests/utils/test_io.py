@@ -30,3 +30,26 @@ def test_replacing_a_file_keeps_its_mode(tmp_path):
     assert read_jsonl(path) == [{"a": 1}, {"b": 2}] and _mode(path) == 0o640
     atomic_write_json(path, {"x": 1})
     assert _mode(path) == 0o640
+
+
+def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    """The rename is made durable: after the file's own fsync, its folder is fsynced."""
+    synced = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        return real(fd)
+
+    monkeypatch.setattr(io.os, "fsync", spy)
+    io.atomic_write_text(tmp_path / "a.json", "{}")
+    assert synced == [False, True]
+    # a platform or file system that refuses it: the write still succeeds
+    def refuse_folders(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError("EINVAL")
+        return real(fd)
+
+    monkeypatch.setattr(io.os, "fsync", refuse_folders)
+    io.atomic_write_text(tmp_path / "b.json", "{}")
+    assert (tmp_path / "b.json").read_text() == "{}"

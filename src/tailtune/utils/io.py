@@ -1,11 +1,12 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
+"""Atomic file writes: write to a temporary file in the same folder, fsync, rename, fsync the folder.
 
 A killed process therefore leaves either the old file or the new one, never a torn file (at most
 a hidden ``.<name>.<random>.tmp`` file, which ``tailtune train --resume`` removes). A failed write
 (e.g. disk full) removes its temporary file and raises the ``OSError`` with ``filename`` set to the
 target. The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` minus the
 umask, or the mode of the file it replaces), not the owner-only mode of a temporary file, so a run
-directory can be shared.
+directory can be shared. The folder is fsynced after the rename so the new name survives a power
+cut too (where the platform allows opening a folder; elsewhere that step is skipped).
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def _target_mode(path: Path) -> int:
 _UMASK = _umask()
 
 
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename in it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +61,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException as exc:
         try:
             os.unlink(tmp)
