@@ -17,19 +17,23 @@ steps on the host).
 
 from __future__ import annotations
 
-__all__ = ["plan_chunks", "padded_tokens"]
+__all__ = ["PAD_MULTIPLE", "plan_chunks", "padded_tokens", "round_up"]
+
+#: batches are padded to a multiple of this many tokens (the training collator and each chunk)
+PAD_MULTIPLE = 8
 
 
-def _round_up(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int = PAD_MULTIPLE) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (unchanged for ``multiple <= 1``)."""
     return -(-n // multiple) * multiple if multiple > 1 else n
 
 
-def padded_tokens(sorted_lengths: list[int], bounds: list[tuple[int, int]], multiple: int = 8) -> int:
+def padded_tokens(sorted_lengths: list[int], bounds: list[tuple[int, int]], multiple: int = PAD_MULTIPLE) -> int:
     """Tokens computed when each ``(start, stop)`` piece of the descending lengths is padded on its own."""
-    return sum((stop - start) * _round_up(sorted_lengths[start], multiple) for start, stop in bounds)
+    return sum((stop - start) * round_up(sorted_lengths[start], multiple) for start, stop in bounds)
 
 
-def plan_chunks(sorted_lengths: list[int], max_chunks: int, multiple: int = 8) -> list[tuple[int, int]]:
+def plan_chunks(sorted_lengths: list[int], max_chunks: int, multiple: int = PAD_MULTIPLE) -> list[tuple[int, int]]:
     """Cut points ``[(start, stop), ...]`` over lengths sorted in DESCENDING order.
 
     A piece's padded width is its first (longest) length rounded up to ``multiple``; the plan
@@ -46,7 +50,7 @@ def plan_chunks(sorted_lengths: list[int], max_chunks: int, multiple: int = 8) -
         return []
     if max_chunks < 1:
         raise ValueError(f"max_chunks must be >= 1, got {max_chunks}")
-    width = [_round_up(int(x), multiple) for x in sorted_lengths]
+    width = [round_up(int(x), multiple) for x in sorted_lengths]
     if any(width[i] < width[i + 1] for i in range(n - 1)):
         raise ValueError("plan_chunks needs the lengths sorted in descending order")
     # starts worth cutting at: where the padded width drops

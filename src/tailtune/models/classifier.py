@@ -34,7 +34,7 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from tailtune.errors import RecipeError
-from tailtune.models.chunking import plan_chunks
+from tailtune.models.chunking import PAD_MULTIPLE, plan_chunks, round_up
 
 logger = logging.getLogger(__name__)
 
@@ -237,14 +237,14 @@ class TailtuneClassifier(nn.Module):
         lengths = attention_mask.sum(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
         sorted_lengths = lengths[order].tolist()
-        bounds = plan_chunks(sorted_lengths, self.length_chunks, multiple=8)
+        bounds = plan_chunks(sorted_lengths, self.length_chunks, multiple=PAD_MULTIPLE)
         if len(bounds) == 1:
             return self._encode(input_ids, attention_mask, token_type_ids)
         width = attention_mask.shape[1]
         pieces = []
         for start, stop in bounds:
             idx = order[start:stop]
-            cols = min(width, -(-int(sorted_lengths[start]) // 8) * 8)
+            cols = min(width, round_up(int(sorted_lengths[start]), PAD_MULTIPLE))
             pieces.append(self._encode(
                 input_ids[idx, :cols], attention_mask[idx, :cols],
                 None if token_type_ids is None else token_type_ids[idx, :cols],

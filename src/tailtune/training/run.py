@@ -530,6 +530,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
 
     # 5: model
     from tailtune.models import build_classifier
+    from tailtune.models.chunking import PAD_MULTIPLE
     from tailtune.models.classifier import load_tokenizer
 
     set_seed(seed)
@@ -644,7 +645,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
         processing_class=tokenizer,
-        data_collator=LabelCollator(tokenizer, kind=task.kind, pad_to_multiple_of=8),
+        data_collator=LabelCollator(tokenizer, kind=task.kind, pad_to_multiple_of=PAD_MULTIPLE),
         callbacks=[
             EarlyStopping(metric=metric, patience=int(patience) if patience else None, min_delta=float(es.get("min_delta") or 0.0)),
             *callbacks,
