@@ -267,11 +267,20 @@ class TrainSection(_Section):
     #: encode each training batch in at most this many length-sorted pieces (1 = off); unlike
     #: group_by_length it leaves the batches as sampled (models/chunking.py)
     length_chunks: Annotated[Int, Field(ge=1, le=64)] = 1
+    #: issue 15 (training/speed.py): tailtune's own per-step loop (same results as the Trainer's),
+    #: CUDA graphs for the compiled step, the compile-time bound, padding to a few widths
+    fast_step: bool = True
+    cuda_graphs: bool = False
+    compile_budget_s: Annotated[Number, Field(ge=0)] = 300.0
+    pad_buckets: bool | None = None
 
     @model_validator(mode="after")
     def _eval_batch(self) -> TrainSection:
         if self.eval_batch_size is None:
             self.eval_batch_size = 2 * self.batch_size
+        from tailtune.training.speed import check_train_levers
+
+        check_train_levers(self)
         return self
 
     @property

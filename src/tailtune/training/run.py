@@ -530,24 +530,17 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
 
     # 5: model
     from tailtune.models import build_classifier
-    from tailtune.models.chunking import PAD_MULTIPLE
     from tailtune.models.classifier import load_tokenizer
+    from tailtune.training import speed
 
     set_seed(seed)
     classifier = build_classifier(recipe.model, task)
     tokenizer = load_tokenizer(recipe.model)
     t = _section(cfg, "train")
-    if int(t.get("length_chunks") or 1) > 1:
-        if getattr(tokenizer, "padding_side", "right") != "right":
-            raise RecipeError(
-                f"train.length_chunks needs a tokenizer that pads on the right; {recipe.model.name}'s pads on the "
-                f"{tokenizer.padding_side}. Fix: set train.length_chunks: 1"
-            )
-        classifier.length_chunks = int(t["length_chunks"])
-    if t.get("compile"):
-        compile_forward(classifier)
+    speed.configure_model(classifier, t, tokenizer, recipe.model.name)
 
-    from tailtune.training.trainer import LabelCollator, TailtuneTrainer, TrainModule
+    from tailtune.training.collate import build_collator
+    from tailtune.training.trainer import TailtuneTrainer, TrainModule
 
     module = TrainModule(
         classifier,
@@ -620,15 +613,12 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         restore_callback_states_from_checkpoint=True,
         remove_unused_columns=False,
         label_names=["labels"],
-        **dataloader_kwargs(t),
+        **speed.trainer_speed_kwargs(t),
         max_grad_norm=float(o["max_grad_norm"]) if o.get("max_grad_norm") is not None else 0.0,
         disable_tqdm=True,
         report_to=cfg.get("report_to") or "none",
         train_sampling_strategy="group_by_length" if t.get("group_by_length") else "random",
         length_column_name="length",
-        # the Trainer's NaN/inf filter reads the loss on the host every step (a GPU sync); the
-        # history keeps its own on-device sums, so the filter only slowed training down
-        logging_nan_inf_filter=False,
         # a projection head whose embeddings no loss part reads leaves parameters without gradients
         ddp_find_unused_parameters=bool(recipe.model.projection_dim) and not any_embeddings,
         save_only_model=False,
@@ -645,7 +635,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
         processing_class=tokenizer,
-        data_collator=LabelCollator(tokenizer, kind=task.kind, pad_to_multiple_of=PAD_MULTIPLE),
+        data_collator=build_collator(tokenizer, task.kind, t, max_length=int(max_length)),
         callbacks=[
             EarlyStopping(metric=metric, patience=int(patience) if patience else None, min_delta=float(es.get("min_delta") or 0.0)),
             *callbacks,
@@ -657,6 +647,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         history=history,
         metric_fn=_metric_fn(task),
         eval_sort_by_length=bool(t.get("eval_sort_by_length")),
+        speed=speed.speed_options(t),
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -731,41 +722,8 @@ def _storage_message(run_dir: Path, path: Path | None, reason: str) -> str:
 
 
 def _optim_name(name: str | None) -> str:
-    aliases = {None: "adamw_torch", "adamw": "adamw_torch", "adam": "adamw_torch", "adamw_fused": "adamw_torch_fused",
-               "sgd": "sgd", "adafactor": "adafactor"}
+    # AdamW is PyTorch's fused kernel (one launch for all parameters, as the Trainer's own default):
+    # the same update as the per-tensor loop, to rounding (issue 15)
+    aliases = {None: "adamw_torch_fused", "adamw": "adamw_torch_fused", "adam": "adamw_torch_fused",
+               "adamw_fused": "adamw_torch_fused", "sgd": "sgd", "adafactor": "adafactor"}
     return aliases.get(name, name)
-
-
-def dataloader_kwargs(train_cfg: dict) -> dict[str, Any]:
-    """``TrainingArguments`` data-loading fields from the recipe's ``train`` section.
-
-    ``dataloader_workers`` > 0 lets each worker prefetch 2 batches; ``pin_memory`` (default true)
-    copies batches to the GPU from page-locked memory (ignored on CPU). Workers are never
-    persistent: with persistent workers the Trainer caches ONE evaluation loader under the key
-    "eval" and hands it back for every other data set, so the per-epoch train subsample would be
-    scored on the validation rows (re-forking 2 workers per loader costs milliseconds).
-    """
-    workers = int(train_cfg.get("dataloader_workers") or 0)
-    out: dict[str, Any] = {
-        "dataloader_num_workers": workers,
-        "dataloader_pin_memory": bool(train_cfg.get("pin_memory", True)),
-        "dataloader_persistent_workers": False,
-    }
-    if workers > 0:
-        out["dataloader_prefetch_factor"] = 2
-    return out
-
-
-#: torch.compile backend for ``train.compile`` (tests switch it to "eager": same tracing, no codegen)
-COMPILE_BACKEND = "inductor"
-
-
-def compile_forward(classifier) -> None:
-    """``train.compile``: compile the classifier's forward in place with ``torch.compile``.
-
-    ``dynamic=True`` traces sequence length and batch size as symbols, so the variable-length
-    batches of dynamic padding reuse one graph instead of recompiling per shape. ``nn.Module.compile``
-    keeps the parameter names (``state_dict`` unchanged), so checkpoints, ``model/`` and resume are
-    the same as without it. The first steps pay the compilation (tens of seconds on a GPU).
-    """
-    classifier.compile(dynamic=True, backend=COMPILE_BACKEND)
