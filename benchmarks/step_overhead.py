@@ -22,16 +22,17 @@ clipping at 1.0, in one process:
   ``torch.compile``, buckets on), ``cuda-graphs`` (compile + CUDA graphs; CUDA only) and
   ``group-by-length`` (changes which texts share a batch, so it changes results: reported apart).
 
-Measured per arm: the median and mean wall time between consecutive optimiser steps after
-``--warm`` steps (compilation falls before, or in the few steps whose new shape compiles: the
-median ignores those, ``compile_s`` reports them), the ratio of the median to vanilla's, and the
-host synchronisations per step inside that window: on CPU by counting ``Tensor.item`` /
-``tolist`` / ``cpu`` / ``numpy`` / ``__bool__`` / ``__float__`` / ``__int__`` calls on tensors
-(calls from the data pipeline, which works on host tensors on any device, are listed but not
-counted), on CUDA with ``torch.cuda.set_sync_debug_mode("warn")``. The first ``--check-steps``
-training losses of each arm are recorded and compared: arms that must agree exactly (the same
-maths on the same padded shapes) and arms that must agree to rounding (other padding widths,
-compiled kernels) are checked and the result is written with the figures.
+Measured per arm: the median wall time between consecutive optimiser steps after ``--warm``
+steps (compilation falls in the first step: the median ignores it, ``compile_s`` reports it),
+the ratio of that median to vanilla's, and the host synchronisations per step inside that window:
+on CPU by counting ``Tensor.item`` / ``tolist`` / ``cpu`` / ``numpy`` / ``__bool__`` /
+``__float__`` / ``__int__`` calls (calls on tensors that live on the host on any device, i.e. the
+data loader, the sampler and the optimiser's step counters, are listed apart and not counted), on
+CUDA with ``torch.cuda.set_sync_debug_mode("warn")``. The arms run ``--repeats`` times round robin
+and each keeps its fastest repeat (other processes on a shared machine only add time). The first
+``--check-steps`` training losses of each arm are recorded and compared: arms that must agree
+bit for bit (the same maths on the same padded shapes) and arms that must agree to rounding (other
+padding widths, compiled kernels) are checked and the result is written with the figures.
 
 Usage::
 
@@ -131,20 +132,21 @@ class SyncCounter:
     """Counts host reads of tensor values (each one a device->host synchronisation on a GPU).
 
     CPU: wraps ``Tensor.item/tolist/cpu/numpy/__bool__/__float__/__int__`` while ``active``;
-    each call is attributed to its nearest caller outside torch, and callers in the data pipeline
-    (data loader, samplers, collators: host tensors on any device) are kept apart.
+    each call is attributed to its nearest caller outside torch, and reads of tensors that live on
+    the host on any device (data loader, samplers, collators, the optimisers' step counters) are
+    kept apart.
     CUDA: ``torch.cuda.set_sync_debug_mode("warn")`` reports every synchronising call.
     """
 
     METHODS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
-    DATA_SITES = ("torch/utils/data", "data/sampler.py", "data_collator", "collate.py", "trainer_pt_utils",
+    HOST_SITES = ("torch/utils/data", "data/sampler.py", "data_collator", "collate.py", "trainer_pt_utils",
                   "accelerate/data_loader", "EpochWeightedSampler", "datasets/", "optim/")
 
     def __init__(self, cuda: bool):
         self.cuda = cuda
         self.active = False
         self.sites: collections.Counter = collections.Counter()
-        self.data_sites: collections.Counter = collections.Counter()
+        self.host_sites: collections.Counter = collections.Counter()
         self._saved: dict = {}
         self._warn_ctx = None
 
@@ -158,8 +160,8 @@ class SyncCounter:
         return "?"
 
     def _record(self, site: str) -> None:
-        if any(key in site for key in self.DATA_SITES):
-            self.data_sites[site] += 1
+        if any(key in site for key in self.HOST_SITES):
+            self.host_sites[site] += 1
         else:
             self.sites[site] += 1
 
@@ -213,8 +215,8 @@ class SyncCounter:
     def summary(self, steps: int) -> dict:
         return {"syncs_per_step": sum(self.sites.values()) / max(steps, 1),
                 "sites": dict(self.sites.most_common(12)),
-                "data_pipeline_reads_per_step": sum(self.data_sites.values()) / max(steps, 1),
-                "data_pipeline_sites": dict(self.data_sites.most_common(6))}
+                "host_tensor_reads_per_step": sum(self.host_sites.values()) / max(steps, 1),
+                "host_tensor_sites": dict(self.host_sites.most_common(6))}
 
 
 def StepClock(warm: int, counter: SyncCounter):  # noqa: N802 - a factory that reads like the class it returns
@@ -350,22 +352,23 @@ def run_arm(arm: str, ctx: dict, *, warm: int, check_steps: int) -> dict:
     if len(timed) == 0:
         raise RuntimeError(f"only {len(steps)} steps ran; need more than --warm {warm}")
     median = float(np.median(timed))
-    slow = [float(s) for s in steps if s > 5 * median]  # steps that compiled a new shape (or hit a hiccup)
+    speed = extra.get("speed") or {}
     row = {
         "ms_per_step": median,
         "mean_ms_per_step": float(np.mean(timed)),
         "trimmed_mean_ms_per_step": float(np.mean(np.sort(timed)[: max(1, int(len(timed) * 0.9))])),
         "first_step_ms": float(steps[0]),
         "steps_timed": int(len(timed)),
-        "compile_s": round(sum(slow) / 1e3, 3) if arm in ("compile", "cuda-graphs") else None,
+        "compile_s": speed.get("compile_s"),
+        "slow_steps_ms": [round(float(x), 1) for x in steps if x > 5 * median],
         **counter.summary(len(timed)),
         "first_losses": tap.floats(),
         "wall_s": round(wall, 2),
         "overrides": ARMS[arm],
         "changes_results": arm in CHANGES_RESULTS,
     }
-    if extra.get("speed"):
-        row["speed"] = extra["speed"]
+    if speed:
+        row["speed"] = speed
     return row
 
 
@@ -404,18 +407,21 @@ def main(argv=None) -> int:
     ap.add_argument("--arms", nargs="+", default=None, choices=list(ARMS))
     ap.add_argument("--steps", type=int, default=70, help="optimiser steps per arm (one epoch)")
     ap.add_argument("--warm", type=int, default=10, help="steps left out of the timing")
+    ap.add_argument("--repeats", type=int, default=2, help="runs of every arm, round robin; the fastest counts")
     ap.add_argument("--check-steps", type=int, default=8, help="first losses compared between arms")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=32)
     ap.add_argument("--attn", default=None, help="attention implementation (default: eager on cpu, sdpa on cuda)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads on cpu (default 1)")
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--budget-s", type=float, default=None, help="skip arms once this many seconds have passed")
+    ap.add_argument("--budget-s", type=float, default=None, help="start no arm once this many seconds have passed")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
     import torch
     import transformers
+
+    import tailtune
 
     transformers.logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -434,11 +440,13 @@ def main(argv=None) -> int:
     results: dict = {
         "benchmark": "step_overhead", **device_info(), "reference": "vanilla",
         "command": " ".join(["step_overhead.py", *(argv if argv is not None else sys.argv[1:])]),
-        "micro_encoder": MICRO, "batch_size": args.batch_size, "steps": args.steps, "warm": args.warm,
+        "tailtune_source": str(Path(tailtune.__file__).parent), "micro_encoder": MICRO,
+        "batch_size": args.batch_size, "steps": args.steps, "warm": args.warm, "repeats": args.repeats,
         "max_length": args.max_length, "seed": args.seed, "arms": {}, "skipped": [],
     }
     beat: dict = {}
     stop = heartbeat(beat)
+    runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="tailtune-step-overhead-") as tmp:
         tmp = Path(tmp)
         attn = args.attn or ("sdpa" if cuda else "eager")
@@ -446,42 +454,66 @@ def main(argv=None) -> int:
                "data": make_data(tmp / "data", n_train=args.steps * args.batch_size, n_eval=64),
                "tmp": tmp, "seed": args.seed, "batch_size": args.batch_size, "max_length": args.max_length}
         results["attn_implementation"] = attn
-        for arm in arms:
-            elapsed = time.perf_counter() - t_start
-            if args.budget_s is not None and elapsed > args.budget_s:
-                print(f"  skip {arm}: {elapsed:.0f} s of the {args.budget_s:.0f} s budget used", flush=True)
-                results["skipped"].append(arm)
-                continue
-            beat.update(arm=arm, t0=time.perf_counter())
-            try:
-                row = run_arm(arm, ctx, warm=args.warm, check_steps=args.check_steps)
-            except Exception as exc:  # an arm that cannot run (an unknown recipe field on old code, say)
-                print(f"  {arm:22s} FAILED: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
-                results["arms"][arm] = {"error": f"{type(exc).__name__}: {exc}"[:2000],
-                                        "traceback": traceback.format_exc()[-3000:]}
+        for repeat in range(args.repeats):
+            for arm in arms:
+                if "error" in results["arms"].get(arm, {}):
+                    continue
+                elapsed = time.perf_counter() - t_start
+                if args.budget_s is not None and elapsed > args.budget_s:
+                    print(f"  skip {arm} (repeat {repeat + 1}): {elapsed:.0f} s of the {args.budget_s:.0f} s budget used",
+                          flush=True)
+                    results["skipped"].append(f"{arm}#{repeat + 1}")
+                    continue
+                beat.update(arm=f"{arm} (repeat {repeat + 1})", t0=time.perf_counter())
+                ctx["tmp"] = tmp / f"r{repeat}"
+                try:
+                    row = run_arm(arm, ctx, warm=args.warm, check_steps=args.check_steps)
+                except Exception as exc:  # an arm that cannot run (an unknown recipe field on old code, say)
+                    print(f"  {arm:22s} FAILED: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+                    results["arms"][arm] = {"error": f"{type(exc).__name__}: {exc}"[:2000],
+                                            "traceback": traceback.format_exc()[-3000:]}
+                    write_json(out, results)
+                    continue
+                runs.setdefault(arm, []).append(row)
+                results["arms"] = _best(runs, results["arms"])
+                results["agreement"] = agreement(results["arms"])
+                results["wall_s"] = round(time.perf_counter() - t_start, 2)
                 write_json(out, results)
-                continue
-            ref = results["arms"].get("vanilla", {}).get("ms_per_step")
-            if ref and arm != "vanilla":
-                row["ratio_vs_vanilla"] = row["ms_per_step"] / ref
-            results["arms"][arm] = row
-            results["agreement"] = agreement(results["arms"])
-            results["wall_s"] = round(time.perf_counter() - t_start, 2)
-            write_json(out, results)
-            ratio = f"{row['ratio_vs_vanilla']:.2f}x vanilla" if "ratio_vs_vanilla" in row else ""
-            comp = f"  compile {row['compile_s']:.1f} s" if row.get("compile_s") else ""
-            print(f"  {arm:22s} {row['ms_per_step']:7.2f} ms/step (mean {row['mean_ms_per_step']:6.2f})  "
-                  f"{row['syncs_per_step']:4.1f} syncs/step  {ratio}{comp}", flush=True)
+                comp = f"  compile {row['compile_s']:.1f} s" if row.get("compile_s") else ""
+                print(f"  {arm:22s} {row['ms_per_step']:7.2f} ms/step (repeat {repeat + 1})  "
+                      f"{row['syncs_per_step']:4.1f} syncs/step{comp}", flush=True)
     stop.set()
     results["targets"] = targets(results["arms"])
     results["wall_s"] = round(time.perf_counter() - t_start, 2)
     write_json(out, results)
+    print(f"{'arm':24s} {'ms/step':>8s} {'x vanilla':>9s} {'syncs/step':>10s}")
+    for arm, row in results["arms"].items():
+        if "error" in row:
+            print(f"{arm:24s} error: {row['error'][:100]}")
+            continue
+        ratio = row.get("ratio_vs_vanilla")
+        print(f"{arm:24s} {row['ms_per_step']:8.2f} {'' if ratio is None else f'{ratio:9.2f}'} "
+              f"{row['syncs_per_step']:10.2f}" + ("  (changes results)" if row["changes_results"] else ""))
     for check in results.get("agreement", []):
         print(f"  losses {check['arm']} vs {check['reference']} ({check['expected']}, {check['steps']} steps): "
               f"max abs diff {check['max_abs_diff']:.2e} -> {'ok' if check['ok'] else 'DIFFERENT'}")
     print("targets:", json.dumps(results["targets"], indent=1))
     print(f"wrote {out}")
     return 0
+
+
+def _best(runs: dict[str, list[dict]], previous: dict) -> dict:
+    """Per arm the fastest repeat (all repeats' medians kept), with its ratio to vanilla's fastest."""
+    arms = {a: r for a, r in previous.items() if "error" in r}
+    for arm, rows in runs.items():
+        best = dict(min(rows, key=lambda r: r["ms_per_step"]))
+        best["repeats_ms_per_step"] = [round(r["ms_per_step"], 3) for r in rows]
+        arms[arm] = best
+    ref = arms.get("vanilla", {}).get("ms_per_step")
+    for arm, row in arms.items():
+        if ref and arm != "vanilla" and "ms_per_step" in row:
+            row["ratio_vs_vanilla"] = row["ms_per_step"] / ref
+    return arms
 
 
 def targets(arms: dict) -> dict:

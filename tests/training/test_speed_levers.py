@@ -75,7 +75,8 @@ def test_defaults_leave_every_lever_off():
     cost to pay first (compile); on: those that change nothing (fast_step, pin_memory)."""
     t = Recipe().train
     assert (t.group_by_length, t.eval_sort_by_length, t.compile, t.pin_memory) == (False, False, False, True)
-    assert (t.fast_step, t.cuda_graphs, t.pad_buckets, t.compile_budget_s) == (True, False, None, 300.0)
+    assert (t.fast_step, t.cuda_graphs, t.pad_buckets, t.compile_budget_s, t.compile_scope) == (
+        True, False, None, 300.0, "layers")
     assert Recipe().optim.name == "adamw"
     opts = speed_mod.speed_options(Recipe().train.model_dump())
     assert (opts.fast_step, opts.compile, opts.cuda_graphs, opts.pad_buckets) == (True, False, False, False)
@@ -175,10 +176,12 @@ def test_length_sorted_evaluation_gives_the_same_outputs(tiny_encoder_dir, tmp_p
 
 @pytest.mark.slow
 def test_compile_wraps_the_forward_and_keeps_weight_names(tiny_encoder_dir, tmp_path, monkeypatch):
+    import torch
     from safetensors import safe_open
 
     from tailtune.training.compiled import CompiledForward
 
+    torch._dynamo.reset()  # forget what earlier tests compiled: count this test's compilations
     monkeypatch.setattr(speed_mod, "COMPILE_BACKEND", "eager")  # dynamo traces; no C++ code generation
     data = _varied_data(tmp_path / "data", n_train=16, n_eval=8)
     recipe = tiny_recipe("multiclass", data, tiny_encoder_dir, tmp_path / "run")
@@ -186,16 +189,18 @@ def test_compile_wraps_the_forward_and_keeps_weight_names(tiny_encoder_dir, tmp_
     cap = Capture()
     result = _run(recipe, cap)
 
-    dispatcher = cap.model.classifier.forward
-    assert isinstance(dispatcher, CompiledForward)
-    assert dispatcher.stats.compiled_calls == 2 and dispatcher.stats.compilations >= 1  # 16 rows, batch 8
-    assert dispatcher.stats.eager_calls == 0 and dispatcher.stats.error is None
+    layers = cap.model.classifier.encoder.encoder.layer  # scope "layers": each layer, one shared compilation
+    assert all(isinstance(layer.forward, CompiledForward) for layer in layers)
+    stats = layers[0].forward.stats
+    assert stats.compiled_calls == 2 * len(layers) and stats.compilations == 1  # 16 rows, batch 8: 2 steps
+    assert stats.eager_calls == 0 and stats.error is None
     with safe_open(str(tmp_path / "run" / rundir.MODEL_DIR / "model.safetensors"), "pt") as fh:
         keys = list(fh.keys())
     assert keys and not any("_orig_mod" in k or "forward" in k for k in keys)
     assert np.isfinite(result.history[-1]["train"]["loss"])
     speed = result.history[-1]["speed"]  # the compile time, reported in the history
     assert speed["compile_s"] > 0 and speed["budget_s"] == 300.0 and speed["budget_exhausted"] is False
+    assert speed["scope"] == "layers"
 
 
 def test_workers_score_each_split_on_its_own_rows(tiny_encoder_dir, tmp_path):
@@ -239,6 +244,7 @@ NEUTRAL_LEVERS = {
     "compile": ({"compile": True}, "rounding"),
     "cuda_graphs (CPU: compile alone)": ({"cuda_graphs": True}, "rounding"),
     "compile without buckets": ({"compile": True, "pad_buckets": False}, "rounding"),
+    "compile the whole model": ({"compile": True, "compile_scope": "model"}, "rounding"),
     "eval_sort_by_length": ({"eval_sort_by_length": True, "eval_batch_size": 4}, "rounding"),
     "dataloader_workers": ({"dataloader_workers": 2}, "exact"),
     "pin_memory off": ({"pin_memory": False}, "exact"),
@@ -329,19 +335,20 @@ def test_compile_budget_stops_further_compilations():
 
     from tailtune.training import compiled
 
+    torch._dynamo.reset()
     model = _toy()
-    dispatcher = compiled.install(model, backend="eager", budget_s=0.0)
-    assert compiled.install(model, backend="eager") is dispatcher  # idempotent
+    handle = compiled.install(model, backend="eager", budget_s=0.0, scope="model")
+    assert compiled.install(model, backend="eager") is handle  # idempotent
     x = torch.randn(3, 4)
     out = model(x)
-    assert dispatcher.stats.compilations == 1 and dispatcher.stats.budget_exhausted
-    torch.testing.assert_close(out, dispatcher.eager(x))
+    assert handle.stats.compilations == 1 and handle.stats.budget_exhausted
+    torch.testing.assert_close(out, handle.dispatchers[0].eager(x))
     model.double()
     out64 = model(x.double())  # would recompile (new dtype); the budget is spent: eager
-    assert out64.dtype == torch.float64 and dispatcher.stats.compilations == 1
+    assert out64.dtype == torch.float64 and handle.stats.compilations == 1
     with torch.no_grad():
         model(x.double())  # no gradients (evaluation): always the eager forward
-    assert dispatcher.stats.compiled_calls == 2
+    assert handle.stats.compiled_calls == 2
 
 
 def test_a_failed_compilation_falls_back_to_eager(caplog):
@@ -353,12 +360,38 @@ def test_a_failed_compilation_falls_back_to_eager(caplog):
         raise RuntimeError("no C++ compiler here")
 
     model = _toy()
-    dispatcher = compiled.install(model, backend=broken_backend, budget_s=10.0)
+    handle = compiled.install(model, backend=broken_backend, budget_s=10.0, scope="model")
     x = torch.randn(2, 4)
     with caplog.at_level("WARNING", logger="tailtune.training.compiled"):
         out = model(x)
         model(x)
-    torch.testing.assert_close(out, dispatcher.eager(x))
-    assert dispatcher.failed and "no C++ compiler here" in dispatcher.stats.error
-    assert dispatcher.stats.eager_calls == 2
+    torch.testing.assert_close(out, handle.dispatchers[0].eager(x))
+    assert handle.stats.failed and "no C++ compiler here" in handle.stats.error
+    assert handle.stats.eager_calls == 2
     assert "compilation failed" in caplog.text and "training continues without it" in caplog.text
+
+
+def test_layer_scope_compiles_one_layer_for_all(tiny_encoder_dir):
+    """Regional compilation: the encoder's layers share their code, so one compilation serves
+    every layer (the compile time of one layer, whatever the depth); an unknown layout falls back
+    to compiling the whole model."""
+    import torch
+
+    from tailtune.data import TaskSpec
+    from tailtune.models import build_classifier
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()  # forget what earlier tests compiled: count this test's compilations
+    task = TaskSpec(kind="multiclass", labels=["a", "b", "c"])
+    model = build_classifier({"name": str(tiny_encoder_dir), "dropout": 0.0}, task)
+    handle = compiled.install(model, backend="eager", scope="layers")
+    assert handle.scope == "layers" and len(handle.dispatchers) == len(model.encoder.encoder.layer)
+    model.train()
+    ids = torch.randint(5, 100, (4, 12))
+    mask = torch.ones(4, 12, dtype=torch.long)
+    mask[:, 9:] = 0
+    model(input_ids=ids, attention_mask=mask).logits.sum().backward()
+    assert handle.stats.compilations == 1 and handle.stats.compiled_calls == len(handle.dispatchers)
+    with pytest.raises(ValueError, match="scope must be one of"):
+        compiled.install(_toy(), backend="eager", scope="everything")
+    assert compiled.install(_toy(), backend="eager", scope="layers").scope == "model"

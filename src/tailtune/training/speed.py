@@ -11,9 +11,11 @@ What each lever does and whether it changes results (docs/training.md, "Speed"):
   of its longest text rounded up to 8, so compiled kernels and CUDA graphs see a handful of shapes.
   Padded positions are masked: outputs equal to rounding. Default: on with ``compile``.
 - ``compile``: ``torch.compile`` the classifier's training forward (dynamic shapes: one graph for
-  every width and batch size); the loss stays eager (scheduled parameters, any loss). Kernels
-  differ, so results equal to rounding; dropout draws its masks with the compiled kernels' random
-  numbers (same distribution, other draws).
+  every width and batch size); ``compile_scope: layers`` (default) compiles the encoder's layers,
+  which share one compilation (regional compilation: one layer's compile time), ``model`` the
+  whole forward as one graph (:mod:`tailtune.training.compiled`). The loss stays eager (scheduled
+  parameters, any loss). Kernels differ, so results equal to rounding; dropout draws its masks
+  with the compiled kernels' random numbers (same distribution, other draws).
 - ``cuda_graphs``: ``compile`` with CUDA graphs (``mode="reduce-overhead"``): each bucket's forward
   and backward replay as one graph launch. CUDA only (ignored on CPU, said once in the log).
 - ``compile_budget_s``: the compile-time bound. Compilation happens at the first step (and when a
@@ -68,13 +70,15 @@ def bucket_widths(max_length: int, multiple: int = PAD_MULTIPLE) -> tuple[int, .
 class SpeedOptions:
     """The resolved speed levers of one run (what the trainer and its step loop read).
 
-    Attributes: ``fast_step``, ``compile``, ``cuda_graphs``, ``compile_budget_s``,
+    Attributes: ``fast_step``, ``compile``, ``cuda_graphs``, ``compile_budget_s``, ``compile_scope``,
     ``pad_buckets`` (resolved: ``None`` became ``compile``), ``backend`` (:data:`COMPILE_BACKEND`).
     """
 
     def __init__(self, *, fast_step: bool = True, compile: bool = False, cuda_graphs: bool = False,
-                 compile_budget_s: float = 300.0, pad_buckets: bool | None = None, backend: str | None = None):
+                 compile_budget_s: float = 300.0, pad_buckets: bool | None = None, compile_scope: str = "layers",
+                 backend: str | None = None):
         self.fast_step = bool(fast_step)
+        self.compile_scope = compile_scope
         self.cuda_graphs = bool(cuda_graphs)
         self.compile = bool(compile) or self.cuda_graphs
         self.compile_budget_s = float(compile_budget_s)
@@ -83,7 +87,8 @@ class SpeedOptions:
 
     def __repr__(self) -> str:
         return (f"SpeedOptions(fast_step={self.fast_step}, compile={self.compile}, cuda_graphs={self.cuda_graphs}, "
-                f"compile_budget_s={self.compile_budget_s:g}, pad_buckets={self.pad_buckets}, backend={self.backend!r})")
+                f"compile_budget_s={self.compile_budget_s:g}, compile_scope={self.compile_scope!r}, "
+                f"pad_buckets={self.pad_buckets}, backend={self.backend!r})")
 
 
 def speed_options(train_cfg: dict) -> SpeedOptions:
@@ -95,6 +100,7 @@ def speed_options(train_cfg: dict) -> SpeedOptions:
         cuda_graphs=bool(train_cfg.get("cuda_graphs")),
         compile_budget_s=300.0 if budget is None else float(budget),
         pad_buckets=train_cfg.get("pad_buckets"),
+        compile_scope=train_cfg.get("compile_scope") or "layers",
     )
 
 
