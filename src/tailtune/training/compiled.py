@@ -99,6 +99,7 @@ class CompiledForward:
         kwargs = {"dynamic": True, "backend": backend}
         if self.cuda_graphs:
             kwargs["mode"] = "reduce-overhead"
+
         self.compiled = torch.compile(self.eager, **kwargs)
         self.stats = stats
         self.mark_step = mark_step and self.cuda_graphs

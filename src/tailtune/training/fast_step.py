@@ -14,6 +14,10 @@ fine-tune does not need at every step:
   accelerator's version rebuilds the list from ``model.parameters()`` each step), and no norm at
   all when clipping is off (the Trainer computes an unclipped norm for its logs every step);
 - gradients released with a loop over that list (``set_to_none``, as ``model.zero_grad()``);
+- the optimiser stepped through accelerate's wrapper directly (it probes the disk for an optional
+  package twice per step), and Adam/AdamW's per-step walk over every parameter to collect its
+  state (``_init_group``) replaced by the lists of the previous step while the parameters with
+  gradients and the state are the same ones (:class:`CachedInitGroup`);
 - callbacks whose step hooks are the base class's no-ops are not called per step; the Trainer's
   per-step FLOP and token counters are skipped (tailtune's module has no FLOP estimate: they
   were zero).
@@ -84,6 +88,8 @@ class StepEngine:
         self.plain_optimizer = (type(trainer.optimizer) is AcceleratedOptimizer and dist in _SIMPLE_CLIP
                                 and isinstance(getattr(trainer.optimizer, "optimizer", None), torch.optim.Optimizer)
                                 and type(trainer.optimizer.optimizer).__module__.startswith("torch.optim"))
+        if self.plain_optimizer:
+            CachedInitGroup.install(trainer.optimizer.optimizer)
         compiled = getattr(getattr(trainer, "compiled_forward", None), "stats", None)
         self.compile_stats = compiled
 
@@ -157,6 +163,41 @@ class StepEngine:
         for p in self.params:
             p.grad = None
         return grad_norm, learning_rate
+
+
+class CachedInitGroup:
+    """Adam/AdamW's ``_init_group`` (the per-step walk that lists each parameter with a gradient
+    and its state) answered from the previous step's lists while nothing changed: the same
+    parameters have gradients (by identity), the optimiser's state is the same object (not
+    reloaded) and no parameter was added. The lists hold the same tensors the walk would
+    collect (state tensors are updated in place; gradients are re-read every step), so the
+    optimiser's update is unchanged; anything new goes through the original walk."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.original = optimizer._init_group
+        self.cache: dict[int, tuple] = {}
+
+    @classmethod
+    def install(cls, optimizer) -> None:
+        if type(optimizer) in (torch.optim.Adam, torch.optim.AdamW) and "_init_group" not in optimizer.__dict__:
+            optimizer._init_group = cls(optimizer)
+
+    def __call__(self, group, params_with_grad, grads, *lists):
+        ids = [id(p) for p in group["params"] if p.grad is not None]
+        entry = self.cache.get(id(group))
+        if entry is not None and entry[0] == ids and entry[1] is self.optimizer.state and not group["amsgrad"]:
+            params = entry[2]
+            params_with_grad.extend(params)
+            grads.extend([p.grad for p in params])
+            for dst, src in zip(lists, entry[3]):
+                dst.extend(src)
+            return entry[4]
+        has_complex = self.original(group, params_with_grad, grads, *lists)
+        if not any(g.is_sparse for g in grads):
+            self.cache[id(group)] = (ids, self.optimizer.state, list(params_with_grad), [list(x) for x in lists],
+                                     has_complex)
+        return has_complex
 
 
 @torch.no_grad()
