@@ -514,6 +514,13 @@ def main(argv=None) -> int:
     results["targets"] = targets(results["arms"])
     results["wall_s"] = round(time.perf_counter() - t_start, 2)
     write_json(out, results)
+    print_table(results)
+    print(f"wrote {out}")
+    return 0
+
+
+def print_table(results: dict) -> None:
+    """The arms' figures, the loss agreement and the targets, as a table on stdout."""
     print(f"{'arm':24s} {'ms/step':>8s} {'x vanilla':>9s} {'syncs/step':>10s}")
     for arm, row in results["arms"].items():
         if "error" in row:
@@ -526,8 +533,6 @@ def main(argv=None) -> int:
         print(f"  losses {check['arm']} vs {check['reference']} ({check['expected']}, {check['steps']} steps): "
               f"max abs diff {check['max_abs_diff']:.2e} -> {'ok' if check['ok'] else 'DIFFERENT'}")
     print("targets:", json.dumps(results["targets"], indent=1))
-    print(f"wrote {out}")
-    return 0
 
 
 def _best(runs: dict[str, list[dict]], previous: dict) -> dict:

@@ -457,6 +457,22 @@ def _ratios(arms: dict) -> None:
             row["macro_f1_minus_vanilla"] = row["macro_f1"] - ref["macro_f1"]
 
 
+def _prepare(results: dict, suite: str, spec: dict, *, peak: float, **kwargs) -> dict | None:
+    """The suite's context (:func:`prepare_suite`) and its record in ``results`` (arms kept from a
+    merged file)."""
+    ctx = prepare_suite(suite, spec, **kwargs)
+    if ctx is None:
+        return None
+    ctx["peak"] = peak
+    previous = results["suites"].get(suite, {}).get("arms", {})
+    results["suites"][suite] = {
+        "spec": dict(spec), "model": ctx["model"], "shape": ctx["shape"], "n_train": ctx["n_train"],
+        "real_tokens_per_epoch": ctx["tokens"], "train_flops_per_epoch": ctx["flops"],
+        "lengths": ctx["lengths"], "arms": previous}
+    print(f"{suite}: {ctx['n_train']} train texts, {ctx['tokens'] / ctx['n_train']:.1f} real tokens/text", flush=True)
+    return ctx
+
+
 def _plan(args) -> dict[str, list[str]]:
     """``{suite: [arms]}`` from ``--plan`` (or every ``--arms`` for every ``--suites``)."""
     if not args.plan:
@@ -555,18 +571,8 @@ def main(argv=None) -> int:
                 continue
             if suite not in contexts:
                 progress.update(arm=f"{suite} (preparing)", t0=time.perf_counter(), step=None, steps=None)
-                contexts[suite] = prepare_suite(suite, spec, tmp=tmp, data=data, minilm=minilm, smoke=args.smoke)
-                if contexts[suite] is None:
-                    continue
-                ctx = contexts[suite]
-                ctx["peak"] = peak["flops_per_s"]
-                previous = results["suites"].get(suite, {}).get("arms", {})
-                results["suites"][suite] = {
-                    "spec": dict(spec), "model": ctx["model"], "shape": ctx["shape"], "n_train": ctx["n_train"],
-                    "real_tokens_per_epoch": ctx["tokens"], "train_flops_per_epoch": ctx["flops"],
-                    "lengths": ctx["lengths"], "arms": previous}
-                print(f"{suite}: {ctx['n_train']} train texts, {ctx['tokens'] / ctx['n_train']:.1f} real tokens/text",
-                      flush=True)
+                contexts[suite] = _prepare(results, suite, spec, tmp=tmp, data=data, minilm=minilm, smoke=args.smoke,
+                                           peak=peak["flops_per_s"])
             ctx = contexts[suite]
             if ctx is None:
                 continue
