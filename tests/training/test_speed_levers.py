@@ -265,7 +265,7 @@ def lever_setup(tiny_encoder_dir, tmp_path_factory):
     AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(encoder)
     data = _varied_data(root / "data", n_train=40, n_eval=16, seed=3)
     recipe = tiny_recipe("multiclass", data, encoder, root / "plain")
-    recipe["train"].update(fast_step=False)
+    recipe["train"].update(fast_step=False, epochs=1)
     return {"root": root, "data": data, "encoder": encoder, "plain": _run(recipe)}
 
 
@@ -293,7 +293,7 @@ def test_lever_changes_no_result(lever, lever_setup, monkeypatch):
     monkeypatch.setattr(speed_mod, "COMPILE_BACKEND", "eager")  # dynamo tracing; no C++ code generation
     out = lever_setup["root"] / f"run-{list(NEUTRAL_LEVERS).index(lever)}"
     recipe = tiny_recipe("multiclass", lever_setup["data"], lever_setup["encoder"], out)
-    recipe["train"].update(overrides)
+    recipe["train"].update(epochs=1, **overrides)
     result = _run(recipe)
     plain = lever_setup["plain"]
     _assert_same([{k: v for k, v in r.items() if k != "speed"} for r in result.history], plain.history, how)
@@ -313,7 +313,7 @@ def test_the_fused_adamw_default_matches_the_per_tensor_loop(lever_setup, monkey
     same update as the per-tensor loop tailtune used before, to rounding."""
     out = lever_setup["root"] / "run-unfused"
     recipe = tiny_recipe("multiclass", lever_setup["data"], lever_setup["encoder"], out)
-    recipe["train"].update(fast_step=False)
+    recipe["train"].update(fast_step=False, epochs=1)
     monkeypatch.setattr(run_mod, "_optim_name", lambda name: "adamw_torch")
     cap = Capture()
     result = _run(recipe, cap)
