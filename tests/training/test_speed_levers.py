@@ -395,3 +395,13 @@ def test_layer_scope_compiles_one_layer_for_all(tiny_encoder_dir):
     with pytest.raises(ValueError, match="scope must be one of"):
         compiled.install(_toy(), backend="eager", scope="everything")
     assert compiled.install(_toy(), backend="eager", scope="layers").scope == "model"
+
+
+def test_speed_settings_read_the_section_object_or_a_mapping():
+    """The recipe's ``train`` section object and its dict give the same settings."""
+    section = recipe_from_dict({"train": {"cuda_graphs": True, "compile_budget_s": 12, "pin_memory": False}}).train
+    as_dict = section.model_dump()
+    for cfg in (section, as_dict):
+        opts = speed_mod.speed_options(cfg)
+        assert (opts.compile, opts.cuda_graphs, opts.pad_buckets, opts.compile_budget_s) == (True, True, True, 12.0)
+        assert speed_mod.dataloader_kwargs(cfg)["dataloader_pin_memory"] is False

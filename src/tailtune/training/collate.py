@@ -96,11 +96,11 @@ class LabelCollator:
         return batch
 
 
-def build_collator(tokenizer, kind: str, train_cfg: dict | None = None, *, max_length: int | None = None) -> LabelCollator:
+def build_collator(tokenizer, kind: str, train_cfg=None, *, max_length: int | None = None) -> LabelCollator:
     """The run's collator: padding to a multiple of 8, or to :func:`~tailtune.training.speed.bucket_widths`
     of ``max_length`` when the ``train`` section's ``pad_buckets`` resolves on (it follows ``compile``)."""
     from tailtune.training.speed import bucket_widths, speed_options
 
-    opts = speed_options(dict(train_cfg or {}))
+    opts = speed_options(train_cfg)  # a mapping or the recipe's train section
     buckets = bucket_widths(max_length) if opts.pad_buckets and max_length else None
     return LabelCollator(tokenizer, kind=kind, pad_to_multiple_of=PAD_MULTIPLE, buckets=buckets)

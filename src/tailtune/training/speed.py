@@ -39,6 +39,7 @@ __all__ = [
     "SpeedOptions",
     "bucket_widths",
     "check_train_levers",
+    "configure_model",
     "dataloader_kwargs",
     "speed_options",
     "trainer_speed_kwargs",
@@ -91,16 +92,25 @@ class SpeedOptions:
                 f"pad_buckets={self.pad_buckets}, backend={self.backend!r})")
 
 
-def speed_options(train_cfg: dict) -> SpeedOptions:
-    """:class:`SpeedOptions` from the recipe's ``train`` section (a plain dict)."""
-    budget = train_cfg.get("compile_budget_s")
+def _get(train_cfg, name: str, default=None):
+    """A field of the ``train`` section, given as a mapping or as the recipe's section object."""
+    if train_cfg is None:
+        return default
+    if isinstance(train_cfg, dict):
+        return train_cfg.get(name, default)
+    return getattr(train_cfg, name, default)
+
+
+def speed_options(train_cfg) -> SpeedOptions:
+    """:class:`SpeedOptions` from the recipe's ``train`` section (a mapping or the section object)."""
+    budget = _get(train_cfg, "compile_budget_s")
     return SpeedOptions(
-        fast_step=train_cfg.get("fast_step", True) is not False,
-        compile=bool(train_cfg.get("compile")),
-        cuda_graphs=bool(train_cfg.get("cuda_graphs")),
+        fast_step=_get(train_cfg, "fast_step", True) is not False,
+        compile=bool(_get(train_cfg, "compile")),
+        cuda_graphs=bool(_get(train_cfg, "cuda_graphs")),
         compile_budget_s=300.0 if budget is None else float(budget),
-        pad_buckets=train_cfg.get("pad_buckets"),
-        compile_scope=train_cfg.get("compile_scope") or "layers",
+        pad_buckets=_get(train_cfg, "pad_buckets"),
+        compile_scope=_get(train_cfg, "compile_scope") or "layers",
     )
 
 
@@ -116,7 +126,7 @@ def check_train_levers(train) -> None:
         )
 
 
-def dataloader_kwargs(train_cfg: dict) -> dict[str, Any]:
+def dataloader_kwargs(train_cfg) -> dict[str, Any]:
     """``TrainingArguments`` data-loading fields from the recipe's ``train`` section.
 
     ``dataloader_workers`` > 0 lets each worker prefetch 2 batches; ``pin_memory`` (default true)
@@ -125,10 +135,10 @@ def dataloader_kwargs(train_cfg: dict) -> dict[str, Any]:
     "eval" and hands it back for every other data set, so the per-epoch train subsample would be
     scored on the validation rows (re-forking 2 workers per loader costs milliseconds).
     """
-    workers = int(train_cfg.get("dataloader_workers") or 0)
+    workers = int(_get(train_cfg, "dataloader_workers") or 0)
     out: dict[str, Any] = {
         "dataloader_num_workers": workers,
-        "dataloader_pin_memory": bool(train_cfg.get("pin_memory", True)),
+        "dataloader_pin_memory": bool(_get(train_cfg, "pin_memory", True)),
         "dataloader_persistent_workers": False,
     }
     if workers > 0:
@@ -136,7 +146,7 @@ def dataloader_kwargs(train_cfg: dict) -> dict[str, Any]:
     return out
 
 
-def trainer_speed_kwargs(train_cfg: dict) -> dict[str, Any]:
+def trainer_speed_kwargs(train_cfg) -> dict[str, Any]:
     """Every ``TrainingArguments`` field the speed levers set: :func:`dataloader_kwargs`, copies to
     the GPU that do not block the host (with pinned memory), and no per-step host reads by the
     Trainer (its NaN/inf filter reads the loss every step; tailtune keeps its own on-device sums)."""
@@ -153,9 +163,10 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def configure_model(classifier, train_cfg: dict, tokenizer, model_name: str) -> None:
-    """Runtime model settings of the ``train`` section: ``length_chunks`` (needs right padding)."""
-    chunks = int(train_cfg.get("length_chunks") or 1)
+def configure_model(classifier, train_cfg, tokenizer, model_name: str) -> None:
+    """Runtime model settings of the ``train`` section: ``length_chunks`` (needs right padding).
+    (``compile`` is installed by the trainer, :mod:`tailtune.training.compiled`.)"""
+    chunks = int(_get(train_cfg, "length_chunks") or 1)
     if chunks > 1:
         if getattr(tokenizer, "padding_side", "right") != "right":
             raise RecipeError(
