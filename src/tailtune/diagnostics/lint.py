@@ -442,7 +442,26 @@ def lint_recipe(
                     "lowered confidence as a signal, so the two fight and the weights carry little information",
                     "use one: drop label_smoothing, or turn confidence weighting off",
                 ))
+    out.extend(_max_length_findings(data))
     return sort_findings(out)
+
+
+def _max_length_findings(data: dict) -> list[Finding]:
+    """``data.max_length`` above the encoder's positions (when its config.json is readable locally)."""
+    from tailtune.models.checks import position_limit_of_folder
+    from tailtune.models.classifier import resolve_encoder_name
+
+    name = _section(data, "model").get("name")
+    max_length = _section(data, "data").get("max_length")
+    limit = position_limit_of_folder(resolve_encoder_name(str(name))) if name else None
+    if limit is None or not isinstance(max_length, int) or max_length <= limit:
+        return []
+    return [Finding(
+        "max_length_over_positions", "error", {"max_length": max_length, "positions": limit, "model": str(name)},
+        f"data.max_length = {max_length} but the encoder {name} has {limit} positions: training would stop at "
+        f"the first text longer than {limit} tokens",
+        f"set data.max_length: {limit} (or less)",
+    )]
 
 
 def class_counts_from_data(recipe: Any, *, data_path: str | None = None) -> tuple[dict[str, float], int]:

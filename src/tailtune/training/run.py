@@ -456,6 +456,10 @@ def _oom_message(cfg: dict) -> str:
 def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Sequence = ()) -> RunResult:
     """Train and evaluate a classifier as the recipe says; write the run directory.
 
+    The run directory is locked for the whole run; a fresh run refuses a folder holding a run or
+    unrelated files, a failed start removes what it wrote, and ``resume`` on a finished run returns
+    it untouched (``result.already_finished``): :mod:`tailtune.training.rundir_guard`.
+
     Args:
         recipe: a :class:`tailtune.training.recipe.Recipe` (``None`` with ``resume``: the run's own
             ``recipe.yaml``).
@@ -477,6 +481,13 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         >>> result = train(load_recipe("examples/multiclass.yaml"))  # doctest: +SKIP
         >>> result.eval["test"]["macro_f1"]  # doctest: +SKIP
     """
+    from tailtune.training.rundir_guard import guarded_train
+
+    return guarded_train(_train, recipe, resume=resume, callbacks=callbacks, result_cls=RunResult)
+
+
+def _train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Sequence = ()) -> RunResult:
+    """:func:`train` without the run-directory guard (lock, output checks, finished-run check)."""
     checkpoint = None
     if resume is not None:
         run_dir = Path(resume)
@@ -534,6 +545,9 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     from tailtune.models.classifier import load_tokenizer
 
     set_seed(seed)
+    from tailtune.models.checks import check_encoder_max_length
+
+    check_encoder_max_length(recipe.model, _section(cfg, "data").get("max_length"))  # before the weights load
     classifier = build_classifier(recipe.model, task)
     tokenizer = load_tokenizer(recipe.model)
     t = _section(cfg, "train")
