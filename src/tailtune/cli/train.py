@@ -43,12 +43,14 @@ def _report(run_dir) -> None:
     """Write ``report.html`` into the run directory (every run gets one; ``tailtune report`` re-writes it).
 
     Training has succeeded by now, so a report that cannot be written is a printed warning, not a
-    failed command.
+    failed command (a run directory locked by another process is one such case).
     """
     try:
         from tailtune.reports import write_report
+        from tailtune.utils.runlock import run_dir_lock
 
-        path = write_report(run_dir)
+        with run_dir_lock(run_dir, create=False):
+            path = write_report(run_dir)
     except Exception as exc:  # noqa: BLE001 - the run directory is complete; say how to retry
         console.print(f"[yellow]warning[/] report.html not written ({type(exc).__name__}: {escape(str(exc))}); "
                       f"retry with `tailtune report {escape(str(run_dir))}`", highlight=False, soft_wrap=True)
@@ -89,6 +91,31 @@ def _train(train, *args, callbacks: list, **kwargs):
             getattr(callback, "close", lambda: None)()
 
 
+def _run(train, recipe, *, run_dir, callbacks: list, resume=None) -> None:
+    """Train (or resume), then print the summary and write the report; the CLI's one way to run.
+
+    A resumed run that had already finished is left untouched (its ``eval.json`` keeps any tuned
+    entries): it is said so and nothing is written. An interrupt names the resume command.
+    """
+    from tailtune.utils.paths import check_writable
+
+    if run_dir is not None and (resume is None or Path(run_dir).is_dir()):
+        check_writable(run_dir, option="--resume" if resume is not None else "--output")
+    try:
+        result = _train(train, recipe, resume=resume, callbacks=callbacks)
+    except KeyboardInterrupt:
+        if run_dir is not None:
+            console.print(f"interrupted; continue with: tailtune train --resume {escape(str(run_dir))}", highlight=False)
+        raise
+    if getattr(result, "already_finished", False):
+        console.print(f"{escape(str(result.run_dir))}: the run is finished (history, eval.json and model/ are "
+                      "complete); nothing to resume, nothing written. To train more, start a new run with "
+                      "another --output", highlight=False, soft_wrap=True)
+        return
+    _summary(result)
+    _report(result.run_dir)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``train`` and ``demo`` to ``app``."""
 
@@ -122,9 +149,7 @@ def register(app: typer.Typer) -> None:
                 raise RecipeError(
                     "--resume continues a run with its own recipe.yaml; drop RECIPE, --preset and overrides"
                 )
-            result = _train(train, None, resume=resume, callbacks=callbacks)
-            _summary(result)
-            _report(result.run_dir)
+            _run(train, None, run_dir=resume, resume=resume, callbacks=callbacks)
             return
         if (recipe is None) == (preset is None):
             raise RecipeError("give a RECIPE file or --preset NAME (one of them), or --resume RUN_DIR")
@@ -143,9 +168,7 @@ def register(app: typer.Typer) -> None:
         )
         parsed = recipe_from_dict(apply_overrides(raw, flags), source=source)
         _lint(parsed)
-        result = _train(train, parsed, callbacks=callbacks)
-        _summary(result)
-        _report(result.run_dir)
+        _run(train, parsed, run_dir=parsed.output, callbacks=callbacks)
 
     @app.command("demo")
     def demo_cmd(
@@ -157,7 +180,9 @@ def register(app: typer.Typer) -> None:
         from tailtune.training.callbacks import RichProgressCallback
         from tailtune.training.demo import DEMO_SIZES, prepare_demo
         from tailtune.training.run import train
+        from tailtune.utils.paths import check_writable
 
+        check_writable(output, option="--output")  # the demo's data goes beside it, its run into it
         recipe = prepare_demo(output, epochs=epochs)
         console.print(
             f"demo: all-MiniLM-L6-v2, Rotten Tomatoes fresh/rotten/plot (plot is the 7.9% minority), "
@@ -166,6 +191,4 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         _lint(recipe)
-        result = _train(train, recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
-        _summary(result)
-        _report(result.run_dir)
+        _run(train, recipe, run_dir=recipe.output, callbacks=[] if quiet else [RichProgressCallback(console=console)])
