@@ -6,7 +6,12 @@ import pytest
 from safetensors import SafetensorError
 
 from tailtune.errors import RecipeError
-from tailtune.models.checks import check_max_length, encoder_load_error, position_limit, position_limit_of_folder
+from tailtune.models.checks import (
+    check_max_length,
+    encoder_load_error,
+    position_limit,
+    position_limit_of_folder,
+)
 
 
 @pytest.mark.parametrize(("config", "limit"), [

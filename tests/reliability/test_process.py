@@ -38,10 +38,10 @@ from tiny_runs import tiny_recipe, write_tiny_data  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _env(tmp: Path) -> dict:
+def _env(tmp: Path, cache: str = "hf-cache") -> dict:
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               HF_DATASETS_CACHE=str(tmp / "hf-cache"), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+               HF_DATASETS_CACHE=str(tmp / cache), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return env
 
 
@@ -49,9 +49,9 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job may have inherited SIG_IGN
 
 
-def _cli(tmp: Path, *args: str) -> subprocess.Popen:
+def _cli(tmp: Path, *args: str, cache: str = "hf-cache") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tailtune.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(tmp), preexec_fn=_default_sigint)
+                            stderr=subprocess.PIPE, text=True, env=_env(tmp, cache), preexec_fn=_default_sigint)
 
 
 def _wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | None = None):
@@ -121,11 +121,12 @@ def test_two_trains_on_one_output_the_second_exits_2_naming_the_first(tmp_path, 
     run = tmp_path / "run"
     first = _cli(tmp_path, "train", str(_recipe(tmp_path, tiny_encoder_dir, "a", output=run, epochs=2, seed=13)), "-q")
     try:
-        _wait_for(lambda: (lock_holder(run) or {}).get("pid") == first.pid, timeout=240,
-                  what="the first train's lock", proc=first)
+        _wait_for(lambda: (lock_holder(run) or {}).get("pid") == first.pid and (run / "recipe.yaml").exists(),
+                  timeout=240, what="the first train's lock and its first files", proc=first)
         os.kill(first.pid, signal.SIGSTOP)  # hold it mid-run while the second one starts
+        # its own datasets cache: the stopped first process may hold the shared cache's file lock
         second = _cli(tmp_path, "train", str(_recipe(tmp_path, tiny_encoder_dir, "b", output=run, epochs=2, seed=99)),
-                      "-q")
+                      "-q", cache="hf-cache-second")
         out2, err2 = second.communicate(timeout=240)
     finally:
         os.kill(first.pid, signal.SIGCONT)

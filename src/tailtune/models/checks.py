@@ -94,8 +94,6 @@ def encoder_load_error(name: str, path: str, exc: BaseException) -> RecipeError 
     pickle (``EOFError``, ``UnpicklingError``) and ``RuntimeError``s from loading a state dict
     (size mismatch, a corrupt zip archive); out of memory is not one of them.
     """
-    import pickle
-
     import torch
 
     try:
@@ -104,7 +102,8 @@ def encoder_load_error(name: str, path: str, exc: BaseException) -> RecipeError 
         SafetensorError = ()  # noqa: N806
     if isinstance(exc, torch.OutOfMemoryError):
         return None
-    if not isinstance(exc, (SafetensorError, EOFError, pickle.UnpicklingError, RuntimeError)):
+    unpickling = "UnpicklingError" in {cls.__name__ for cls in type(exc).__mro__}  # by name: no pickle import
+    if not (isinstance(exc, (SafetensorError, EOFError, RuntimeError)) or unpickling):
         return None
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return RecipeError(

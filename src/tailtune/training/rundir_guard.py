@@ -189,8 +189,11 @@ def guarded_train(train_fn: Callable, recipe, *, resume, callbacks, result_cls):
         return train_fn(recipe, resume=resume, callbacks=callbacks)  # its own error, or a non-writing rank
     with run_dir_lock(run_dir, command=_describe(resume, run_dir)):
         if resume is not None:
-            done = finished_run(run_dir)
+            done = finished_run(run_dir) if (run_dir / rundir.RECIPE).is_file() else None
             if done is not None:
+                from tailtune.training.recipe import load_recipe
+
+                load_recipe(run_dir / rundir.RECIPE)  # still read (safely): a corrupt recipe is an error
                 logger.warning("--resume %s: the run is finished; nothing to resume, nothing written", run_dir)
                 cls = type("FinishedRunResult", (result_cls, FinishedRun), {})
                 return cls(run_dir=run_dir, history=done[0], eval=done[1])
