@@ -48,7 +48,7 @@ RUN_ENTRIES = frozenset({
     rundir.REPORT, rundir.CHECKPOINTS_DIR, rundir.PREDICTIONS_DIR,
 })
 #: entries a file manager puts into any folder; never a reason to refuse it
-_IGNORED = frozenset({LOCK_NAME, ".DS_Store", "Thumbs.db", "desktop.ini"})
+_IGNORED = frozenset({LOCK_NAME, ".DS_Store", "Thumbs.db", "desktop.ini", ".gitkeep"})
 
 
 def _is_temp(name: str) -> bool:
