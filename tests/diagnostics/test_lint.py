@@ -152,7 +152,7 @@ def test_errors_come_first_and_bad_input_type():
 
 
 def test_lint_accepts_a_validated_recipe():
-    recipe_mod = pytest.importorskip("tailtune.training.recipe")
+    recipe_mod = pytest.importorskip("tailtune.recipe")
     rec = recipe_mod.Recipe.model_validate(
         {"task": {"kind": "multiclass"}, "loss": {"focal": {"gamma": 2.0}}, "weighting": {"scheme": "inverse"},
          "sampler": "class_balanced"})

@@ -12,7 +12,7 @@ import yaml
 
 from tailtune.data import TaskSpec
 from tailtune.errors import RecipeError
-from tailtune.training.recipe import (
+from tailtune.recipe import (
     Recipe,
     available_presets,
     dump_recipe_yaml,

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # tin
 def real_runs(tmp_path_factory, tiny_encoder_dir):
     tiny_runs = pytest.importorskip("tiny_runs")
     training = pytest.importorskip("tailtune.training")
-    from tailtune.training.recipe import recipe_from_dict
+    from tailtune.recipe import recipe_from_dict
 
     root = tmp_path_factory.mktemp("real")
     out = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tailtune.cli.main import main
-from tailtune.training.recipe import load_recipe, read_recipe_file, validate_against_task
+from tailtune.recipe import load_recipe, read_recipe_file, validate_against_task
 from tailtune.utils import rundir
 from tailtune.utils.io import read_jsonl
 

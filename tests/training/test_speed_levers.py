@@ -12,8 +12,8 @@ from tiny_runs import tiny_recipe
 from transformers import TrainerCallback
 
 from tailtune.errors import RecipeError
+from tailtune.recipe import Recipe, recipe_from_dict
 from tailtune.training import run as run_mod
-from tailtune.training.recipe import Recipe, recipe_from_dict
 from tailtune.utils import rundir
 
 WORDS = ["good", "bad", "plot", "story", "fine", "dull", "scene", "actor", "great", "poor"]

@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         no_plots: bool = typer.Option(False, "--no-plots", help="Write analysis.json only."),
     ):
         """Show how skewed a dataset is and what each class-weighting scheme would do about it."""
-        from tailtune.data.analysis import analyze, write_analysis
+        from tailtune.diagnostics.analysis import analyze, write_analysis
 
         if tokenizer is not None:  # the packaged all-MiniLM-L6-v2 for its hub id, offline (as train does)
             from tailtune.models.classifier import resolve_encoder_name

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
     ):
         """Check a recipe for remedies that cancel or compound each other. Exit 1 on errors, 0 otherwise."""
         from tailtune.diagnostics import class_counts_from_data, lint_recipe
-        from tailtune.training.recipe import load_recipe
+        from tailtune.recipe import load_recipe
 
         rec = load_recipe(recipe, overrides)
         base = load_recipe(baseline) if baseline is not None else None

@@ -108,9 +108,9 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ):
         """Train a classifier as RECIPE says and write its run directory."""
+        from tailtune.recipe import preset_dict, read_recipe_file, recipe_from_dict
+        from tailtune.recipe.overrides import apply_overrides, flag_overrides
         from tailtune.training.callbacks import RichProgressCallback
-        from tailtune.training.overrides import apply_overrides, flag_overrides
-        from tailtune.training.recipe import preset_dict, read_recipe_file, recipe_from_dict
         from tailtune.training.run import train
 
         callbacks = [] if quiet else [RichProgressCallback(console=console)]

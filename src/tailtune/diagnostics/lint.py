@@ -214,7 +214,7 @@ def lint_recipe(
     """Check a recipe for remedies that cancel or compound each other.
 
     Args:
-        recipe: a :class:`tailtune.training.recipe.Recipe` or its mapping form.
+        recipe: a :class:`tailtune.recipe.Recipe` or its mapping form.
         class_counts: training examples per class (multilabel: positives per label), e.g. from
             :func:`class_counts_from_data`; enables the checks that cite the data.
         num_examples: training set size (multilabel ``pos_weight`` needs it).

@@ -25,10 +25,10 @@ Recipe specs (the mini-language of ``--recipes``, comma separated):
 
 ``name``
     a packaged preset (``ce``, ``weighted-ce``, ``focal``, ``class-balanced``, ``label-smoothing``,
-    ``supcon``, ``asl``, ``logit-adjust``; ``tailtune.training.recipe.available_presets()``);
+    ``supcon``, ``asl``, ``logit-adjust``; ``tailtune.recipe.available_presets()``);
 ``name:value``
     the preset with its one knob set (``focal:1`` -> ``loss.focal.gamma=1``; the knobs are
-    ``tailtune.training.recipe.PRESET_KNOBS``);
+    ``tailtune.recipe.PRESET_KNOBS``);
 ``path/to/recipe.yaml``
     a recipe file (its ``loss``, ``weighting``, ``sampler``, ``sample_weighting`` and
     ``model.projection_dim``/``dropout`` are used; encoder, optimiser and epochs are the screen's).
@@ -86,7 +86,7 @@ def parse_recipe_specs(specs: str | Sequence[str]) -> list[RecipeSpec]:
         RecipeError: an unknown preset (with "did you mean"), a knob on a preset without one, an
             unreadable recipe file, or an empty list.
     """
-    from tailtune.training.recipe import preset_dict, read_recipe_file
+    from tailtune.recipe import preset_dict, read_recipe_file
 
     if isinstance(specs, str):
         items = [s.strip() for s in specs.split(",")]
@@ -207,8 +207,8 @@ class _Prepared:
 
 def _prepare_recipe(spec: RecipeSpec, task, train_labels) -> _Prepared:
     """Validate the recipe's schema and build its loss once (errors -> RecipeError naming it)."""
+    from tailtune.recipe import recipe_from_dict, resolved_recipe_dict
     from tailtune.training import run as _run
-    from tailtune.training.recipe import recipe_from_dict, resolved_recipe_dict
 
     recipe = recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
     cfg = resolved_recipe_dict(recipe)

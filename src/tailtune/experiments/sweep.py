@@ -232,8 +232,8 @@ def sweep(
 
     from tailtune.experiments.ablate import recipe_label
     from tailtune.experiments.screen import parse_recipe_specs
-    from tailtune.training.overrides import apply_overrides
-    from tailtune.training.recipe import recipe_from_dict
+    from tailtune.recipe import recipe_from_dict
+    from tailtune.recipe.overrides import apply_overrides
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials={trials!r} must be a positive int")

@@ -2,8 +2,8 @@
 
 Public API: :func:`train` and :class:`RunResult` (``tailtune.training.run``), :func:`run_demo`
 (``tailtune.training.demo``), the callbacks in ``tailtune.training.callbacks``; the recipe schema
-lives in ``tailtune.training.recipe``. Heavy imports (torch, transformers) happen on first use, so
-``import tailtune.training.recipe`` stays light.
+lives in ``tailtune.recipe``. Heavy imports (torch, transformers) happen on first use, so
+``import tailtune.recipe`` stays light.
 """
 
 from __future__ import annotations

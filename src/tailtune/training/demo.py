@@ -103,14 +103,14 @@ def prepare_demo(
         seed: the subsample's seed.
 
     Returns:
-        a validated :class:`~tailtune.training.recipe.Recipe`.
+        a validated :class:`~tailtune.recipe.Recipe`.
 
     Example:
         >>> recipe = prepare_demo("runs/demo")  # doctest: +SKIP
         >>> recipe.loss["focal"].params["gamma"]  # doctest: +SKIP
         1.0
     """
-    from tailtune.training.recipe import load_preset
+    from tailtune.recipe import load_preset
 
     corpus, model = locate_demo_assets()
     sizes = dict(sizes or DEMO_SIZES)

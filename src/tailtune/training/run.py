@@ -59,10 +59,10 @@ class RunResult:
 # ---------------------------------------------------------------------------------------------
 # recipe access: the pydantic model is dumped to plain dicts so this module reads field names only
 def _as_recipe(recipe):
-    """A :class:`~tailtune.training.recipe.Recipe` from a Recipe or a plain mapping (validated)."""
+    """A :class:`~tailtune.recipe.Recipe` from a Recipe or a plain mapping (validated)."""
     from collections.abc import Mapping
 
-    from tailtune.training.recipe import Recipe, recipe_from_dict
+    from tailtune.recipe import Recipe, recipe_from_dict
 
     if isinstance(recipe, Recipe):
         return recipe
@@ -72,7 +72,7 @@ def _as_recipe(recipe):
 
 
 def _recipe_dict(recipe) -> dict:
-    from tailtune.training.recipe import resolved_recipe_dict
+    from tailtune.recipe import resolved_recipe_dict
 
     return resolved_recipe_dict(recipe)
 
@@ -158,7 +158,7 @@ def _validate(recipe, cfg: dict, task) -> None:
     names and parameters) plus the machine (fp16 needs a GPU); RecipeError naming field and fix."""
     import torch
 
-    from tailtune.training.recipe import validate_against_task
+    from tailtune.recipe import validate_against_task
 
     validate_against_task(recipe, task)
     metric = _section(cfg, "early_stopping").get("metric") or "macro_f1"
@@ -401,13 +401,13 @@ def _metric_fn(task):
 
 # ---------------------------------------------------------------------------------------------
 def _write_recipe(run_dir: Path, recipe) -> None:
-    from tailtune.training.recipe import dump_recipe_yaml
+    from tailtune.recipe import dump_recipe_yaml
 
     atomic_write_text(run_dir / rundir.RECIPE, dump_recipe_yaml(recipe))
 
 
 def _load_run_recipe(run_dir: Path):
-    from tailtune.training.recipe import load_recipe
+    from tailtune.recipe import load_recipe
 
     path = run_dir / rundir.RECIPE
     if not path.exists():
@@ -457,7 +457,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     """Train and evaluate a classifier as the recipe says; write the run directory.
 
     Args:
-        recipe: a :class:`tailtune.training.recipe.Recipe` (``None`` with ``resume``: the run's own
+        recipe: a :class:`tailtune.recipe.Recipe` (``None`` with ``resume``: the run's own
             ``recipe.yaml``).
         resume: a run directory whose last complete checkpoint to continue from.
         callbacks: extra ``transformers.TrainerCallback`` objects (e.g. progress bars).
@@ -473,7 +473,7 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
         DataError: from the data layer.
 
     Example:
-        >>> from tailtune.training.recipe import load_recipe  # doctest: +SKIP
+        >>> from tailtune.recipe import load_recipe  # doctest: +SKIP
         >>> result = train(load_recipe("examples/multiclass.yaml"))  # doctest: +SKIP
         >>> result.eval["test"]["macro_f1"]  # doctest: +SKIP
     """

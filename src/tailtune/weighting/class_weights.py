@@ -35,8 +35,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from tailtune.errors import did_you_mean
-
-SCHEMES: tuple[str, ...] = ("uniform", "inverse", "sqrt_inverse", "effective_number")
+from tailtune.weighting.schemes import DEFAULT_BETA, SCHEMES
 
 _ZERO_REMEDY = (
     "remedies: add training examples for it, merge it into a related class, drop it from the task's "
@@ -83,7 +82,7 @@ def class_weights(
     counts,
     *,
     scheme: str,
-    beta: float = 0.999,
+    beta: float = DEFAULT_BETA,
     cap: float | None = None,
     overrides: Mapping[str | int, float] | None = None,
     normalize: bool = True,
@@ -194,7 +193,7 @@ def class_weights(
 
 
 def pos_weight(pos_counts, neg_counts=None, *, cap: float | None = None, num_samples: int | None = None,
-               names: Sequence[str] | None = None, scheme: str = "inverse", beta: float = 0.999) -> torch.Tensor:
+               names: Sequence[str] | None = None, scheme: str = "inverse", beta: float = DEFAULT_BETA) -> torch.Tensor:
     """Per-label positive weight for ``binary_cross_entropy_with_logits``: the scheme's weight of the
     label's positives relative to its negatives.
 
