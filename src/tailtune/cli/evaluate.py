@@ -69,6 +69,14 @@ def _user_errors(command: str):
 
 def register(app: typer.Typer) -> None:
     """Add ``evaluate``, ``tune``, ``ensemble`` and ``predict`` to ``app``."""
+    _add_evaluate(app)
+    _add_tune(app)
+    _add_ensemble(app)
+    _add_predict(app)
+
+
+def _add_evaluate(app: typer.Typer) -> None:
+    """``tailtune evaluate``."""
 
     @app.command("evaluate")
     def evaluate_cmd(
@@ -98,6 +106,10 @@ def register(app: typer.Typer) -> None:
             },
         )
         console.print(f"wrote {run / 'eval.json'}", highlight=False)
+
+
+def _add_tune(app: typer.Typer) -> None:
+    """``tailtune tune``."""
 
     @app.command("tune")
     def tune_cmd(
@@ -169,6 +181,10 @@ def register(app: typer.Typer) -> None:
             )
         console.print(f"wrote {run / 'postprocess.json'}", highlight=False)
 
+
+def _add_ensemble(app: typer.Typer) -> None:
+    """``tailtune ensemble``."""
+
     @app.command("ensemble")
     def ensemble_cmd(
         runs: list[Path] = typer.Argument(..., help="Two or more run directories of the same task and data."),
@@ -202,6 +218,10 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         console.print(f"wrote {out}", highlight=False)
+
+
+def _add_predict(app: typer.Typer) -> None:
+    """``tailtune predict``."""
 
     @app.command("predict")
     def predict_cmd(
@@ -260,3 +280,4 @@ def register(app: typer.Typer) -> None:
         else:
             for r in rows:
                 sys.stdout.write(dumps_json(r, indent=None) + "\n")
+
