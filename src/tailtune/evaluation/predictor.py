@@ -42,37 +42,15 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.errors import RunDirError
-from tailtune.evaluation.postprocess import PostProcess
-from tailtune.evaluation.runs import MEMBERS, RunInfo, open_run
+from tailtune.evaluation.postprocess import PostProcess, probs_to_logits
+from tailtune.evaluation.run_dir import MEMBERS, RunInfo, open_run, read_members, recipe_max_length
 from tailtune.utils import rundir
 
-__all__ = ["Predictor", "probs_to_logits"]
+__all__ = ["Predictor", "probs_to_logits"]  # probs_to_logits lives in evaluation.postprocess
 
 _HUGE = 1_000_000
-
-
-def probs_to_logits(probs: np.ndarray, task: Any) -> np.ndarray:
-    """Logits whose sigmoid/softmax gives ``probs`` back: ``logit(p)`` or ``log(p)``, shape ``(N, num_outputs)``."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1 - 1e-12)
-    if task.kind in ("binary", "multilabel"):
-        z = np.log(p) - np.log1p(-p)
-        return z.reshape(p.shape[0], -1)
-    return np.log(p).reshape(p.shape[0], -1)
-
-
-def _recipe_max_length(run_dir: Path) -> int | None:
-    """``data.max_length`` of the run's ``recipe.yaml`` (what training truncated at), if readable."""
-    path = Path(run_dir) / rundir.RECIPE
-    if not path.is_file():
-        return None
-    import yaml
-
-    try:
-        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}).get("max_length")
-    except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, int) and value >= 2 else None
 
 
 class Predictor:
@@ -133,8 +111,6 @@ class Predictor:
             raise ValueError(f"dtype must be one of {list(dtypes)}, got {dtype!r}")
         run = open_run(run_dir, need_model=True)
         if run.is_ensemble:
-            from tailtune.evaluation.ensemble import read_members
-
             members = [
                 (
                     cls.from_run_dir(m, device=device, batch_size=batch_size, max_length=max_length, dtype=dtype,
@@ -153,7 +129,7 @@ class Predictor:
         from tailtune.models import load_classifier
 
         if max_length is None:
-            max_length = _recipe_max_length(run.path)
+            max_length = recipe_max_length(run.path)
 
         model, tokenizer = load_classifier(
             run.path / rundir.MODEL_DIR, device=device, dtype=dtypes[dtype], trust_remote_code=bool(trust_remote_code)
@@ -265,15 +241,16 @@ class Predictor:
 
     def format(self, pred: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:
         task = self.task
+        info = task_kind(task)
         names = list(task.labels)
         rows: list[dict[str, Any]] = []
-        if task.kind == "binary":
+        if info.is_binary:
             for y, p in zip(pred.tolist(), probs.tolist(), strict=True):
                 rows.append({"label": names[y], "probabilities": {names[0]: 1.0 - p, names[1]: p}})
-        elif task.kind == "multiclass":
+        elif info.is_multiclass:
             for y, p in zip(pred.tolist(), probs.tolist(), strict=True):
                 rows.append({"label": names[y], "probabilities": dict(zip(names, p, strict=True))})
-        elif task.kind == "multilabel":
+        elif info.multi_hot:
             for y, p in zip(pred.tolist(), probs.tolist(), strict=True):
                 rows.append(
                     {
