@@ -41,7 +41,8 @@ from pydantic import (
     model_validator,
 )
 
-from tailtune.data.task import KINDS as TASK_KINDS
+from tailtune.data.kinds import KINDS as TASK_KINDS
+from tailtune.data.kinds import task_kind
 from tailtune.data.task import hierarchy_cycle
 from tailtune.errors import did_you_mean
 from tailtune.recipe.overrides import normalise_loss
@@ -83,9 +84,9 @@ class TaskSection(_Section):
 
     @model_validator(mode="after")
     def _kind_specific(self) -> TaskSection:
-        if self.hierarchy and self.kind not in (None, "multilabel"):
+        if self.hierarchy and self.kind is not None and not task_kind(self.kind).multi_hot:
             raise ValueError(f"hierarchy is for kind 'multilabel' only, not {self.kind!r}; remove task.hierarchy")
-        if self.polarities and self.kind not in (None, "aspects"):
+        if self.polarities and self.kind is not None and not task_kind(self.kind).per_aspect:
             raise ValueError(f"polarities are for kind 'aspects' only, not {self.kind!r}; remove task.polarities")
         if self.hierarchy:
             for child, parent in self.hierarchy.items():
@@ -133,36 +134,41 @@ class ModelSection(_Section):
 
 
 class GammaSchedule(_Section):
-    """A focusing parameter that changes over training (progress 0 -> 1); mirrors
-    :class:`tailtune.losses.focal.GammaSchedule`.
+    """The YAML shape of a gamma schedule (field names and types, for "did you mean" messages).
 
-    ``linear``/``cosine`` go from ``start`` to ``end``; ``constant`` stays at ``start``; ``step`` takes
-    ``values[k]`` after the k-th of the increasing ``milestones`` in (0, 1).
+    Its meaning -- which schedule the fields give, the defaults, the cross-field rules and the value
+    over training -- is :class:`tailtune.losses.focal.GammaSchedule`, the one schedule type: the
+    validator builds one, and the recipe keeps its canonical mapping
+    (``{schedule: linear, start: 3.0, end: 1.5}``).
     """
 
-    schedule: Literal["constant", "linear", "cosine", "step"] = "linear"
+    schedule: str | None = None
     start: Number | None = None
     end: Number | None = None
     values: list[Number] | None = None
     milestones: list[Annotated[Number, Field(gt=0, lt=1)]] | None = None
 
     @model_validator(mode="after")
-    def _complete(self) -> GammaSchedule:
-        if self.schedule in ("linear", "cosine") and (self.start is None or self.end is None):
-            raise ValueError(f"a {self.schedule} schedule needs start and end")
-        if self.schedule == "constant" and self.start is None:
-            raise ValueError("a constant schedule needs start")
-        if self.schedule == "step":
-            if self.values is None or self.milestones is None:
-                raise ValueError("a step schedule needs values and milestones")
-            if len(self.values) != len(self.milestones) + 1:
-                raise ValueError(
-                    f"a step schedule needs one more value than milestones, got {len(self.values)} values "
-                    f"and {len(self.milestones)} milestones"
-                )
-            if self.milestones != sorted(self.milestones):
-                raise ValueError(f"milestones {self.milestones} must increase")
+    def _meaning(self) -> GammaSchedule:
+        canonical_gamma(self.model_dump(exclude_none=True))  # raises ValueError with the loss's message
         return self
+
+
+def canonical_gamma(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A gamma schedule mapping as :class:`tailtune.losses.focal.GammaSchedule` reads it, with every
+    field it uses written out (``{start: 3, end: 1}`` -> ``{schedule: linear, start: 3.0, end: 1.0}``).
+
+    Raises:
+        ValueError: the losses' message (unknown schedule, missing ``end``, values vs milestones, ...).
+    """
+    from tailtune.losses.focal import GammaSchedule as LossGammaSchedule  # torch: only for a schedule
+
+    g = LossGammaSchedule.from_spec(spec)
+    if g.kind == "step":
+        return {"schedule": "step", "values": list(g.values), "milestones": list(g.milestones)}
+    if g.kind == "constant":
+        return {"schedule": "constant", "start": float(g.start)}
+    return {"schedule": g.kind, "start": float(g.start), "end": float(g.end)}
 
 
 class LossPart(BaseModel):
@@ -184,11 +190,11 @@ class LossPart(BaseModel):
             gamma = data["gamma"]
             if isinstance(gamma, Mapping):
                 try:
-                    gamma = GammaSchedule.model_validate(dict(gamma)).model_dump(exclude_none=True)
+                    gamma = canonical_gamma(GammaSchedule.model_validate(dict(gamma)).model_dump(exclude_none=True))
                 except ValidationError as exc:
                     first = exc.errors(include_url=False)[0]
                     where = "".join(f".{p}" for p in first["loc"])
-                    msg = str(first["msg"]).removeprefix("Value error, ")
+                    msg = str(first["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
                     if first["type"] == "extra_forbidden":
                         msg = f"unknown key{did_you_mean(str(first['loc'][-1]), list(GammaSchedule.model_fields))}"
                     raise ValueError(
@@ -349,7 +355,7 @@ class Recipe(_Section):
                 "train.group_by_length and sampler 'class_balanced' both choose the training batches; "
                 "keep one: set train.group_by_length: false or sampler: none"
             )
-        if self.weighting.apply_to == "pos_weight" and kind in ("multiclass", "aspects"):
+        if self.weighting.apply_to == "pos_weight" and kind is not None and not task_kind(kind).sigmoid:
             raise ValueError(
                 f"weighting.apply_to 'pos_weight' is for binary/multilabel tasks, not {kind!r}; "
                 "use 'weight' or 'alpha' (or 'auto')"

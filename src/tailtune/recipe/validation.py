@@ -7,66 +7,22 @@ valid choices. The loss registry (torch) is imported on first use, so importing 
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tailtune.data.kinds import task_kind
 from tailtune.errors import RecipeError, did_you_mean
+from tailtune.recipe.loss_args import (
+    CLASS_WEIGHT_PARAMS,
+    TRAINER_PARAMS,
+    accepted_params,
+    check_overrides,
+    class_weight_target,
+    data_arguments,
+)
+from tailtune.recipe.loss_args import registry as loss_registry
 from tailtune.recipe.schema import Recipe
 
 __all__ = ["CLASS_WEIGHT_PARAMS", "TRAINER_PARAMS", "check_losses", "validate_against_task"]
-
-
-#: Loss constructor arguments the trainer sets (from the data, the task or its loss contract); a recipe
-#: never writes them.
-TRAINER_PARAMS = ("counts", "priors", "num_samples", "parent_of", "names", "kind", "reduction", "absent_index")
-#: Constructor arguments that carry class weights (filled by the ``weighting`` section).
-CLASS_WEIGHT_PARAMS = ("alpha", "weight", "pos_weight")
-
-
-def _loss_registry():
-    """The :mod:`tailtune.losses.registry` module (imported lazily: torch is only needed here)."""
-    from tailtune.losses import registry
-
-    return registry
-
-
-def _num_classes(task: Any) -> int:
-    if task.kind == "aspects":
-        return len(task.polarities) + 1
-    if task.kind == "binary":
-        return 1
-    return len(task.labels)
-
-
-def _placeholders(factory_params: Iterable[str], given: Mapping[str, Any], task: Any) -> dict[str, Any] | None:
-    """Stand-ins for the data-derived arguments so a loss can be built once to check its parameters;
-    ``None`` when they cannot be made without the data (no task yet)."""
-    out: dict[str, Any] = {}
-    for name in factory_params:
-        if name in given or name not in ("counts", "num_samples", "parent_of", "names"):
-            continue
-        if task is None:
-            return None
-        if name == "counts":
-            out[name] = [1.0] * _num_classes(task)
-        elif name == "num_samples":
-            out[name] = 2
-        elif name == "parent_of":
-            out[name] = dict(task.hierarchy or {})
-        elif name == "names":
-            out[name] = list(task.labels)
-    return out
-
-
-def _class_weight_target(recipe: Recipe, kind: str) -> str | None:
-    """The loss argument the weighting section fills for ``kind`` (the trainer's rule), or None."""
-    w = recipe.weighting
-    if w.scheme == "uniform" or w.apply_to == "none":
-        return None
-    if w.apply_to == "auto":
-        return "pos_weight" if kind in ("binary", "multilabel") else "alpha"
-    return w.apply_to
 
 
 def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, source: str = "recipe") -> None:
@@ -79,7 +35,7 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
     """
 
 
-    registry = _loss_registry()
+    registry = loss_registry()
     kind = kind or (task.kind if task is not None else None) or recipe.task.kind
     names = list(registry.available())
     for key, part in recipe.loss.items():
@@ -100,7 +56,7 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
             )
         params = dict(part.params)
         spec = registry.spec(name, kind=kind)
-        accepted = [p for p in inspect.signature(spec.factory).parameters if p != "self"]
+        accepted = accepted_params(spec)
         settable = [p for p in accepted if p not in TRAINER_PARAMS]
         for param in params:
             if param in TRAINER_PARAMS and param in accepted:
@@ -113,7 +69,10 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
                     f"{source}: loss.{key}.{param}: {spec.name} has no parameter {param!r}"
                     f"{did_you_mean(param, settable)}. Fix: use one of {', '.join(settable) or '(none)'}"
                 )
-        target = _class_weight_target(recipe, kind)
+        try:
+            target = class_weight_target(recipe.weighting, kind)
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc}") from None
         if target is not None and target in params:
             raise RecipeError(
                 f"{source}: loss.{key}.{target} is set and weighting (scheme {recipe.weighting.scheme!r}, apply_to "
@@ -125,7 +84,7 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
                 f"{source}: loss.{key} ({spec.name}) needs a label hierarchy. "
                 "Fix: set task.hierarchy: {child: parent, ...} or remove this loss part"
             )
-        extra = _placeholders(accepted, params, task)
+        extra = data_arguments(accepted, params, task, part=key)  # stand-in counts: no data yet
         if extra is None:
             continue
         try:
@@ -149,6 +108,7 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
         RecipeError: naming the field, the bad value and the valid names.
     """
     kind = task.kind
+    info = task_kind(task)
     labels = list(task.labels)
     rt = recipe.task
     if rt.kind is not None and rt.kind != kind:
@@ -167,7 +127,7 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
             f"{list(getattr(task, 'polarities', []))!r}. Fix: match them or remove task.polarities"
         )
     if rt.hierarchy:
-        if kind != "multilabel":
+        if not info.multi_hot:
             raise RecipeError(f"{source}: task.hierarchy is for multilabel tasks, not {kind!r}. Fix: remove it")
         for child, parent in rt.hierarchy.items():
             for name in (child, parent):
@@ -176,18 +136,8 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
                         f"{source}: task.hierarchy names {name!r}, which is not a label"
                         f"{did_you_mean(name, labels)}. Fix: use label names from the data ({_preview(labels)})"
                     )
-    if kind == "aspects":
-        classes = list(getattr(task, "aspect_classes", [*task.polarities, "absent"]))
-        what = "aspect class (polarity or 'absent')"
-    else:
-        classes, what = labels, "label"
-    for name in recipe.weighting.overrides:
-        if name not in classes:
-            raise RecipeError(
-                f"{source}: weighting.overrides.{name}: {name!r} is not a {what}{did_you_mean(name, classes)}. "
-                f"Fix: use one of {_preview(classes)}"
-            )
-    if recipe.weighting.apply_to == "pos_weight" and kind not in ("binary", "multilabel"):
+    check_overrides(recipe.weighting, info.weight_classes(task), info, source=source)
+    if recipe.weighting.apply_to == "pos_weight" and not info.sigmoid:
         raise RecipeError(
             f"{source}: weighting.apply_to = 'pos_weight' is for binary/multilabel tasks, not {kind!r}. "
             "Fix: use 'weight', 'alpha' or 'auto'"
