@@ -51,15 +51,16 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     ):
         """Check a recipe for remedies that cancel or compound each other. Exit 1 on errors, 0 otherwise."""
-        from tailtune.diagnostics import class_counts_from_data, lint_recipe
+        from tailtune.diagnostics.lint import lint_recipe, recipe_counts
         from tailtune.recipe import load_recipe
 
         rec = load_recipe(recipe, overrides)
         base = load_recipe(baseline) if baseline is not None else None
-        counts = n = None
+        task = counts = None
         if data or data_path:
-            counts, n = class_counts_from_data(rec, data_path=data_path)
-        findings = lint_recipe(rec, class_counts=counts, num_examples=n, baseline=base)
+            task, counts = recipe_counts(rec, data_path=data_path)
+        findings = lint_recipe(rec, class_counts=None if counts is None else counts.as_dict(),
+                               num_examples=None if counts is None else counts.num_examples, baseline=base, task=task)
         if as_json:
             typer.echo(json.dumps([f.to_dict() for f in findings], indent=2))
         else:
