@@ -75,3 +75,25 @@ def test_multilabel_unknown_override_is_refused_on_the_screen_path(tmp_path, tin
     (entry,) = result.recipes
     assert entry["status"] == "skipped"
     assert "weighting.overrides.bb" in entry["reason"] and "did you mean 'b'" in entry["reason"]
+
+
+def test_two_class_weighted_parts_get_their_own_tensors(tmp_path):
+    """Two parts that both take the class weights got ONE shared tensor, and the Trainer's safetensors
+    checkpoint refused the state ('Some tensors share memory'); each part now gets its own copy."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    from tailtune.data import TaskSpec
+    from tailtune.recipe import recipe_from_dict
+    from tailtune.recipe.build import build_loss
+    from tailtune.recipe.counts import ClassCounts
+    from tailtune.recipe.resolve import resolve
+
+    task = TaskSpec("aspects", ["food", "staff"], polarities=["positive", "negative"])
+    labels = np.array([[0, 2], [1, 2], [2, 0], [0, 1], [2, 2]])
+    recipe = recipe_from_dict({"loss": {"ce": {}, "label_smoothing": {"weight": 0.5}},
+                               "weighting": {"scheme": "inverse", "apply_to": "weight"}})
+    loss = build_loss(resolve(recipe, task, ClassCounts.from_targets(task, labels)))
+    a, b = loss.losses["ce"].weight, loss.losses["label_smoothing"].weight
+    assert a.tolist() == b.tolist() and a.data_ptr() != b.data_ptr()
+    save_file(dict(loss.state_dict()), str(tmp_path / "loss.safetensors"))  # raised before

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
 from tailtune.errors import RunDirError
 from tailtune.recipe.schema import OptimSection
 from tailtune.utils import rundir
@@ -244,8 +246,6 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
     Raises:
         RunDirError: no such folder, no ``history.jsonl``, or a corrupt file (named, with its line).
     """
-    import yaml
-
     path = Path(run_dir)
     if not path.is_dir():
         raise RunDirError(f"{path}: no such run directory; pass the folder a `tailtune train` wrote (its output:)")
@@ -280,8 +280,6 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
         name=path.name,
     )
     run.class_counts = dict(class_counts) if class_counts else train_counts(history)
-    from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
-
     n_train = next((_num((r.get("train") or {}).get("n_samples")) for r in history if (r.get("train") or {}).get("n_samples")), None)
     run.extra["n_train"] = n_train
     resolved = _read_json(path / rundir.RESOLVED)  # what the run recorded it trained with

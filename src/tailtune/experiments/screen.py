@@ -55,11 +55,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
 
+from tailtune.data import load_dataset
 from tailtune.data.kinds import task_kind
 from tailtune.errors import DataError, RecipeError
+from tailtune.evaluation.tuning import tune_decision_rule
 from tailtune.experiments import stats
+from tailtune.experiments.embeddings import get_embeddings
+from tailtune.metrics import classification_report, decode
 from tailtune.recipe import Recipe, preset_dict, read_recipe_file, recipe_from_dict, validate_against_task
+from tailtune.recipe.build import build_loss, sample_weight_fn, sampler_weights
 from tailtune.recipe.counts import ClassCounts
 from tailtune.recipe.resolve import ResolvedRecipe, resolve
 from tailtune.utils.io import atomic_write_json
@@ -142,9 +150,6 @@ class HeadConfig:
 
 
 def _head_module(in_dim: int, out_dim: int, cfg: HeadConfig, *, dropout: float, projection_dim: int | None):
-    import torch
-    from torch import nn
-
     class ScreenHead(nn.Module):
         """Features -> (optional GELU hidden layer) -> logits; embeddings for contrastive parts are the
         L2-normalised projection when ``projection_dim`` is set, else the (hidden) features."""
@@ -167,8 +172,6 @@ def _head_module(in_dim: int, out_dim: int, cfg: HeadConfig, *, dropout: float, 
 
 def target_tensor(task, labels) -> Any:
     """Encoded targets as the loss takes them: float multi-hot (multilabel), else long."""
-    import torch
-
     y = np.asarray(labels)
     if task_kind(task).multi_hot:
         return torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
@@ -192,8 +195,6 @@ def _loss_call(loss, logits, target, emb, *, kind: str, progress: float, sample_
 
 
 def _fast_macro_f1(task, y_true, logits) -> float:
-    from tailtune.metrics import decode
-
     tp, fp, fn, _ = stats.item_counts(y_true, decode(logits, task), task)
     return float(stats.metric_from_counts(tp.sum(0), fp.sum(0), fn.sum(0), kind=task.kind,
                                           polarities=len(task.polarities)))
@@ -227,8 +228,6 @@ def prepare_recipe(spec: RecipeSpec, task, train_labels) -> PreparedRecipe:
         RecipeError: naming the recipe (its file or preset) and the field, e.g. a loss that does not
             exist for the task kind or a class-weight override that names no class.
     """
-    from tailtune.recipe.build import build_loss, sample_weight_fn, sampler_weights
-
     recipe = recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
     try:
         validate_against_task(recipe, task, source=spec.source)
@@ -262,8 +261,6 @@ def train_head(
     ``on_epoch(epoch, validation_macro_f1)`` is called after every epoch; returning ``True`` stops
     training (a sweep's pruner uses it).
     """
-    import torch
-
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(features["train"])
@@ -339,15 +336,11 @@ SCREEN_TUNE_BOOTSTRAP = 30
 def _tune(task, logits, y) -> Any:
     """The validation-tuned decision rule (:func:`tailtune.evaluation.tuning.tune_decision_rule`,
     bagged thresholds/biases with the out-of-bag check, no temperature): a ``PostProcess``."""
-    from tailtune.evaluation.tuning import tune_decision_rule
-
     return tune_decision_rule(logits, y, task, split="validation", temperature="none",
                               bootstrap=SCREEN_TUNE_BOOTSTRAP).postprocess
 
 
 def _score(task, y_true, logits, minority, rule=None) -> tuple[dict, np.ndarray]:
-    from tailtune.metrics import classification_report, decode
-
     pred = decode(logits, task) if rule is None else rule.decide(logits, task)
     report = classification_report(y_true, pred, task)
     per_class = report.get("per_class") or {}
@@ -498,8 +491,6 @@ def screen(
 # ------------------------------------------------------------------------------ screen's steps
 def _screen_splits(data) -> tuple[Any, dict]:
     """The task and the train/validation/test splits (DataError naming a missing one)."""
-    from tailtune.data import load_dataset
-
     loaded = load_dataset(data)
     for split in ("train", "validation", "test"):
         if split not in loaded.splits or len(loaded.splits[split]) == 0:
@@ -513,8 +504,6 @@ def _screen_splits(data) -> tuple[Any, dict]:
 @contextmanager
 def _torch_threads(threads: int | None):
     """torch's intra-op thread count set to ``threads`` (unchanged for ``None``) inside the block."""
-    import torch
-
     previous = torch.get_num_threads()
     try:
         if threads is not None:
@@ -525,8 +514,6 @@ def _torch_threads(threads: int | None):
 
 
 def _embed(splits: dict, model_name: str, **options):
-    from tailtune.experiments.embeddings import get_embeddings
-
     texts = {k: list(v["text"]) for k, v in splits.items()}
     return get_embeddings(texts, model=model_name, **options)
 
@@ -565,8 +552,6 @@ def _run_heads(prepared: dict, task, features, labels: dict, seed_list: list[int
     todo = {name: prep for name, prep in prepared.items() if not isinstance(prep, str)}
     bar = bar_task = None
     if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), console=console, transient=False)
         bar.start()

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailtune import weighting as weighting_fns
 from tailtune.data.kinds import KINDS, TaskKind, task_kind
 from tailtune.errors import RecipeError
 from tailtune.recipe.counts import ClassCounts
@@ -194,8 +195,6 @@ def _jsonable(value: Any) -> Any:
 # ------------------------------------------------------------------------------- class weights
 def _sigmoid_weights(w: WeightingSection, task: Any, counts: ClassCounts, info: TaskKind):
     """(pos_weight tensor per weighted output, per-class weights) of a binary/multilabel task."""
-    from tailtune import weighting
-
     outputs = info.weighted_outputs(task)
     pos = counts.of(outputs)
     if info.name == "binary":
@@ -204,7 +203,7 @@ def _sigmoid_weights(w: WeightingSection, task: Any, counts: ClassCounts, info: 
     else:
         neg = [float(counts.num_examples) - c for c in pos]
     try:
-        values = weighting.pos_weight(pos, neg, cap=w.cap, names=outputs, scheme=w.scheme, beta=float(w.beta))
+        values = weighting_fns.pos_weight(pos, neg, cap=w.cap, names=outputs, scheme=w.scheme, beta=float(w.beta))
     except ValueError as exc:
         raise RecipeError(f"weighting: {exc}") from exc
     values = values.clone()
@@ -241,8 +240,6 @@ def resolve_class_weights(weighting: WeightingSection, task: Any, counts: ClassC
         return None
     if counts is None:
         raise RecipeError("weighting: class weights need the training counts (resolve(recipe, task, counts))")
-    from tailtune import weighting as weighting_fns
-
     pos_weight = None
     if info.sigmoid:
         tensor, per_class = _sigmoid_weights(weighting, task, counts, info)
