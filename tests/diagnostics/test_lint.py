@@ -255,3 +255,15 @@ def test_double_weighting_cites_the_data_without_a_sampler_too():
     f = one(lint_recipe(recipe, class_counts=COUNTS), "double_weighting")
     assert f.figures["weight_ratio"] == 5.0 and f.figures["combined"] == 110.0
     assert "110x in all instead of about 22.0x" in f.verdict
+
+
+def test_focal_checks_use_the_losses_own_default_gamma():
+    """A part without ``gamma`` is checked at its loss's default (resolved from the signature):
+    focal 2.0, but sentiment_focal 0.1 (the lint used to assume 2.0 for every focal part)."""
+    weights = {"scheme": "inverse"}
+    focal = one(lint_recipe(clean(loss={"focal": {}}, weighting=weights), class_counts=MILD), "gamma_weights_mild")
+    assert focal.figures["gamma"] == 2.0
+    assert "gamma_weights_mild" not in rules(lint_recipe(clean(loss={"sentiment_focal": {}}, weighting=weights),
+                                                         class_counts=MILD))
+    lr = one(lint_recipe(clean(loss={"sentiment_focal": {}}, optim={"lr": 5e-5})), "focal_lr_unchanged")
+    assert lr.figures["gamma"] == pytest.approx(0.1)
