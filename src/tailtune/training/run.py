@@ -124,6 +124,8 @@ def _load_data(cfg: dict):
         kwargs["empty_text"] = data_cfg["empty_text"]
     if data_cfg.get("label_sep"):
         kwargs["label_sep"] = data_cfg["label_sep"]
+    if data_cfg.get("unused_labels"):
+        kwargs["unused_labels"] = data_cfg["unused_labels"]
     loaded = load_dataset(data_cfg["path"], **kwargs)
     if task_cfg.get("kind") and loaded.task.kind != task_cfg["kind"]:
         raise RecipeError(
