@@ -468,7 +468,7 @@ def class_counts_from_data(recipe: Any, *, data_path: str | None = None) -> tupl
     kwargs = {}
     # read the data exactly as training will (empty_text: drop, label_sep, the split seed)
     for key, arg in (("text", "text_column"), ("labels", "label_column"), ("empty_text", "empty_text"),
-                     ("label_sep", "label_sep"), ("val_fraction", "val_fraction")):
+                     ("label_sep", "label_sep"), ("val_fraction", "val_fraction"), ("unused_labels", "unused_labels")):
         if ds.get(key):
             kwargs[arg] = ds[key]
     seed = _section(data, "train").get("seed")

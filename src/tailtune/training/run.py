@@ -124,6 +124,8 @@ def _load_data(cfg: dict):
         kwargs["empty_text"] = data_cfg["empty_text"]
     if data_cfg.get("label_sep"):
         kwargs["label_sep"] = data_cfg["label_sep"]
+    if data_cfg.get("unused_labels"):
+        kwargs["unused_labels"] = data_cfg["unused_labels"]
     loaded = load_dataset(data_cfg["path"], **kwargs)
     if task_cfg.get("kind") and loaded.task.kind != task_cfg["kind"]:
         raise RecipeError(
@@ -433,7 +435,9 @@ def _tokenizer_digest(tokenizer, max_length) -> str:
     fingerprint ``map``'s function by pickling the tokenizer it closes over (about 0.5 s per split)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     spec = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    return _digest("tailtune-tokenise-v1", type(tokenizer).__name__, spec, str(max_length),
+    from tailtune.models.truncation import RULE
+
+    return _digest("tailtune-tokenise-v1", RULE, type(tokenizer).__name__, spec, str(max_length),
                    str(getattr(tokenizer, "model_input_names", "")))
 
 
@@ -561,8 +565,10 @@ def train(recipe=None, *, resume: str | os.PathLike | None = None, callbacks: Se
     max_length = _section(cfg, "data").get("max_length") or 256
     with_length = bool(t.get("group_by_length"))  # the length-grouped sampler reads a "length" column
 
+    from tailtune.models.truncation import tokenize_truncated
+
     def tok(batch):
-        enc = tokenizer(batch["text"], truncation=True, max_length=int(max_length))
+        enc = tokenize_truncated(tokenizer, batch["text"], max_length=int(max_length))
         if with_length:
             enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc
