@@ -150,7 +150,7 @@ def test_focal_factor_is_the_losss_own_ratio_to_cross_entropy(gamma):
     import torch
     import torch.nn.functional as F
 
-    from tailtune.diagnostics.lint import focal_factor
+    from tailtune.diagnostics.loss_scale import focal_factor
     from tailtune.losses.focal import softmax_focal_loss
 
     p = 0.8

@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tailtune.diagnostics.findings import Finding, sort_findings
+from tailtune.diagnostics.loss_scale import focal_factor
 from tailtune.diagnostics.rundata import DEFAULT_LR, is_contrastive
 from tailtune.diagnostics.weights import imbalance_ratio, recipe_class_weights, weighting_active
 
@@ -202,25 +203,6 @@ def _reversed_alpha(alpha, kind: str | None, counts: dict[str, float] | None,
     return {"form": "softmax", "largest": big, "largest_count": counts[big], "largest_alpha": weights[big],
             "rarest": small, "rarest_count": counts[small], "rarest_alpha": weights[small],
             "ratio": round(weights[big] / weights[small], 2) if weights[small] > 0 else None}
-
-
-def focal_factor(p_t: float, gamma: float) -> float:
-    """Focal loss over cross-entropy for one example whose true class has probability ``p_t``, as
-    :func:`tailtune.losses.focal.sigmoid_focal_loss` computes it: ``(1 - p_t)^gamma`` for
-    ``gamma >= 0``, ``p_t^|gamma|`` for the reversed loss (``gamma < 0``).
-
-    Example:
-        >>> round(focal_factor(0.9, 2.0), 4), round(focal_factor(0.9, -0.5), 4)
-        (0.01, 0.9487)
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from tailtune.losses.focal import sigmoid_focal_loss
-
-    z = torch.tensor([math.log(p_t / (1 - p_t))], dtype=torch.float64)
-    y = torch.ones(1, dtype=torch.float64)
-    return float(sigmoid_focal_loss(z, y, gamma=float(gamma), reduction="sum") / F.binary_cross_entropy_with_logits(z, y, reduction="sum"))
 
 
 def _reversed_gamma(name: str, gamma: float) -> Finding:
