@@ -63,6 +63,20 @@ def is_loss_metric(name: str) -> bool:
     return n == "loss" or n.endswith("_loss") or n.startswith("loss") or ".loss" in n
 
 
+#: recipe sections whose values change what the loss computes (and so its scale)
+SCALE_SECTIONS = ("loss", "loss_balance", "weighting", "sample_weighting")
+
+
+def scale_changing(paths: Sequence[str]) -> list[str]:
+    """The dotted recipe paths among ``paths`` that change the loss's scale (see :data:`SCALE_SECTIONS`).
+
+    Example:
+        >>> scale_changing(["optim.lr", "loss.focal.gamma", "weighting.cap"])
+        ['loss.focal.gamma', 'weighting.cap']
+    """
+    return [p for p in paths if str(p).split(".")[0] in SCALE_SECTIONS]
+
+
 def _loss_section(recipe: Mapping | None) -> dict[str, dict]:
     loss = (recipe or {}).get("loss")
     if isinstance(loss, str):
