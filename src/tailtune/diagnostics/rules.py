@@ -285,10 +285,10 @@ def composite_loss(run: RunData) -> list[Finding]:
 
     The parts are judged against each other and against their own first epoch (see
     docs/diagnostics.md): a part rising -> learning rate; the classification part lagging the
-    contrastive one (its recent pace under :data:`LAG_RATIO` of the contrastive part's, while it has
-    shed less than :data:`SATURATION_DROP` of its start) -> move weight back to it; both falling -> ok; the contrastive part flat
-    while the classification part falls -> move weight to it; both flat from the first epoch ->
-    learning rate or data.
+    contrastive one (its recent pace under :data:`LAG_RATIO` of the contrastive part's, while it
+    has shed less than :data:`SATURATION_DROP` of its start) -> move weight back to it; both
+    falling -> ok; the contrastive part flat while the classification part falls -> move weight to
+    it; both flat from the first epoch -> learning rate or data.
     """
     names = _composite_parts(run)
     if names is None or len(run.history) < 3:
