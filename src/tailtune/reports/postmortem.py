@@ -112,13 +112,20 @@ class Side:
         for r, t in zip(self.runs, self.tuned):
             if t is not None:
                 pp = r.postprocess or {}
-                parts = [k for k in ("thresholds", "biases") if pp.get(k) is not None]
-                if pp.get("temperature") is not None:
-                    parts.append("temperature")
-                if not any(pp.get(k) is not None for k in ("thresholds", "biases")):
+                parts = [k for k in ("thresholds", "biases") if _moves(pp.get(k), 0.5 if k == "thresholds" else 0.0)]
+                if not parts:
                     return "temperature only: tuning kept the default decisions"
-                return " + ".join(parts) or "hierarchy repair"
+                return " + ".join(parts + (["temperature"] if pp.get("temperature") is not None else []))
         return "none"
+
+
+def _moves(value, default: float) -> bool:
+    """Whether thresholds/biases (a number or nested lists) differ from the default rule's."""
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(_moves(v, default) for v in value)
+    return isinstance(value, (int, float)) and abs(float(value) - default) > 1e-12
 
 
 def minority_classes(runs: Sequence[RunData]) -> list[str]:
@@ -242,7 +249,8 @@ class Context:
     primary: Comparison | None = None     # on each side's verdict rule
     default: Comparison | None = None     # on the default rules (== primary when both sides use them)
     causes: list[tuple[Finding, int]] = field(default_factory=list)
-    base_rules: set[str] = field(default_factory=set)
+    lint_rules: set[str] = field(default_factory=set)    # the causes that come from the recipe lint
+    base_rules: set[str] = field(default_factory=set)    # history rules that fired on the baseline
 
     @property
     def rules(self) -> tuple[str, str]:
@@ -405,16 +413,16 @@ def _causes_section(ctx: Context) -> list[str]:
     seen_in = {f.verdict: n for f, n in deduped}
     merged = reconcile([f for f, _ in deduped] + lint, run=cand[0])
     ctx.causes = [(f, _seed_count(f, seen_in)) for f in merged]
+    ctx.lint_rules = {f.rule for f in lint}
     ctx.base_rules = {f.rule for f in run_rules(ctx.base.runs[0], min_severity="warning")}
     info = run_rules(cand[0], rules=["best_epoch", "early_stopping"], min_severity="info")
     lines = ["## Probable causes", ""]
     if not ctx.causes:
         lines += ["No rule fired on the candidate's history and its recipe lints clean."]
-    lint_rules = {f.rule for f in lint}
     for f, n in ctx.causes:
         seeds = (f" (in {n} of {len(cand)} seeds; figures of the first)" if len(cand) > 1 and n > 1 else
                  f" (in 1 of {len(cand)} seeds)" if len(cand) > 1 else "")
-        where = "recipe: " if f.rule in lint_rules else ""
+        where = "recipe: " if f.rule in ctx.lint_rules else ""
         lines.append(f"- **{where}{f.rule}** ({f.severity}){seeds}: {f.verdict}")
     lines += [f"- {f.verdict}" for f in info]
     return lines + [""]

@@ -206,7 +206,7 @@ def _lesson_transfer(ctx: Context) -> str | None:
 
 
 def _lesson_rules(ctx: Context) -> str | None:
-    only = [f for f, _ in ctx.causes if f.rule not in ctx.base_rules and f.is_problem and f.rule != "reconciled"]
+    only = [f for f, _ in ctx.causes if f.rule not in ctx.base_rules | ctx.lint_rules | {"reconciled"} and f.is_problem]
     if not only:
         return None
     first = only[0]
