@@ -250,3 +250,17 @@ def test_check_comparable_refuses_loss_values_of_different_losses():
         check_comparable("val_loss", {"loss": {"focal": {"gamma": 1.0}}}, {"loss": {"ce": {}}})
     with pytest.raises(ValueError, match="class weights: inverse vs none"):
         check_comparable("loss", {"loss": {"ce": {}}, "weighting": {"scheme": "inverse"}}, {"loss": {"ce": {}}})
+
+
+def test_a_reverted_tuning_is_reported_as_temperature_only():
+    from tailtune.diagnostics.rundata import run_from_history
+    from tailtune.reports.postmortem import Side
+
+    hist = [{"epoch": 1, "train": {"loss": 1.0}, "validation": {"macro_f1": 0.5}}]
+    ev = {"test": {"macro_f1": 0.6, "accuracy": 0.7}, "test_tuned": {"macro_f1": 0.6, "accuracy": 0.7}}
+    reverted = run_from_history(hist, eval=ev, postprocess={"temperature": 0.56, "biases": [0.0, 0.0, -0.0]})
+    assert Side("candidate", [reverted], "test").rule_parts() == "temperature only: tuning kept the default decisions"
+    moved = run_from_history(hist, eval=ev, postprocess={"temperature": 0.8, "biases": [0.0, 0.9, -0.3]})
+    assert Side("baseline", [moved], "test").rule_parts() == "biases + temperature"
+    thr = run_from_history(hist, eval=ev, postprocess={"thresholds": [0.5, 0.3]})
+    assert Side("baseline", [thr], "test").rule_parts() == "thresholds"
