@@ -668,9 +668,9 @@ def test_markup_like_label_names_print_as_text(tmp_path, capsys):
 
 def test_negative_gamma_is_reversed_focal_flagged_by_lint(tmp_path, capsys):
     """gamma < 0 is the documented reversed focal loss (docs/losses.md), so the parser accepts it and
-    ``tailtune lint`` reports it as an error-level finding: exit code 1 (lint's "found a problem")."""
+    ``tailtune lint`` reports it as a warning (a legitimate choice for noisy labels): exit code 0."""
     path = _write(tmp_path / "recipe.yaml", "loss: {focal: {gamma: -1.0}}\n")
-    assert main(["lint", str(path)]) == 1
+    assert main(["lint", str(path)]) == 0
     captured = capsys.readouterr()
     assert "reversed_focal" in captured.out and "Traceback" not in captured.err
 
