@@ -114,6 +114,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(13, "--seed", help="Seed of the validation split carved when there is none."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of train held out when there is no validation split."),
         drop_empty_text: bool = typer.Option(False, "--drop-empty-text", help="Drop rows whose text is empty instead of failing."),
+        drop_unused_labels: bool = typer.Option(
+            False, "--drop-unused-labels", help="Leave out declared labels without training examples (no renumbering)."
+        ),
         no_plots: bool = typer.Option(False, "--no-plots", help="Write analysis.json only."),
     ):
         """Show how skewed a dataset is and what each class-weighting scheme would do about it."""
@@ -126,6 +129,7 @@ def register(app: typer.Typer) -> None:
         _, stats = analyze(
             data, task=task, text_column=text_column, label_column=label_column, label_sep=label_sep, seed=seed,
             val_fraction=val_fraction, empty_text="drop" if drop_empty_text else "error", tokenizer=tokenizer,
+            unused_labels="drop" if drop_unused_labels else "error",
         )
         written = write_analysis(stats, out, plots=not no_plots) if out is not None else []
         _print(stats, out, written)

@@ -41,14 +41,14 @@ def _load_tokenizer(name_or_path: str):
 
 def analyze(source, *, task=None, text_column=None, label_column=None, label_sep=None, seed: int = 13,
             val_fraction: float = 0.1, empty_text: str = "error", tokenizer: str | None = None,
-            cache_dir: str | None = None) -> tuple[LoadedData, dict]:
+            cache_dir: str | None = None, unused_labels: str = "error") -> tuple[LoadedData, dict]:
     """Load ``source`` (see :func:`tailtune.data.load_dataset`) and compute its statistics.
 
     Returns ``(loaded, stats)``; ``stats`` is what ``analysis.json`` holds.
     """
     data = load_dataset(source, task=task, text_column=text_column, label_column=label_column,
                         label_sep=label_sep, seed=seed, val_fraction=val_fraction, empty_text=empty_text,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, unused_labels=unused_labels)
     tok = _load_tokenizer(tokenizer) if tokenizer else None
     stats = compute_statistics(data, tokenizer=tok, tokenizer_name=tokenizer, seed=seed)
     stats["weights"]["training"] = training_weights(data.task, ClassCounts.from_targets(data.task, data.targets["train"]))

@@ -14,7 +14,7 @@ check                           severity fires when
                                          ``sampler: class_balanced``, a loss that rebalances by
                                          class counts itself (logit_adjusted, distribution_balanced)
                                          act on the same loss part's classes
-``reversed_focal``              error    a focal ``gamma`` (or schedule end) ``< 0``
+``reversed_focal``              warning  a focal ``gamma`` (or schedule value) ``< 0`` (p_t^|gamma|: noisy labels)
                                 warning  a focal ``alpha`` pointing the wrong way (needs counts):
                                          a class-weight list heavier on the largest class than
                                          on the rarest, or a sigmoid ``alpha < 0.5`` (0.25 is
@@ -35,7 +35,7 @@ check                           severity fires when
 Example:
     >>> findings = lint_recipe({"loss": {"focal": {"gamma": -1.0}}})
     >>> [(f.rule, f.severity) for f in findings]
-    [('reversed_focal', 'error'), ('focal_lr_unchanged', 'warning')]
+    [('reversed_focal', 'warning'), ('focal_lr_unchanged', 'warning')]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from typing import Any
 
 from tailtune.data import TaskSpec, task_kind
 from tailtune.diagnostics.findings import Finding, sort_findings
+from tailtune.diagnostics.loss_scale import focal_factor
 from tailtune.diagnostics.rundata import DEFAULT_LR, is_contrastive
 from tailtune.diagnostics.weights import imbalance_ratio, recipe_class_weights
 from tailtune.errors import RecipeError
@@ -259,6 +260,24 @@ def _reversed_sigmoid_alpha(alpha, info, names, counts, num_examples) -> dict[st
             "positive_share": round(p / total, 4), "down_weight": round((1 - a) / a, 2), "labels": sorted(hits)}
 
 
+def _reversed_gamma(name: str, gamma: float) -> Finding:
+    """``reversed_focal`` warning for ``gamma < 0``: a legitimate choice (noisy labels) that also mutes rare classes."""
+    easy, hard = focal_factor(EASY_P, gamma), focal_factor(1 - EASY_P, gamma)
+    return Finding(
+        "reversed_focal", "warning",
+        {"part": name, "gamma": gamma, "easy_p": EASY_P, "hard_p": round(1 - EASY_P, 4), "easy_factor": round(easy, 4),
+         "hard_factor": round(hard, 4), "easy_over_hard": round(easy / hard, 2)},
+        f"loss.{name}.gamma = {gamma:g} < 0 is the reversed focal loss: the loss computes p_t^|gamma| x cross-entropy, "
+        f"so an easy example (p_t = {EASY_P}) keeps {easy:.2f} of its cross-entropy and a hard one (p_t = "
+        f"{1 - EASY_P:.1f}) {hard:.2f}: easy examples count {easy / hard:.1f}x as much as hard ones. That is the remedy "
+        "for noisy labels (a mislabelled example looks hard to the model); on imbalanced data the rare classes are "
+        "hard examples too, so it mutes them as well",
+        f"keep it if your labels are noisy (the hardest training examples are mostly mislabelled) and give the rare "
+        f"classes their weight through weighting:; otherwise use gamma >= 0 (loss.{name}.gamma: 1.0 focuses on the "
+        "hard and rare examples; 0 is cross-entropy)",
+    )
+
+
 # ------------------------------------------------------------------------------------ the checks
 def _double_weighting(ctx: _Context) -> list[Finding]:
     out = []
@@ -329,15 +348,7 @@ def _focal_checks(ctx: _Context) -> list[Finding]:
         gammas = _gammas(ctx, name)
         neg = [g for g in gammas if g < 0]
         if neg:
-            g = min(neg)
-            factor = (1 - EASY_P) ** g
-            out.append(Finding(
-                "reversed_focal", "error", {"part": name, "gamma": g, "easy_p": EASY_P, "easy_factor": round(factor, 2)},
-                f"loss.{name}.gamma = {g:g} < 0 reverses focal loss: (1 - p_t)^gamma grows as the model gets "
-                f"right, so an easy example (p_t = {EASY_P}) weighs {factor:.1f}x instead of less than 1x; hard and rare "
-                "examples lose influence",
-                f"use gamma >= 0 (1.0-2.0 is usual; 0 is plain cross-entropy): loss.{name}.gamma: 2.0",
-            ))
+            out.append(_reversed_gamma(name, min(neg)))
         out += _alpha_finding(name, _reversed_alpha(spec.get("alpha"), ctx.kind, ctx.counts, ctx.num_examples))
         high = [g for g in gammas if g >= HIGH_GAMMA]
         has_weights = ctx.active or bool(_explicit_weights(spec, ctx.ltype(name)))
@@ -393,7 +404,7 @@ def _focal_lr(ctx: _Context) -> list[Finding]:
         return []
     name = focal_parts[0]
     g = max(_gammas(ctx, name) or [2.0])
-    shrink = (1 - EASY_P) ** g if g > 0 else 1.0
+    shrink = focal_factor(EASY_P, g)
     return [Finding(
         "focal_lr_unchanged", "warning",
         {"lr": lr, "reference_lr": float(ref_lr), "gamma": g, "easy_p": EASY_P, "easy_loss_factor": round(shrink, 4)},

@@ -21,7 +21,9 @@ Texts longer than the limit are truncated: the model's limit (the smaller of the
 ``model_max_length`` and the encoder's ``max_position_embeddings``), lowered to ``max_length`` when
 given, else to the run's ``recipe.yaml`` ``data.max_length`` (what training and the stored
 predictions used); the count is reported once
-per call through :mod:`warnings` and kept in :attr:`Predictor.last_truncated`.
+per call through :mod:`warnings` and kept in :attr:`Predictor.last_truncated`. As in training,
+characters beyond ``max_length * 32`` are dropped before tokenising
+(:mod:`tailtune.models.truncation`), so one 10 MB line costs no more than a 16k-character one.
 
 Ensemble directories (``members.json``) load every member's Predictor, average the members'
 temperature-scaled probabilities with the ensemble's weights, and apply the ensemble's own rule.
@@ -159,18 +161,25 @@ class Predictor:
 
     # ------------------------------------------------------------------------------------ forward
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, as training made them (:mod:`tailtune.models.truncation`: characters
+        beyond ``max_length * CHARS_PER_TOKEN`` are dropped first, then tokens beyond ``max_length``)."""
+        from tailtune.models.truncation import char_limit, clip_texts, tokenize_truncated
+
         tok = self.tokenizer
         import transformers
 
+        clipped, _ = clip_texts(texts, self.max_length)
         level = transformers.logging.get_verbosity()
         transformers.logging.set_verbosity_error()  # "sequence longer than max" is reported by us, once
         try:
-            ids = tok(list(texts), add_special_tokens=True, truncation=False, padding=False)["input_ids"]
+            ids = tok(clipped, add_special_tokens=True, truncation=False, padding=False)["input_ids"]
         finally:
             transformers.logging.set_verbosity(level)
-        long = [i for i, x in enumerate(ids) if len(x) > self.max_length]
+        limit = char_limit(self.max_length)
+        long = [i for i, x in enumerate(ids) if len(x) > self.max_length or len(texts[i]) > limit]
         if long:
-            cut = tok([texts[i] for i in long], truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+            cut = tokenize_truncated(tok, [clipped[i] for i in long], max_length=self.max_length,
+                                     padding=False)["input_ids"]
             for i, x in zip(long, cut, strict=True):
                 ids[i] = x
         self.last_truncated = len(long)

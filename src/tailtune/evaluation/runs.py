@@ -76,6 +76,7 @@ def _recompute(
         val_fraction=float(data_cfg.get("val_fraction") or 0.1),
         label_sep=data_cfg.get("label_sep"),
         empty_text=data_cfg.get("empty_text") or "error",
+        unused_labels=data_cfg.get("unused_labels") or "error",
     )
     if split not in loaded.splits:
         raise RunDirError(

@@ -210,6 +210,19 @@ def _split_params(values: Mapping[str, Any]) -> tuple[dict, list[tuple[str, Any]
     return head, recipe
 
 
+def _check_loss_metric(metric: str, paths: list[str]) -> None:
+    """Trials whose losses differ cannot be ranked by their loss values (focal < CE by construction)."""
+    from tailtune.diagnostics.loss_scale import is_loss_metric, scale_changing
+
+    changing = scale_changing(paths)
+    if is_loss_metric(metric) and changing:
+        raise RecipeError(
+            f"--metric {metric}: the space varies {', '.join(changing)}, which changes what the loss computes, so the "
+            "trials' loss values are not comparable (a larger focal gamma lowers the loss of every example without "
+            "a better model). Fix: rank trials by a metric, e.g. --metric macro_f1"
+        )
+
+
 def sweep(
     recipe: str,
     *,
@@ -248,6 +261,7 @@ def sweep(
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective!r} must be one of {list(OBJECTIVES)}")
     params = load_space(space) if not isinstance(space, Mapping) else parse_space(space)
+    _check_loss_metric(metric, [p.path for p in params])
     spec = parse_recipe_specs([recipe])[0]
     out = Path(out_dir)
     url = _storage_url(storage, out)

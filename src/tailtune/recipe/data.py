@@ -28,7 +28,7 @@ def _task_argument(recipe: Recipe) -> Any:
 def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = None,
                      require: tuple[str, ...] = ("train", "validation")) -> LoadedData:
     """Load the recipe's data exactly as training does (columns, ``label_sep``, ``empty_text``,
-    ``val_fraction`` and the split seed ``train.seed``).
+    ``unused_labels``, ``val_fraction`` and the split seed ``train.seed``).
 
     Args:
         recipe: a validated recipe.
@@ -44,7 +44,8 @@ def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = No
     if not path:
         raise RecipeError("data.path: missing; set it to a data folder or file (e.g. --set data.path=data/)")
     kwargs: dict[str, Any] = {"task": _task_argument(recipe), "seed": recipe.train.seed,
-                              "val_fraction": d.val_fraction, "empty_text": d.empty_text}
+                              "val_fraction": d.val_fraction, "empty_text": d.empty_text,
+                              "unused_labels": d.unused_labels}
     if d.text:
         kwargs["text_column"] = d.text
     if d.labels:

@@ -110,6 +110,7 @@ class DataSection(_Section):
     max_length: Annotated[Int, Field(gt=0)] = 128
     empty_text: Literal["error", "drop"] = "error"
     label_sep: str | None = None
+    unused_labels: Literal["error", "drop"] = "error"
 
     @field_validator("label_sep")
     @classmethod

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from tailtune.models.truncation import RULE, tokenize_truncated
 from tailtune.utils.rundir import TRAIN_EVAL_MAX
 
 __all__ = ["tokenize_splits", "tokenizer_digest", "train_eval_subset"]
@@ -21,16 +22,17 @@ def tokenizer_digest(tokenizer, max_length) -> str:
     fingerprint ``map``'s function by pickling the tokenizer it closes over (about 0.5 s per split)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     spec = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    return _digest("tailtune-tokenise-v1", type(tokenizer).__name__, spec, str(max_length),
+    return _digest("tailtune-tokenise-v1", RULE, type(tokenizer).__name__, spec, str(max_length),
                    str(getattr(tokenizer, "model_input_names", "")))
 
 
 def tokenize_splits(splits: dict, tokenizer, *, max_length: int, with_length: bool = False) -> dict:
-    """Every split tokenised (truncated at ``max_length``, no padding: the collator pads per batch),
+    """Every split tokenised by :func:`~tailtune.models.truncation.tokenize_truncated` (clipped, then
+    truncated at ``max_length``; no padding: the collator pads per batch),
     keeping only ``labels``; ``with_length`` adds the ``length`` column ``group_by_length`` reads."""
 
     def tok(batch):
-        enc = tokenizer(batch["text"], truncation=True, max_length=int(max_length))
+        enc = tokenize_truncated(tokenizer, batch["text"], max_length=int(max_length))
         if with_length:
             enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc
