@@ -26,6 +26,7 @@ import yaml
 from tailtune.data.task import TaskSpec
 from tailtune.errors import RunDirError
 from tailtune.evaluation.postprocess import PostProcess
+from tailtune.recipe import Recipe, load_recipe, recipe_from_dict
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
 
@@ -37,6 +38,7 @@ __all__ = [
     "open_run",
     "read_eval",
     "read_members",
+    "read_run_recipe",
     "recipe_data_section",
     "recipe_max_length",
     "save_predictions",
@@ -182,6 +184,17 @@ def update_eval(run: RunInfo, entries: dict[str, Any], current: dict[str, Any] |
     current.update(entries)
     atomic_write_json(run.path / rundir.EVAL, current)
     return current
+
+
+def read_run_recipe(run_dir: str | os.PathLike) -> Recipe:
+    """The run's ``recipe.yaml`` as a validated :class:`~tailtune.recipe.Recipe`; the defaults when
+    the directory has none (one not written by ``tailtune train``).
+
+    Raises:
+        RecipeError: ``recipe.yaml`` is unreadable or invalid (naming the file, the field and the fix).
+    """
+    path = Path(run_dir) / rundir.RECIPE
+    return load_recipe(path) if path.is_file() else recipe_from_dict({})
 
 
 def recipe_data_section(run_dir: str | os.PathLike) -> dict[str, Any]:

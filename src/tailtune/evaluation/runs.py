@@ -24,7 +24,7 @@ from tailtune.evaluation.run_dir import (
     load_predictions,
     open_run,
     read_eval,
-    recipe_data_section,
+    read_run_recipe,
     save_predictions,
     update_eval,
 )
@@ -56,13 +56,15 @@ def _targets(task, targets: np.ndarray) -> np.ndarray:
 def _recompute(
     run: RunInfo, split: str, data: str | os.PathLike | None, *, trust_remote_code: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Predict ``split`` with the run's model from the data named by ``data`` or recipe.yaml."""
-    from tailtune.data import load_dataset  # datasets/pyarrow: loaded only when a split is recomputed
+    """Predict ``split`` with the run's model from the data named by ``data`` or recipe.yaml, read as
+    training read it (:func:`tailtune.recipe.data.load_recipe_data` with the run's task)."""
+    # datasets/pyarrow: loaded only when a split is recomputed
+    from tailtune.recipe.data import load_recipe_data
 
+    recipe = read_run_recipe(run.path)
     source = data
-    data_cfg = recipe_data_section(run.path)
     if source is None:
-        source = data_cfg.get("path")
+        source = recipe.data.path
         if source and not Path(source).exists() and (run.path / source).exists():
             source = run.path / source
     if not source:
@@ -70,14 +72,7 @@ def _recompute(
             f"{run.path}: cannot recompute split {split!r}: no data path (recipe.yaml has no data.path). "
             "Fix: pass --data PATH"
         )
-    loaded = load_dataset(
-        source,
-        task=run.task,
-        val_fraction=float(data_cfg.get("val_fraction") or 0.1),
-        label_sep=data_cfg.get("label_sep"),
-        empty_text=data_cfg.get("empty_text") or "error",
-        unused_labels=data_cfg.get("unused_labels") or "error",
-    )
+    loaded = load_recipe_data(recipe, data_path=source, task=run.task, require=())
     if split not in loaded.splits:
         raise RunDirError(
             f"{source}: has no split {split!r}; available: {sorted(loaded.splits)}. Fix: pass one of those to --split"

@@ -25,7 +25,7 @@ def _task_argument(recipe: Recipe) -> Any:
     return spec.get("kind")
 
 
-def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = None,
+def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = None, task: Any = None,
                      require: tuple[str, ...] = ("train", "validation")) -> LoadedData:
     """Load the recipe's data exactly as training does (columns, ``label_sep``, ``empty_text``,
     ``unused_labels``, ``val_fraction`` and the split seed ``train.seed``).
@@ -33,6 +33,9 @@ def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = No
     Args:
         recipe: a validated recipe.
         data_path: read this instead of ``data.path``.
+        task: read the data as this task (a trained run's :class:`~tailtune.data.TaskSpec` or its
+            mapping: its label order, so class indices mean what the model's outputs mean) instead
+            of the recipe's ``task`` section.
         require: splits that must hold examples.
 
     Raises:
@@ -43,7 +46,7 @@ def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = No
     path = data_path or d.path
     if not path:
         raise RecipeError("data.path: missing; set it to a data folder or file (e.g. --set data.path=data/)")
-    kwargs: dict[str, Any] = {"task": _task_argument(recipe), "seed": recipe.train.seed,
+    kwargs: dict[str, Any] = {"task": _task_argument(recipe) if task is None else task, "seed": recipe.train.seed,
                               "val_fraction": d.val_fraction, "empty_text": d.empty_text,
                               "unused_labels": d.unused_labels}
     if d.text:
