@@ -68,6 +68,33 @@ def test_lint_before_training_cites_the_training_data(recipe_file, tmp_path, cap
     assert "warning (gamma_weights_mild)" in printed and "is only" in printed and "the smallest (plot)" in printed
 
 
+def test_the_data_loaders_notes_are_printed_before_training_and_returned(tmp_path, tiny_encoder_dir, capsys, monkeypatch):
+    """``LoadedData.notes`` (here: the detected ';' delimiter, the carved validation split) reach the
+    user of ``tailtune train`` before training starts, and ``RunResult.notes``."""
+    from tailtune.training import pipeline
+
+    rows = ["text;labels"] + [f"word{i} {'good' if i % 3 else 'bad'} movie;{'pos' if i % 3 else 'neg'}" for i in range(48)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    recipe = tiny_recipe("binary", tmp_path / "train.csv", tiny_encoder_dir, tmp_path / "run")
+    recipe["train"]["epochs"] = 1
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    results, real = [], pipeline.train_model
+
+    def spy(prepared, **kwargs):
+        print("TRAINING STARTS")
+        results.append(real(prepared, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(pipeline, "train_model", spy)
+    assert main(["train", str(tmp_path / "recipe.yaml"), "-q"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    note = "with ';' as the column delimiter"
+    assert note in printed and printed.index(note) < printed.index("TRAINING STARTS")
+    assert "no validation split: held out" in printed
+    (result,) = results
+    assert any(note in n for n in result.notes) and any("held out" in n for n in result.notes)
+
+
 def test_invalid_value_exits_2_before_any_model_load(recipe_file, tmp_path, capsys, monkeypatch):
     import tailtune.models
 

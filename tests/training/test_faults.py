@@ -185,7 +185,7 @@ def test_cli_prints_one_error_line_and_stops_the_progress_bars(tmp_path, monkeyp
 
     started = []
 
-    def failing_train(recipe, *, resume=None, callbacks=(), on_findings=None):
+    def failing_train(recipe, *, resume=None, callbacks=(), on_findings=None, on_notes=None):
         (bars,) = callbacks
         bars.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=0), None)
         started.append(bars)

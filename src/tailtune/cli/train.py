@@ -25,6 +25,14 @@ def _print_findings(findings) -> None:
         console.print(f"[{colour}]{finding.severity}[/] ({finding.rule}): {escape(text)}", highlight=False, soft_wrap=True)
 
 
+def _print_notes(notes) -> None:
+    """Print what the data loader decided on the user's behalf (``LoadedData.notes``: the delimiter
+    it detected, text it NFC-normalised, rows it dropped) before training, as ``tailtune analyze`` does."""
+    for note in notes:
+        # notes quote file names and cells: escaped, so "[/b]" is text, not markup
+        console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
+
+
 def _print_report(result) -> None:
     """Where ``report.html`` is, or why it was not written (training succeeded either way)."""
     if result.report is not None:
@@ -63,7 +71,7 @@ def _train(*args, callbacks: list, **kwargs):
     from tailtune.training.pipeline import train
 
     try:
-        result = train(*args, callbacks=callbacks, on_findings=_print_findings, **kwargs)
+        result = train(*args, callbacks=callbacks, on_findings=_print_findings, on_notes=_print_notes, **kwargs)
     finally:
         for callback in callbacks:
             getattr(callback, "close", lambda: None)()

@@ -4,7 +4,9 @@
 ``tailtune demo``, sweeps, ablations and ``tailtune fit`` call, and what a library user calls:
 
 1. :func:`~tailtune.training.run.prepare_run` reads the data and resolves the recipe
-   (:func:`tailtune.recipe.resolve`), every user error before any model loads;
+   (:func:`tailtune.recipe.resolve`), every user error before any model loads; the data loader's
+   notes (the delimiter it detected, text it NFC-normalised, rows it dropped) go to ``on_notes``
+   (the CLI prints them) and into :attr:`RunResult.notes`;
 2. :func:`~tailtune.diagnostics.lint.lint_recipe` checks the recipe against the training counts;
    the findings go to ``on_findings`` (the CLI prints them) and into the run directory as
    ``lint.json``. They never stop training: ``tailtune lint`` is the gate;
@@ -46,6 +48,7 @@ def train(
     lint: bool = True,
     report: bool = True,
     on_findings: Callable[[list[Finding]], None] | None = None,
+    on_notes: Callable[[list[str]], None] | None = None,
 ) -> RunResult:
     """Lint, train and report: a complete run directory (see the module docstring).
 
@@ -56,10 +59,12 @@ def train(
         lint: run the recipe lint (findings in ``lint.json`` and :attr:`RunResult.findings`).
         report: write ``report.html`` at the end.
         on_findings: called with the lint findings before training starts (not on resume).
+        on_notes: called with the data loader's notes (:attr:`tailtune.data.LoadedData.notes`) before
+            training starts, when there are any (on resume too: the data is read again).
 
     Returns:
-        :class:`~tailtune.training.run.RunResult` with ``findings``, ``report`` (the path) and
-        ``report_error``.
+        :class:`~tailtune.training.run.RunResult` with ``notes``, ``findings``, ``report`` (the path)
+        and ``report_error``.
 
     Raises:
         the errors of :func:`~tailtune.training.run.prepare_run` and
@@ -72,6 +77,8 @@ def train(
         PosixPath('runs/multiclass/report.html')
     """
     prepared = prepare_run(recipe, resume=resume)
+    if on_notes is not None and prepared.loaded.notes:
+        on_notes(list(prepared.loaded.notes))
     if lint:
         prepared.findings = lint_prepared(prepared)
         if on_findings is not None and resume is None:

@@ -64,8 +64,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
-    """What a training run returns: the run directory, the history rows and ``eval.json``'s content;
-    the pipeline (``tailtune.training.train``) adds the lint findings and the report."""
+    """What a training run returns: the run directory, the history rows and ``eval.json``'s content,
+    and the data loader's ``notes`` (:attr:`tailtune.data.LoadedData.notes`: what it decided on the
+    user's behalf, e.g. the delimiter it detected or text it NFC-normalised); the pipeline
+    (``tailtune.training.train``) adds the lint findings and the report."""
 
     run_dir: Path
     history: list[dict] = field(default_factory=list)
@@ -75,6 +77,7 @@ class RunResult:
     report: Path | None = None
     report_error: str | None = None
     main_process: bool = True
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -215,4 +218,5 @@ def train_model(prepared: PreparedRun, *, callbacks: Sequence = ()) -> RunResult
             raise
         raise StorageError(storage_message(run_dir, *failure)) from exc
     return RunResult(run_dir=run_dir, history=list(trainer.history), eval=evaluation, resolved=prepared.resolved,
-                     findings=list(prepared.findings or []), main_process=trainer.is_world_process_zero())
+                     findings=list(prepared.findings or []), main_process=trainer.is_world_process_zero(),
+                     notes=list(prepared.loaded.notes))
