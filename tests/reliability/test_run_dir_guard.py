@@ -60,7 +60,10 @@ def test_a_folder_of_unrelated_files_is_refused(tmp_path, tiny_encoder_dir, caps
 
 
 def test_max_length_over_the_positions_is_caught_at_load_and_a_failed_start_blocks_nothing(
-        tmp_path, tiny_encoder_dir, capsys):
+        tmp_path, tiny_encoder_dir, capsys, monkeypatch):
+    from tailtune.training import pipeline
+    from tailtune.utils.runlock import is_held_here
+
     out = tmp_path / "run"
     recipe = _recipe_file(tmp_path, tiny_encoder_dir, out, max_length=512)  # the tiny encoder has 128
     assert main(["lint", str(recipe)]) == 1
@@ -75,17 +78,28 @@ def test_max_length_over_the_positions_is_caught_at_load_and_a_failed_start_bloc
     (out / rundir.CHECKPOINTS_DIR / "checkpoint-3" / "model.safetensors").write_bytes(b"torn")
     (out / rundir.RECIPE).write_text("stale: true\n")
     (out / rundir.TASK).write_text("{}")
+    (out / rundir.RESOLVED).write_text("{}")  # the pipeline writes these two at the start of a run
+    (out / rundir.LINT).write_text('{"findings": ["stale"]}')
+    real_report, held = pipeline.write_report, []
+
+    def report(run_dir, *args, **kwargs):  # the report is written under the run directory's lock
+        held.append(is_held_here(run_dir))
+        return real_report(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_report", report)
     assert main(["train", str(recipe), "-q", "--set", "data.max_length=16"]) == 0
     capsys.readouterr()
+    assert held == [True]
     assert yaml.safe_load((out / rundir.RECIPE).read_text())["data"]["max_length"] == 16
+    assert "stale" not in (out / rundir.LINT).read_text() and (out / rundir.RESOLVED).read_text() != "{}"
     assert (out / rundir.EVAL).is_file() and not (out / rundir.CHECKPOINTS_DIR / "checkpoint-3").exists()
     assert not (out / LOCK_NAME).exists()
 
 
 def test_a_start_that_fails_before_its_first_checkpoint_removes_what_it_wrote(
         tmp_path, tiny_encoder_dir, monkeypatch):
+    from tailtune.recipe import load_recipe
     from tailtune.training import train
-    from tailtune.training.recipe import load_recipe
     from tailtune.training.trainer import TailtuneTrainer
 
     out = tmp_path / "run"

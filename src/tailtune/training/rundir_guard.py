@@ -1,7 +1,8 @@
 """What ``train`` may do with its run directory: one writer, no mixing, nothing that blocks a retry.
 
-:func:`guarded_train` wraps the training function (``training.run``'s ``_train``) and owns these
-rules (docs/reliability.md, "Process and exit codes"):
+:func:`guarded_train` wraps the training pipeline (``tailtune.training.train``:
+:mod:`tailtune.training.pipeline`, prepare -> lint -> train -> report) and owns these rules
+(docs/reliability.md, "Process and exit codes"):
 
 - **one writer**: the run directory's exclusive lock (:func:`tailtune.utils.runlock.run_dir_lock`) is
   held for the whole run by rank 0 (other ranks of a distributed run never write it); a second
@@ -22,7 +23,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tailtune.errors import RunDirError, StorageError
@@ -44,8 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: what a training run (and the commands that add to it) write into its folder
 RUN_ENTRIES = frozenset({
-    rundir.RECIPE, rundir.TASK, rundir.HISTORY, rundir.MODEL_DIR, rundir.POSTPROCESS, rundir.EVAL,
-    rundir.REPORT, rundir.CHECKPOINTS_DIR, rundir.PREDICTIONS_DIR,
+    rundir.RECIPE, rundir.TASK, rundir.RESOLVED, rundir.LINT, rundir.HISTORY, rundir.MODEL_DIR,
+    rundir.POSTPROCESS, rundir.EVAL, rundir.REPORT, rundir.CHECKPOINTS_DIR, rundir.PREDICTIONS_DIR,
 })
 #: entries a file manager puts into any folder; never a reason to refuse it
 _IGNORED = frozenset({LOCK_NAME, ".DS_Store", "Thumbs.db", "desktop.ini", ".gitkeep"})
@@ -97,8 +98,8 @@ def check_fresh_output(run_dir: str | os.PathLike) -> None:
 
     Refused: a folder holding a run (history, a complete checkpoint, final files) and a folder
     holding files tailtune does not write. Accepted: a missing or empty folder, and the leftovers of
-    a start that never completed an epoch (recipe.yaml, task.json, incomplete checkpoints,
-    temporary files), which are removed.
+    a start that never completed an epoch (recipe.yaml, task.json, resolved.json, lint.json,
+    incomplete checkpoints, temporary files), which are removed.
     """
     path = Path(run_dir)
     if not path.exists():
@@ -164,7 +165,7 @@ def _is_rank_zero() -> bool:
 
 
 def _output_of(recipe) -> Path | None:
-    output = recipe.get("output") if isinstance(recipe, dict) else getattr(recipe, "output", None)
+    output = recipe.get("output") if isinstance(recipe, Mapping) else getattr(recipe, "output", None)
     return Path(output) if output else None
 
 
@@ -191,9 +192,9 @@ def guarded_train(train_fn: Callable, recipe, *, resume, callbacks, result_cls):
         if resume is not None:
             done = finished_run(run_dir) if (run_dir / rundir.RECIPE).is_file() else None
             if done is not None:
-                from tailtune.training.recipe import load_recipe
+                from tailtune.training.checkpoints import load_run_recipe
 
-                load_recipe(run_dir / rundir.RECIPE)  # still read (safely): a corrupt recipe is an error
+                load_run_recipe(run_dir)  # still read (safely): a corrupt recipe is an error
                 logger.warning("--resume %s: the run is finished; nothing to resume, nothing written", run_dir)
                 cls = type("FinishedRunResult", (result_cls, FinishedRun), {})
                 return cls(run_dir=run_dir, history=done[0], eval=done[1])
