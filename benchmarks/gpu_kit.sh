@@ -104,7 +104,7 @@ if [ -f .gpukit/data.tar.xz ]; then
 fi
 [ -f .gpukit/minilm-fp16/model.safetensors ] && export TAILTUNE_BENCH_MODEL="$ROOT/.gpukit/minilm-fp16"
 
-IMPORTS='import torch, transformers, datasets, pydantic, sklearn, safetensors, tailtune.training.run'
+IMPORTS='import torch, transformers, datasets, pydantic, sklearn, safetensors, tailtune.training.pipeline'
 if ! $PYTHON -c "$IMPORTS" >>"$LOG" 2>&1; then
   log "imports failed with datasets $(ls .whl/datasets-*.whl 2>/dev/null); trying .whl/fallback"
   if ls .whl/fallback/*.whl >/dev/null 2>&1; then

@@ -329,8 +329,8 @@ def run_vanilla(ctx: dict, clock, tap: LossTap) -> None:
 
 
 def run_tailtune(ctx: dict, overrides: list[str], clock, tap: LossTap, out: Path) -> dict:
+    from tailtune.recipe import load_preset
     from tailtune.training import train
-    from tailtune.training.recipe import load_preset
 
     recipe = load_preset("ce", [
         f"data.path={ctx['data']}", f"model.name={ctx['encoder']}", f"output={out}", f"train.seed={ctx['seed']}",
@@ -339,7 +339,7 @@ def run_tailtune(ctx: dict, overrides: list[str], clock, tap: LossTap, out: Path
         "optim.weight_decay=0.01", "model.dropout=0.0", f"model.attn_implementation={ctx['attn']}",
         "early_stopping.patience=0", *overrides,
     ])
-    result = train(recipe, callbacks=[clock, loss_tap_callback(tap)])
+    result = train(recipe, callbacks=[clock, loss_tap_callback(tap)], report=False)  # training only, no report.html
     return {"speed": result.history[-1].get("speed") if result.history else None}
 
 

@@ -15,9 +15,10 @@ from tiny_runs import tiny_recipe
 from transformers import TrainerCallback
 
 from tailtune.errors import RecipeError
-from tailtune.training import run as run_mod
+from tailtune.recipe import Recipe, recipe_from_dict
+from tailtune.recipe.schema import TrainSection, check_train_levers
+from tailtune.training import arguments
 from tailtune.training import speed as speed_mod
-from tailtune.training.recipe import Recipe, recipe_from_dict
 from tailtune.utils import rundir
 
 WORDS = ["good", "bad", "plot", "story", "fine", "dull", "scene", "actor", "great", "poor"]
@@ -61,7 +62,7 @@ def _base_sampler(loader):
 def _run(recipe, *callbacks):
     from tailtune.training import train
 
-    return train(recipe, callbacks=list(callbacks))
+    return train(recipe, callbacks=list(callbacks), report=False)  # compared: history, predictions (no report.html)
 
 
 def _targets_in_file_order(data, split, run_dir):
@@ -115,15 +116,19 @@ def test_compile_budget_and_chunking_are_validated():
     for lever in ("compile", "cuda_graphs"):
         with pytest.raises(RecipeError, match=r"train\.length_chunks > 1 and train\.compile.*keep one"):
             recipe_from_dict({"train": {lever: True, "length_chunks": 4}})
+        with pytest.raises(ValueError, match="keep one"):  # the rule itself, for any object with the fields
+            check_train_levers(TrainSection().model_copy(update={lever: True, "length_chunks": 4}))
+    check_train_levers(TrainSection(compile=True))  # compile alone, or chunking alone, is fine
+    check_train_levers(TrainSection(length_chunks=4))
 
 
 def test_optimiser_and_dataloader_arguments(monkeypatch):
-    assert run_mod._optim_name("adamw_fused") == "adamw_torch_fused"
-    assert run_mod._optim_name("adamw") == "adamw_torch_fused"  # the fused kernel is the default AdamW
-    assert speed_mod.dataloader_kwargs({}) == {
+    assert arguments.optim_name("adamw_fused") == "adamw_torch_fused"
+    assert arguments.optim_name("adamw") == "adamw_torch_fused"  # the fused kernel is the default AdamW
+    assert speed_mod.dataloader_kwargs(TrainSection()) == speed_mod.dataloader_kwargs({}) == {
         "dataloader_num_workers": 0, "dataloader_pin_memory": True, "dataloader_persistent_workers": False,
     }
-    assert speed_mod.dataloader_kwargs({"dataloader_workers": 2, "pin_memory": False}) == {
+    assert speed_mod.dataloader_kwargs(TrainSection(dataloader_workers=2, pin_memory=False)) == {
         "dataloader_num_workers": 2, "dataloader_pin_memory": False, "dataloader_persistent_workers": False,
         "dataloader_prefetch_factor": 2,
     }
@@ -314,7 +319,7 @@ def test_the_fused_adamw_default_matches_the_per_tensor_loop(lever_setup, monkey
     out = lever_setup["root"] / "run-unfused"
     recipe = tiny_recipe("multiclass", lever_setup["data"], lever_setup["encoder"], out)
     recipe["train"].update(fast_step=False, epochs=1)
-    monkeypatch.setattr(run_mod, "_optim_name", lambda name: "adamw_torch")
+    monkeypatch.setattr(arguments, "optim_name", lambda name: "adamw_torch")
     cap = Capture()
     result = _run(recipe, cap)
     assert cap.optimizer.param_groups[0].get("fused") in (None, False)

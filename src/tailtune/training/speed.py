@@ -23,6 +23,8 @@ What each lever does and whether it changes results (docs/training.md, "Speed"):
   need a new compilation run eagerly instead. The time is reported in the history (``speed``).
 
 Levers that change results (``group_by_length``: which texts share a batch) are off by default.
+The one combination refused (``compile``/``cuda_graphs`` with ``length_chunks`` > 1) is a rule of the
+recipe schema (:func:`tailtune.recipe.schema.check_train_levers`), checked when the recipe is read.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tailtune.errors import RecipeError
 from tailtune.models.chunking import PAD_MULTIPLE, round_up
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
     "COMPILE_BACKEND",
     "SpeedOptions",
     "bucket_widths",
-    "check_train_levers",
-    "configure_model",
     "dataloader_kwargs",
     "speed_options",
     "trainer_speed_kwargs",
@@ -114,18 +113,6 @@ def speed_options(train_cfg) -> SpeedOptions:
     )
 
 
-def check_train_levers(train) -> None:
-    """Combinations of ``train`` levers that cannot work together (``ValueError``, the recipe
-    layer turns it into a ``RecipeError`` naming the fields)."""
-    compiled = bool(getattr(train, "compile", False) or getattr(train, "cuda_graphs", False))
-    if compiled and int(getattr(train, "length_chunks", 1) or 1) > 1:
-        raise ValueError(
-            "train.length_chunks > 1 and train.compile/cuda_graphs: chunking cuts every batch into pieces of "
-            "new shapes, which a compiled step would recompile for; keep one: set train.length_chunks: 1 "
-            "(with compile, pad_buckets bounds the padding) or train.compile: false"
-        )
-
-
 def dataloader_kwargs(train_cfg) -> dict[str, Any]:
     """``TrainingArguments`` data-loading fields from the recipe's ``train`` section.
 
@@ -161,16 +148,3 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def configure_model(classifier, train_cfg, tokenizer, model_name: str) -> None:
-    """Runtime model settings of the ``train`` section: ``length_chunks`` (needs right padding).
-    (``compile`` is installed by the trainer, :mod:`tailtune.training.compiled`.)"""
-    chunks = int(_get(train_cfg, "length_chunks") or 1)
-    if chunks > 1:
-        if getattr(tokenizer, "padding_side", "right") != "right":
-            raise RecipeError(
-                f"train.length_chunks needs a tokenizer that pads on the right; {model_name}'s pads on the "
-                f"{tokenizer.padding_side}. Fix: set train.length_chunks: 1"
-            )
-        classifier.length_chunks = chunks
