@@ -73,13 +73,15 @@ def supcon_kernel(z_raw, labels, weights, keep, sw, scalars, *, normalize: bool,
         out_mask = out_mask | ~keep.unsqueeze(0)
     w = _class_weights(labels, out_mask, keep, z.dtype) if weights is None else weights
     sim = torch.mm(z * inv_temp, z.t())
-    # a finite fill: a row with nothing left (all others ignored) stays finite, and is not counted
-    masked = sim.masked_fill(out_mask, torch.finfo(sim.dtype).min)
+    # a finite fill: a row with nothing left (all others ignored) stays finite, and is not counted;
+    # w is 0 wherever the fill is, so w . masked = w . sim. The fused path records no graph: in place.
+    fill = torch.finfo(sim.dtype).min
+    masked = sim.masked_fill_(out_mask, fill) if not torch.is_grad_enabled() else sim.masked_fill(out_mask, fill)
     lse = torch.logsumexp(masked, dim=1)
     count = w.sum(dim=1)
     valid = count > 0
     count = count.clamp_min(torch.finfo(z.dtype).tiny)
-    rows = torch.where(valid, lse - torch.linalg.vecdot(w, sim) / count, 0.0)
+    rows = torch.where(valid, lse - torch.linalg.vecdot(w, masked) / count, 0.0)
     denom = valid.to(z.dtype) if sw is None else torch.where(valid, sw, 0.0)
     out, scale = reduce_rows(rows, sw, denom if reduction == "mean" else None, reduction)
     if not need_grad:
