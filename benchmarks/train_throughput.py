@@ -238,8 +238,8 @@ def token_lengths(model: str, data_dir: Path, max_length: int) -> np.ndarray:
 def run_tailtune(data_dir: Path, model: str, levers: list[str], spec: dict, *, seed: int, out: Path, timer) -> dict:
     import torch
 
+    from tailtune.recipe import load_preset
     from tailtune.training import train
-    from tailtune.training.recipe import load_preset
 
     precision = "bf16" if torch.cuda.is_available() else "fp32"
     recipe = load_preset("ce", [

@@ -272,7 +272,7 @@ def test_run_recipe_with_python_tag_is_refused(real_run, tmp_path, capsys):
 
 
 def test_source_loads_yaml_only_safely():
-    from tailtune.training.overrides import RecipeLoader
+    from tailtune.recipe.overrides import RecipeLoader
 
     assert issubclass(RecipeLoader, yaml.SafeLoader)
     found = []
@@ -281,7 +281,7 @@ def test_source_loads_yaml_only_safely():
         for m in re.finditer(r"yaml\.(unsafe_load|full_load|load_all|load)\(([^)]*)\)|yaml\.(Unsafe|Full)?Loader\b|"
                              r"\byaml\.(CLoader|CUnsafeLoader|CFullLoader)\b", text):
             found.append((str(path.relative_to(SRC)), m.group(0)))
-    assert found == [("training/overrides.py", "yaml.load(text, Loader=RecipeLoader)")]
+    assert found == [("recipe/overrides.py", "yaml.load(text, Loader=RecipeLoader)")]
 
 
 # ---------------------------------------------------------------------------- 3. trust_remote_code
@@ -326,7 +326,7 @@ def test_trust_remote_code_defaults_are_off():
     from tailtune.evaluation.predictor import Predictor
     from tailtune.models import load_classifier
     from tailtune.models.classifier import MODEL_DEFAULTS, load_encoder
-    from tailtune.training.recipe import Recipe
+    from tailtune.recipe import Recipe
 
     assert MODEL_DEFAULTS["trust_remote_code"] is False
     assert Recipe.model_fields["model"].annotation.model_fields["trust_remote_code"].default is False
@@ -381,7 +381,7 @@ def test_custom_code_runs_only_with_the_explicit_flag(tmp_path, tiny_encoder_dir
     """--set model.trust_remote_code=true (the recipe field) is the opt-in: then, and only then, the code runs."""
     from tailtune.data import TaskSpec
     from tailtune.models.classifier import build_classifier
-    from tailtune.training.recipe import load_recipe
+    from tailtune.recipe import load_recipe
 
     marker = tmp_path / "PWNED"
     model = _custom_code_model(tiny_encoder_dir, tmp_path / "custom-model", marker)

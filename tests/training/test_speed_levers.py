@@ -12,8 +12,9 @@ from tiny_runs import tiny_recipe
 from transformers import TrainerCallback
 
 from tailtune.errors import RecipeError
-from tailtune.training import run as run_mod
-from tailtune.training.recipe import Recipe, recipe_from_dict
+from tailtune.recipe import Recipe, recipe_from_dict
+from tailtune.recipe.schema import TrainSection
+from tailtune.training import arguments, modeling
 from tailtune.utils import rundir
 
 WORDS = ["good", "bad", "plot", "story", "fine", "dull", "scene", "actor", "great", "poor"]
@@ -96,12 +97,12 @@ def test_length_grouping_and_class_balanced_sampler_are_exclusive():
 
 
 def test_optimiser_and_dataloader_arguments():
-    assert run_mod._optim_name("adamw_fused") == "adamw_torch_fused"
-    assert run_mod._optim_name("adamw") == "adamw_torch"
-    assert run_mod.dataloader_kwargs({}) == {
+    assert arguments.optim_name("adamw_fused") == "adamw_torch_fused"
+    assert arguments.optim_name("adamw") == "adamw_torch"
+    assert arguments.dataloader_kwargs(TrainSection()) == {
         "dataloader_num_workers": 0, "dataloader_pin_memory": True, "dataloader_persistent_workers": False,
     }
-    assert run_mod.dataloader_kwargs({"dataloader_workers": 2, "pin_memory": False}) == {
+    assert arguments.dataloader_kwargs(TrainSection(dataloader_workers=2, pin_memory=False)) == {
         "dataloader_num_workers": 2, "dataloader_pin_memory": False, "dataloader_persistent_workers": False,
         "dataloader_prefetch_factor": 2,
     }
@@ -151,7 +152,7 @@ def test_length_sorted_evaluation_gives_the_same_outputs(tiny_encoder_dir, tmp_p
 def test_compile_wraps_the_forward_and_keeps_weight_names(tiny_encoder_dir, tmp_path, monkeypatch):
     from safetensors import safe_open
 
-    monkeypatch.setattr(run_mod, "COMPILE_BACKEND", "eager")  # dynamo traces; no C++ code generation
+    monkeypatch.setattr(modeling, "COMPILE_BACKEND", "eager")  # dynamo traces; no C++ code generation
     data = _varied_data(tmp_path / "data", n_train=16, n_eval=8)
     recipe = tiny_recipe("multiclass", data, tiny_encoder_dir, tmp_path / "run")
     recipe["train"].update(compile=True, epochs=1)

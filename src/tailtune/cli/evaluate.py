@@ -67,8 +67,28 @@ def _user_errors(command: str):
         raise RunDirError(f"tailtune {command}: {exc}") from None
 
 
+def _run_text_column(run: Path) -> str | None:
+    """The text column the run was trained on (``task.json``), or ``None`` when unreadable (loading the
+    run reports that)."""
+    from tailtune.data import TaskSpec
+    from tailtune.utils import rundir
+
+    try:
+        return TaskSpec.from_json(Path(run) / rundir.TASK).text_column
+    except (TailtuneError, OSError, ValueError):
+        return None
+
+
 def register(app: typer.Typer) -> None:
     """Add ``evaluate``, ``tune``, ``ensemble`` and ``predict`` to ``app``."""
+    _add_evaluate(app)
+    _add_tune(app)
+    _add_ensemble(app)
+    _add_predict(app)
+
+
+def _add_evaluate(app: typer.Typer) -> None:
+    """``tailtune evaluate``."""
 
     @app.command("evaluate")
     def evaluate_cmd(
@@ -98,6 +118,10 @@ def register(app: typer.Typer) -> None:
             },
         )
         console.print(f"wrote {run / 'eval.json'}", highlight=False)
+
+
+def _add_tune(app: typer.Typer) -> None:
+    """``tailtune tune``."""
 
     @app.command("tune")
     def tune_cmd(
@@ -169,6 +193,10 @@ def register(app: typer.Typer) -> None:
             )
         console.print(f"wrote {run / 'postprocess.json'}", highlight=False)
 
+
+def _add_ensemble(app: typer.Typer) -> None:
+    """``tailtune ensemble``."""
+
     @app.command("ensemble")
     def ensemble_cmd(
         runs: list[Path] = typer.Argument(..., help="Two or more run directories of the same task and data."),
@@ -203,11 +231,19 @@ def register(app: typer.Typer) -> None:
         )
         console.print(f"wrote {out}", highlight=False)
 
+
+def _add_predict(app: typer.Typer) -> None:
+    """``tailtune predict``."""
+
     @app.command("predict")
     def predict_cmd(
         run: Path = typer.Argument(..., help="Run (or ensemble) directory."),
         input: Path | None = typer.Option(
-            None, "--input", "-i", help="Text file (one text a line) or JSONL with 'text'."
+            None, "--input", "-i", help="Text file (one text a line), or CSV/TSV/JSONL with a text column."
+        ),
+        text_column: str | None = typer.Option(
+            None, "--text-column", help="Column (field) of a CSV/TSV/JSONL --input holding the texts "
+            "(default: the run's text column, else text)."
         ),
         text: list[str] = typer.Option([], "--text", "-t", help="A text to classify (repeatable)."),
         output: Path | None = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
@@ -226,8 +262,10 @@ def register(app: typer.Typer) -> None:
 
         if (input is None) == (not text):
             raise DataError('pass exactly one of --input FILE or --text "..." (repeatable)')
+        if text_column is not None and input is None:
+            raise DataError("--text-column names the column of an --input file; drop it with --text")
         if input is not None:
-            items = read_texts(input)
+            items = read_texts(input, text_column=text_column, default_column=_run_text_column(run))
         else:
             empty = [i + 1 for i, t in enumerate(text) if not t.strip()]
             if len(empty) == len(text):
@@ -244,6 +282,8 @@ def register(app: typer.Typer) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reported below, once
             rows = predictor.predict(items.texts)
+        for note in items.notes:
+            err.print(f"note: {note}", highlight=False)
         key = "line" if input is not None else "index"
         rows = [{key: n, **r} for n, r in zip(items.lines, rows, strict=True)]
         if items.skipped:
@@ -260,3 +300,4 @@ def register(app: typer.Typer) -> None:
         else:
             for r in rows:
                 sys.stdout.write(dumps_json(r, indent=None) + "\n")
+

@@ -59,6 +59,14 @@ def _screen_table(result) -> Table:
 
 def register(app: typer.Typer) -> None:
     """Add ``screen``, ``ablate``, ``compare`` and ``sweep`` to ``app``."""
+    _add_screen(app)
+    _add_ablate(app)
+    _add_compare(app)
+    _add_sweep(app)
+
+
+def _add_screen(app: typer.Typer) -> None:
+    """``tailtune screen``."""
 
     @app.command("screen")
     def screen_cmd(
@@ -98,6 +106,10 @@ def register(app: typer.Typer) -> None:
         console.print(f"embeddings {hit} in {t['embedding_s']:.1f} s, heads {t['heads_s']:.1f} s, total "
                       f"{t['total_s']:.1f} s; wrote {out / 'screen.json'}", highlight=False)
 
+
+def _add_ablate(app: typer.Typer) -> None:
+    """``tailtune ablate``."""
+
     @app.command("ablate")
     def ablate_cmd(
         recipes: list[str] = typer.Argument(..., help="Recipes: preset[:value] or recipe.yaml (several)."),
@@ -129,6 +141,10 @@ def register(app: typer.Typer) -> None:
         if failed:
             raise typer.Exit(1)
 
+
+def _add_compare(app: typer.Typer) -> None:
+    """``tailtune compare``."""
+
     @app.command("compare")
     def compare_cmd(
         runs: list[Path] = typer.Argument(..., help="Run directories (grouped by recipe)."),
@@ -145,6 +161,10 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             atomic_write_json(output, summary)
         _print_compare(summary)
+
+
+def _add_sweep(app: typer.Typer) -> None:
+    """``tailtune sweep``."""
 
     @app.command("sweep")
     def sweep_cmd(

@@ -86,8 +86,8 @@ def plan_ablation(
     import yaml
 
     from tailtune.experiments.screen import parse_recipe_specs
-    from tailtune.training.overrides import apply_overrides
-    from tailtune.training.recipe import recipe_from_dict
+    from tailtune.recipe import recipe_from_dict
+    from tailtune.recipe.overrides import apply_overrides
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 3")
@@ -140,7 +140,7 @@ def ablate(
         callbacks: Trainer callbacks for in-process runs.
         log: ``callable(str)`` for one line per finished job.
     """
-    from tailtune.training.recipe import load_recipe
+    from tailtune.recipe import load_recipe
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r} must be a positive int")

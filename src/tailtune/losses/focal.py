@@ -98,9 +98,15 @@ class GammaSchedule:
 
     @classmethod
     def from_spec(cls, spec: Mapping) -> GammaSchedule:
-        """Build from a recipe mapping such as ``{"schedule": "linear", "start": 3.0, "end": 1.5}``."""
+        """Build from a recipe mapping such as ``{"schedule": "linear", "start": 3.0, "end": 1.5}``.
+
+        Without ``schedule`` the fields say which: ``values``/``milestones`` a step schedule, ``end`` a
+        linear one, else constant (the one default rule; the recipe schema validates through here).
+        """
         spec = dict(spec)
-        kind = spec.pop("schedule", spec.pop("kind", "constant"))
+        kind = spec.pop("schedule", spec.pop("kind", None))
+        if kind is None:
+            kind = "step" if ("values" in spec or "milestones" in spec) else "linear" if "end" in spec else "constant"
         allowed = {"start", "end", "values", "milestones"}
         unknown = set(spec) - allowed
         if unknown:

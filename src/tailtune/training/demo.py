@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from tailtune.errors import DataError
+from tailtune.recipe import load_preset
+from tailtune.training.pipeline import train
 from tailtune.utils.io import atomic_write_bytes
 
 __all__ = ["CORPUS_FILE", "DEMO_SIZES", "INSTALL_HINT", "locate_demo_assets", "prepare_demo", "run_demo"]
@@ -103,15 +105,13 @@ def prepare_demo(
         seed: the subsample's seed.
 
     Returns:
-        a validated :class:`~tailtune.training.recipe.Recipe`.
+        a validated :class:`~tailtune.recipe.Recipe`.
 
     Example:
         >>> recipe = prepare_demo("runs/demo")  # doctest: +SKIP
         >>> recipe.loss["focal"].params["gamma"]  # doctest: +SKIP
         1.0
     """
-    from tailtune.training.recipe import load_preset
-
     corpus, model = locate_demo_assets()
     sizes = dict(sizes or DEMO_SIZES)
     output = Path(output)
@@ -135,7 +135,5 @@ def prepare_demo(
 
 
 def run_demo(output: str | os.PathLike = "runs/demo", *, epochs: int | None = None, callbacks=(), **kwargs):
-    """:func:`prepare_demo` then :func:`tailtune.training.train`; returns its ``RunResult``."""
-    from tailtune.training.run import train
-
+    """:func:`prepare_demo` then :func:`tailtune.training.train` (lint, train, report); returns its ``RunResult``."""
     return train(prepare_demo(output, epochs=epochs, **kwargs), callbacks=callbacks)
