@@ -19,7 +19,8 @@
 #
 # Options: --smoke (tiny sizes on CPU), --only "losses train_throughput ..." (only those stages; the
 # preflight always runs), KIT_BUDGET_S (default 330: the kit ends within 6 minutes with its
-# summary; 1500 with --smoke), KIT_ARM_CAP_S (default 45), KIT_40K_STEPS (default 700 of the
+# summary; 1500 with --smoke), KIT_LOSSES_CAP_S (default 40; losses.py gets --budget-s of 15 s
+# less), KIT_ARM_CAP_S (default 45), KIT_40K_STEPS (default 700 of the
 # 1,250 steps of an epoch), KIT_STAGES_EXTRA ("predict finetune": the older issue-4/5 stages, off
 # by default: they need their own session), PYTHON (default python3; .venv/bin/python with
 # --smoke when present).
@@ -158,13 +159,16 @@ if [ "$SMOKE" = 1 ]; then
 else
   DEV=cuda
   STEP_ARGS=(--device cuda --arms vanilla tailtune-trainer-loop tailtune cuda-graphs --steps 60 --warm 10 --repeats 1)
-  LOSSES_ARGS=(--device cuda --rounds 8)
+  # losses.py stops starting new cases after --budget-s (its own flag); 15 s of the stage's cap are
+  # left for importing torch and finishing the last case (a first CUDA call compiles its kernels)
+  LOSSES_CAP=${KIT_LOSSES_CAP_S:-40}
+  LOSSES_ARGS=(--device cuda --rounds 8 --budget-s $((LOSSES_CAP - 15)))
   THROUGHPUT_ARGS=()
   MAX_STEPS_40K=${KIT_40K_STEPS:-700}
   PREDICT_ARGS=(--device cuda --n 5000 --repeats 5)
   read -r -a FT_SETS <<<"${KIT_FINETUNE_DATASETS:-tweeteval_emotion mams_acsa reuters21578_modapte}"
   FINETUNE_ARGS=(--datasets "${FT_SETS[@]}" --seeds 13 14 15 --order dataset)
-  CAPS=(35 40 100000 50 100000)  # train_throughput and finetune: whatever is left
+  CAPS=(35 "$LOSSES_CAP" 100000 50 100000)  # train_throughput and finetune: whatever is left
 fi
 
 # ---- 2-5. the benchmarks ---------------------------------------------------------------------

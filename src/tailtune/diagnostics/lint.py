@@ -71,6 +71,9 @@ EASY_P = 0.9
 #: loss-part parameters that carry class weights (``weight`` only when it is a list: a number is the
 #: part's weight in the composite loss)
 _WEIGHT_PARAMS = ("alpha", "pos_weight", "class_weight", "weight")
+#: a sigmoid focal ``alpha`` of -1 is torchvision's "no weighting" (the rule's owner is
+#: ``tailtune.losses.focal.NO_ALPHA``; repeated here so that linting does not import torch)
+_NO_ALPHA = -1
 #: losses whose ``alpha`` is not a class weight (Tversky: false-positive weight)
 _ALPHA_NOT_CLASS_WEIGHT = ("tversky", "dice")
 #: losses that rebalance classes themselves from the class counts (priors): logit adjustment
@@ -87,7 +90,7 @@ def _explicit_weights(spec: dict, ltype: str = "") -> list[str]:
             continue
         if p == "weight" and not isinstance(spec[p], (list, tuple)):
             continue
-        if p == "alpha" and ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT:
+        if p == "alpha" and (ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT or spec[p] == _NO_ALPHA):
             continue
         out.append(p)
     return out
