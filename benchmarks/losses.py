@@ -245,7 +245,7 @@ def _parse(argv):
     ap.add_argument("--threads", type=int, default=None,
                     help="torch intra-op threads (default 1 on cpu: stable ratios on a shared machine)")
     ap.add_argument("--budget-s", type=float, default=None,
-                    help="stop starting new cases after this many seconds (default 40 on cuda: the GPU kit caps the stage at 60; none on cpu)")
+                    help="stop starting new cases after this many seconds (default 40 on cuda; none on cpu; the GPU kit passes 15 s under its stage cap)")
     ap.add_argument("--out", type=Path, default=None)
     return ap.parse_args(argv)
 

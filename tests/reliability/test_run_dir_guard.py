@@ -108,7 +108,8 @@ def test_a_start_that_fails_before_its_first_checkpoint_removes_what_it_wrote(
     def crash(self, *args, **kwargs):
         raise RuntimeError("The size of tensor a (304) must match the size of tensor b (128)")
 
-    monkeypatch.setattr(TailtuneTrainer, "training_step", crash)
+    # compute_loss: called by either step loop (tailtune's fast_step and the Trainer's training_step)
+    monkeypatch.setattr(TailtuneTrainer, "compute_loss", crash)
     with pytest.raises(RuntimeError, match="size of tensor"):
         train(load_recipe(recipe))
     assert not out.exists()  # recipe.yaml, task.json and checkpoints/ were removed again
