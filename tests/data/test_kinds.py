@@ -30,6 +30,8 @@ def test_outputs_and_weight_classes_follow_the_task():
     assert binary.kind_info.weight_classes(binary) == ["ham", "spam"]
     assert binary.kind_info.weighted_outputs(binary) == ["spam"]  # one pos_weight for the positive class
     assert aspects.kind_info.weight_classes(aspects) == ["positive", "negative", "absent"]
+    three = TaskSpec("multiclass", ["a", "b", "c"])
+    assert [t.kind_info.target_classes(t) for t in (binary, three, aspects)] == [2, 3, 3]
 
 
 def test_unknown_kind_names_the_choices():

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from tailtune.data import label_patterns
 from tailtune.data.aspects import encode_aspects, unknown_error
+from tailtune.data.kinds import ASPECTS, BINARY, MULTICLASS, MULTILABEL, TaskKind, task_kind
 from tailtune.data.labels import RawLabels, _first, _np, describe, parse_labels, resolve_strings
 from tailtune.data.readers import SplitSource, nfc
 from tailtune.data.task import TaskSpec
@@ -97,17 +98,17 @@ def _parse_all(sources, columns, name, vocab: Vocabulary, label_sep, notes) -> d
     return raws
 
 
-def _infer_kind(raw: RawLabels, src: SplitSource, name: str) -> str:
+def _infer_kind(raw: RawLabels, src: SplitSource, name: str) -> TaskKind:
     if raw.form in ("int", "str"):
-        return "multiclass"  # binary decided once the classes are known
+        return MULTICLASS  # binary decided once the classes are known
     if raw.form == "dict":
-        return "aspects"
+        return ASPECTS
     label_patterns.check_pairs_minority(raw, src, name)
     if raw.form == "list_str" and len(raw.values) and pc.all(
         pc.match_substring_regex(raw.values, label_patterns.PAIR_RE)
     ).as_py():
-        return "aspects"
-    return "multilabel"
+        return ASPECTS
+    return MULTILABEL
 
 
 def encode_all(
@@ -115,7 +116,7 @@ def encode_all(
     columns: list[str],
     *,
     task: TaskSpec | None,
-    kind: str | None,
+    kind: str | TaskKind | None,
     declared: list[str] | None,
     declared_from: str | None,
     label_sep: str | None,
@@ -132,26 +133,28 @@ def encode_all(
     kind_given = kind is not None or task is not None
     if task is not None:
         kind, task_labels = task.kind, list(task.labels)
+    info = None if kind is None else task_kind(kind)
     notes: list[str] = []
-    vocab = _vocabulary(task_labels, declared, declared_from) if kind != "aspects" else Vocabulary()
+    vocab = Vocabulary() if info is not None and info.per_aspect else _vocabulary(task_labels, declared, declared_from)
     raws = _parse_all(sources, columns, name, vocab, label_sep, notes)
     train_raw = raws["train"]
-    if kind is None:
-        kind = _infer_kind(train_raw, sources[0], name)
-    if kind == "aspects":
+    if info is None:
+        info = _infer_kind(train_raw, sources[0], name)
+    kind = info.name
+    if info.per_aspect:
         spec, enc = encode_aspects(sources, raws, name, task, task_labels)
         return Encoded(spec, enc, raws, notes=notes)
     form = train_raw.form
     if form == "dict":
         raise DataError(f"column {name!r} holds aspect dicts; use task kind 'aspects', not {kind!r}")
-    if kind in ("binary", "multiclass") and form not in ("int", "str"):
+    if info.single_label and form not in ("int", "str"):
         raise DataError(
             f"column {name!r} of {sources[0].origin} holds {describe(form)} labels, which need kind "
             f"'multilabel' (or 'aspects'), not {kind!r}"
         )
-    if vocab.names is None and label_sep is None and (not kind_given or kind == "multilabel"):
+    if vocab.names is None and label_sep is None and (not kind_given or info.multi_hot):
         label_patterns.check_joined(train_raw, sources[0], name)
-    classes = _ClassEncoder(sources, raws, name, kind, vocab, unused_labels, notes)
+    classes = _ClassEncoder(sources, raws, name, info, vocab, unused_labels, notes)
     spec, enc, drops = classes.run(infer_binary=not kind_given, hierarchy=task.hierarchy if task else None)
     return Encoded(spec, enc, raws, drops, notes)
 
@@ -213,7 +216,7 @@ class _ClassEncoder:
     """binary / multiclass / multilabel encoding in three steps: the vocabulary's names, each split in
     vocabulary space, then the classes kept (selected, trained) and the remap onto them."""
 
-    def __init__(self, sources, raws, name, kind, vocab: Vocabulary, unused: str, notes: list[str]):
+    def __init__(self, sources, raws, name, kind: TaskKind, vocab: Vocabulary, unused: str, notes: list[str]):
         self.sources, self.raws, self.name, self.kind = sources, raws, name, kind
         self.vocab, self.unused, self.notes = vocab, unused, notes
         self.train_src = sources[0]
@@ -229,19 +232,19 @@ class _ClassEncoder:
             shown = self.vocab.display if self.vocab.display is not None else names
             kept = [shown[i] for i in keep]
         kind = self.kind
-        if kind == "binary" or (infer_binary and kind == "multiclass" and len(kept) == 2):
+        if kind.is_binary or (infer_binary and kind.is_multiclass and len(kept) == 2):
             if len(kept) != 2:
                 raise DataError(
                     f"kind 'binary' needs 2 classes, {self.train_src.origin} has {len(kept)}: {kept[:10]}; use kind "
                     f"'multiclass' (recipe: task.kind)"
                 )
-            kind = "binary"
-        if kind == "multiclass" and len(kept) < 2:
+            kind = BINARY
+        if kind.is_multiclass and len(kept) < 2:
             raise DataError(
                 f"the training data {self.train_src.origin} has a single class {kept}; a classifier needs at least "
                 f"2: add examples of another class"
             )
-        return TaskSpec(kind=kind, labels=kept, hierarchy=hierarchy), encoded, drops
+        return TaskSpec(kind=kind.name, labels=kept, hierarchy=hierarchy), encoded, drops
 
     # ---------------------------------------------------------------- names
     def _names(self) -> list[str]:
@@ -281,7 +284,7 @@ class _ClassEncoder:
             enc = _encode_ints(raw.values, len(names), raw, src, vocab_from, self.name)
         else:
             enc = _encode_names(raw.values, names, raw, src, vocab_from, self.name)
-        if raw.form in ("list_int", "list_str") or self.kind == "multilabel":
+        if raw.form in ("list_int", "list_str") or self.kind.multi_hot:
             parents = np.arange(raw.n) if raw.form in ("int", "str") else raw.parents
             matrix = np.zeros((raw.n, len(names)), dtype=np.float32)
             matrix[parents, enc] = 1.0

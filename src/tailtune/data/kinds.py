@@ -120,6 +120,21 @@ class TaskKind:
             return len(task.labels) * (len(task.polarities) + 1)
         return len(task.labels)
 
+    def target_classes(self, task: Any) -> int:
+        """Classes one encoded target entry ranges over (the width of one softmax or one-hot row):
+        binary/multiclass/multilabel one per label (multilabel: the multi-hot width); aspects the
+        polarities plus ``absent`` (per aspect).
+
+        Example:
+            >>> from tailtune.data import TaskSpec
+            >>> t = TaskSpec("aspects", ["food", "staff"], polarities=["pos", "neg", "neu"])
+            >>> t.kind_info.target_classes(t), BINARY.target_classes(TaskSpec("binary", ["no", "yes"]))
+            (4, 2)
+        """
+        if self.per_aspect:
+            return len(task.polarities) + 1
+        return len(task.labels)
+
     def weight_classes(self, task: Any) -> list[str]:
         """The classes a class-weight vector is indexed by (what ``weighting.overrides`` name).
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tailtune.data.encoding import UNUSED_LABELS, encode_all
+from tailtune.data.kinds import task_kind
 from tailtune.data.labels import _first, _is_json_ext, first_non_string, source_table
 from tailtune.data.readers import SplitSource, discover, read_labels_file
 from tailtune.data.splits import split_train
@@ -61,9 +62,8 @@ def _resolve_task(task) -> tuple[TaskSpec | None, str | None, dict]:
         return task, task.kind, {}
     if isinstance(task, dict):
         kind = task.get("kind")
-        if kind is not None and kind not in KINDS:
-            raise DataError(f"task kind {kind!r} is not one of {list(KINDS)}{did_you_mean(str(kind), KINDS)}")
-        complete = kind is not None and bool(task.get("labels")) and (kind != "aspects" or bool(task.get("polarities")))
+        info = None if kind is None else task_kind(kind)  # an unknown name: DataError naming the kinds
+        complete = info is not None and bool(task.get("labels")) and (not info.per_aspect or bool(task.get("polarities")))
         if complete:
             return TaskSpec.from_dict(task), kind, {}
         partial = {k: task[k] for k in ("hierarchy", "labels") if task.get(k)}
@@ -177,9 +177,10 @@ def _drop_blank_rows(src: SplitSource, empty: np.ndarray, label_cols: list[str],
 
 def _check_train_classes_after_drop(y: np.ndarray, task: TaskSpec, origin: str) -> None:
     """After dropping empty-text rows every class (aspect) must still have a training example."""
-    if task.kind in ("binary", "multiclass"):
+    kind = task.kind_info
+    if kind.single_label:
         present = np.bincount(y, minlength=len(task.labels)) > 0
-    elif task.kind == "multilabel":
+    elif kind.multi_hot:
         present = y.sum(axis=0) > 0
     else:
         present = (y != len(task.polarities)).any(axis=0) if len(y) else np.zeros(len(task.labels), bool)
@@ -226,7 +227,7 @@ def _label_columns(sources, label_column, spec, kind, label_sep, notes) -> tuple
             raise DataError("--label-sep applies to one string label column, not to several 0/1 columns")
         if kind is None:
             kind = "multilabel"
-        elif kind != "multilabel":
+        elif not task_kind(kind).multi_hot:
             raise DataError(f"several label columns ({label_cols}) are one 0/1 column per label: kind 'multilabel', not {kind!r}")
     return label_cols, kind
 
@@ -301,7 +302,7 @@ def _carve_validation(splits, files, targets, task: TaskSpec, *, val_fraction, s
     splits["validation"] = full.select(val_idx)
     targets["validation"] = targets["train"][val_idx]
     targets["train"] = targets["train"][train_idx]
-    method = "stratified" if task.kind in ("binary", "multiclass") else "iterative stratification"
+    method = "stratified" if task.kind_info.single_label else "iterative stratification"
     files["validation"] = f"{files['train']} (held out: {len(val_idx)} rows, {method}, seed {seed})"
     notes.append(f"no validation split: held out {len(val_idx)} training rows ({method}, seed {seed})")
 

@@ -56,7 +56,7 @@ def multilabel_split(y: np.ndarray, *, val_fraction: float = 0.1, seed: int = 13
     Deterministic for a given ``seed``. Rows with no label are split at random in proportion.
     """
     _check_fraction(val_fraction)
-    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit  # loads scikit-learn (~1 s): on use
 
     y = (np.asarray(y) > 0).astype(np.int64).reshape(len(y), -1)
     n = y.shape[0]
@@ -81,8 +81,9 @@ def aspect_indicator(y: np.ndarray, num_polarities: int) -> np.ndarray:
 
 def split_train(encoded: np.ndarray, task: TaskSpec, *, val_fraction: float = 0.1, seed: int = 13):
     """(train_idx, val_idx) for the task kind: stratified (single-label) or iterative (multi-label, aspects)."""
-    if task.kind in ("binary", "multiclass"):
+    kind = task.kind_info
+    if kind.single_label:
         return stratified_split(encoded, val_fraction=val_fraction, seed=seed)
-    if task.kind == "aspects":
+    if kind.per_aspect:
         return multilabel_split(aspect_indicator(encoded, len(task.polarities)), val_fraction=val_fraction, seed=seed)
     return multilabel_split(encoded, val_fraction=val_fraction, seed=seed)

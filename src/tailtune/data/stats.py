@@ -13,7 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tailtune.data.kinds import task_kind
 from tailtune.data.loading import LoadedData
+from tailtune.data.splits import aspect_indicator
 from tailtune.data.task import TaskSpec
 
 RARE_THRESHOLD = 10
@@ -40,25 +42,24 @@ def _row_map(ds) -> np.ndarray | None:
 
 def class_names(task: TaskSpec) -> list[str]:
     """The classes counted: labels, or the present ``aspect#polarity`` cells for aspects."""
-    if task.kind == "aspects":
+    if task.kind_info.per_aspect:
         return [f"{a}#{p}" for a in task.labels for p in task.polarities]
     return list(task.labels)
 
 
 def class_matrix(y: np.ndarray, task: TaskSpec) -> np.ndarray | None:
     """(N, K) 0/1 membership of each row in each class of :func:`class_names`; None for single-label."""
-    if task.kind == "multilabel":
+    kind = task.kind_info
+    if kind.multi_hot:
         return y > 0
-    if task.kind == "aspects":
-        from tailtune.data.splits import aspect_indicator
-
+    if kind.per_aspect:
         return aspect_indicator(y, len(task.polarities)).astype(bool)
     return None
 
 
 def class_counts(y: np.ndarray, task: TaskSpec) -> np.ndarray:
     """Examples per class of :func:`class_names` (multi-label: positives per label)."""
-    if task.kind in ("binary", "multiclass"):
+    if task.kind_info.single_label:
         return np.bincount(y, minlength=len(task.labels)).astype(np.int64)
     return class_matrix(y, task).sum(axis=0).astype(np.int64)
 
@@ -151,14 +152,15 @@ def leakage(hashes: dict[str, np.ndarray], text_at) -> dict:
 
 
 def _lengths_by_class(lengths: np.ndarray, y: np.ndarray, task: TaskSpec) -> dict:
-    names = class_names(task) if task.kind != "aspects" else list(task.aspect_classes)
+    kind = task.kind_info
+    names = class_names(task) if not kind.per_aspect else list(task.aspect_classes)
     per = {}
-    if task.kind in ("binary", "multiclass"):
+    if kind.single_label:
         order = np.argsort(y, kind="stable")
         bounds = np.searchsorted(y[order], np.arange(len(names) + 1))
         for c, name in enumerate(names):
             per[name] = _summary(lengths[order[bounds[c] : bounds[c + 1]]])
-    elif task.kind == "multilabel":
+    elif kind.multi_hot:
         member = y > 0
         for c, name in enumerate(names):
             per[name] = _summary(lengths[member[:, c]])
@@ -171,7 +173,7 @@ def _lengths_by_class(lengths: np.ndarray, y: np.ndarray, task: TaskSpec) -> dic
 
 
 def _weights(task: TaskSpec, train_y: np.ndarray) -> dict:
-    from tailtune.weighting import SCHEMES, class_weights, pos_weight
+    from tailtune.weighting import SCHEMES, class_weights, pos_weight  # a layer above data/: imported on use
 
     def safe(counts, names):
         out = {}
@@ -183,8 +185,9 @@ def _weights(task: TaskSpec, train_y: np.ndarray) -> dict:
                 out[scheme] = {"error": str(exc)}
         return out
 
+    kind = task.kind_info
     result: dict = {"schemes": list(SCHEMES), "normalize": True}
-    if task.kind == "aspects":
+    if kind.per_aspect:
         classes = task.aspect_classes
         result["per_aspect"] = {
             a: safe([int(v) for v in np.bincount(train_y[:, i], minlength=len(classes))], classes)
@@ -194,9 +197,9 @@ def _weights(task: TaskSpec, train_y: np.ndarray) -> dict:
     counts = class_counts(train_y, task)
     result["per_scheme"] = safe([int(v) for v in counts], list(task.labels))
     n = len(train_y)
-    if task.kind in ("binary", "multilabel"):
-        pos = np.array([counts[1]]) if task.kind == "binary" else counts
-        names = [task.labels[1]] if task.kind == "binary" else list(task.labels)
+    if kind.sigmoid:
+        pos = np.array([counts[1]]) if kind.is_binary else counts
+        names = [task.labels[1]] if kind.is_binary else list(task.labels)
         # what training's apply_to: pos_weight uses under each scheme ("pos_weight": inverse, neg/pos)
         per = {scheme: _pos_weight(pos_weight, pos, n, names, scheme) for scheme in SCHEMES}
         result["pos_weight"] = per["inverse"]
@@ -224,6 +227,7 @@ def compute_statistics(data: LoadedData, *, tokenizer=None, tokenizer_name: str 
         max_tokenized, seed: the tokenizer sample.
     """
     task = data.task
+    kind = task.kind_info
     names = class_names(task)
     splits = list(data.splits)
     result: dict = {
@@ -243,9 +247,9 @@ def compute_statistics(data: LoadedData, *, tokenizer=None, tokenizer_name: str 
             "ratio": float(present.max() / present.min()),
             "largest": names[hi], "largest_count": int(train[hi]),
             "smallest": names[lo], "smallest_count": int(train[lo]),
-            "over": "train" + (" (present aspect#polarity cells)" if task.kind == "aspects" else ""),
+            "over": "train" + (" (present aspect#polarity cells)" if kind.per_aspect else ""),
         }
-    if task.kind == "multilabel":
+    if kind.multi_hot:
         per_row = {s: (data.targets[s] > 0).sum(axis=1) for s in splits}
         y = (data.targets["train"] > 0).astype(np.float32)
         co = (y.T @ y).astype(np.int64)
@@ -256,7 +260,7 @@ def compute_statistics(data: LoadedData, *, tokenizer=None, tokenizer_name: str 
             "max_labels_per_row": {s: int(per_row[s].max()) for s in splits},
             "co_occurrence": {"labels": names, "split": "train", "matrix": co.tolist()},
         }
-    if task.kind == "aspects":
+    if kind.per_aspect:
         classes = task.aspect_classes
         table = {}
         for s in splits:
@@ -305,8 +309,7 @@ def find_warnings(stats: dict) -> list[dict]:
     out = []
     names = stats["classes"]
     train = stats["counts"]["train"]
-    kind = stats["task"]["kind"]
-    what = "aspect#polarity cell" if kind == "aspects" else "class"
+    what = "aspect#polarity cell" if task_kind(stats["task"]["kind"]).per_aspect else "class"
     rare = {n: c for n, c in train.items() if 0 < c < RARE_THRESHOLD}
     if rare:
         shown = ", ".join(f"{n} ({c})" for n, c in sorted(rare.items(), key=lambda kv: kv[1])[:15])

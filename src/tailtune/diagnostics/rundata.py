@@ -64,8 +64,6 @@ class RunData:
     def labels(self) -> list[str]:
         """Class names: TaskSpec labels, else the per-class keys of the history/eval."""
         if self.task and self.task.get("labels"):
-            if self.kind == "binary":
-                return [str(x) for x in self.task["labels"]]
             return [str(x) for x in self.task["labels"]]
         for row in reversed(self.history):
             pc = (row.get("validation") or {}).get("per_class")

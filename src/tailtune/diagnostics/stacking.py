@@ -29,20 +29,27 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tailtune.data.kinds import TASK_KINDS, TaskKind
 from tailtune.diagnostics.findings import Finding, Knob
+from tailtune.diagnostics.rules import UPWEIGHT_FACTOR
 
 
-def _rule_factors(postprocess: Mapping, kind: str | None, labels: Sequence[str], classes: Sequence[str]) -> dict[str, tuple[float, float]]:
+def _info(kind: str | TaskKind | None) -> TaskKind | None:
+    """The kind as an object; ``None`` for a run without a (known) task kind (no finding then)."""
+    return kind if isinstance(kind, TaskKind) else TASK_KINDS.get(kind) if isinstance(kind, str) else None
+
+
+def _rule_factors(postprocess: Mapping, kind: TaskKind | None, labels: Sequence[str], classes: Sequence[str]) -> dict[str, tuple[float, float]]:
     """``{class: (threshold or bias, odds factor)}`` of the tuned rule (empty when it has none)."""
     out: dict[str, tuple[float, float]] = {}
     thr, biases = postprocess.get("thresholds"), postprocess.get("biases")
-    if kind in ("binary", "multilabel") and thr is not None:
+    if kind is not None and kind.sigmoid and thr is not None:
         values = [thr] if isinstance(thr, (int, float)) else list(thr)
-        names = [str(labels[-1])] if kind == "binary" and labels else [str(x) for x in labels]
+        names = [str(labels[-1])] if kind.is_binary and labels else [str(x) for x in labels]
         for name, t in zip(names, values):
             if isinstance(t, (int, float)) and 0 < t < 1:
                 out[name] = (float(t), (1 - float(t)) / float(t))
-    elif kind in ("multiclass", "aspects") and isinstance(biases, list) and biases:
+    elif kind is not None and kind.softmax and isinstance(biases, list) and biases:
         rows = biases if isinstance(biases[0], list) else [biases]
         if not all(len(r) == len(classes) for r in rows):
             return {}
@@ -52,8 +59,8 @@ def _rule_factors(postprocess: Mapping, kind: str | None, labels: Sequence[str],
     return out
 
 
-def _weight_factors(class_weights: Mapping[str, float], kind: str | None) -> dict[str, float]:
-    if kind in ("binary", "multilabel"):
+def _weight_factors(class_weights: Mapping[str, float], kind: TaskKind | None) -> dict[str, float]:
+    if kind is not None and kind.sigmoid:
         return {str(k): float(v) for k, v in class_weights.items()}
     positive = [float(v) for v in class_weights.values() if float(v) > 0]
     if not positive:
@@ -66,7 +73,7 @@ def stacked_corrections(
     class_weights: Mapping[str, float] | None,
     postprocess: Mapping[str, Any] | None,
     *,
-    kind: str | None,
+    kind: str | TaskKind | None,
     labels: Sequence[str] = (),
 ) -> Finding | None:
     """A ``weights_with_thresholds`` warning when class weights and the tuned rule favour the same
@@ -76,16 +83,15 @@ def stacked_corrections(
         class_weights: ``{class: weight}`` as :func:`tailtune.diagnostics.weights.recipe_class_weights`
             returns it (sigmoid tasks: ``pos_weight`` per label).
         postprocess: the mapping of ``postprocess.json`` (``thresholds`` / ``biases``).
-        kind: the task kind.
+        kind: the task kind (a name or a :class:`~tailtune.data.TaskKind`; ``None``/unknown: no finding).
         labels: the task's labels (binary: ``[negative, positive]``).
     """
-    from tailtune.diagnostics.rules import UPWEIGHT_FACTOR
-
     if not class_weights or not postprocess:
         return None
+    info = _info(kind)
     classes = list(class_weights)
-    rule = _rule_factors(postprocess, kind, list(labels) or classes, classes)
-    weight = _weight_factors(class_weights, kind)
+    rule = _rule_factors(postprocess, info, list(labels) or classes, classes)
+    weight = _weight_factors(class_weights, info)
     hits = {
         c: {"weight": round(float(class_weights[c]), 4), "weight_factor": round(weight[c], 2),
             "rule_value": round(rule[c][0], 4), "rule_factor": round(rule[c][1], 2),
@@ -95,7 +101,7 @@ def stacked_corrections(
     }
     if not hits:
         return None
-    sigmoid = kind in ("binary", "multilabel")
+    sigmoid = info is not None and info.sigmoid
     what = "threshold" if sigmoid else "bias"
     value = "{:.2f}" if sigmoid else "{:+.2f}"
     desc = "; ".join(
@@ -104,7 +110,7 @@ def stacked_corrections(
         f"x{h['combined_factor']:.0f} in all"
         for c, h in hits.items()
     )
-    figs = {"kind": kind, "factor_threshold": UPWEIGHT_FACTOR, "classes": hits}
+    figs = {"kind": info.name if info else kind, "factor_threshold": UPWEIGHT_FACTOR, "classes": hits}
     return Finding(
         "weights_with_thresholds", "warning", figs,
         f"class weights and the tuned decision rule both favour {', '.join(hits)}: {desc}. Both correct the same "

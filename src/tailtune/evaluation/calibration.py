@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from tailtune.data.kinds import task_kind
 from tailtune.metrics import confidence_pairs, expected_calibration_error, probabilities, reliability_diagram
 from tailtune.metrics._task import as_task
 
@@ -46,11 +47,12 @@ def _prepare(logits: Any, targets: Any, task) -> tuple[str, np.ndarray, np.ndarr
     """Return (family, z, y): sigmoid cells (M, L) with y (M, L), or softmax rows (M, K) with y (M,)."""
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(targets)
-    if task.kind == "binary":
+    info = task_kind(task)
+    if info.is_binary:
         return "sigmoid", z.reshape(-1, 1), np.rint(y).astype(np.float64).reshape(-1, 1)
-    if task.kind == "multilabel":
+    if info.multi_hot:
         return "sigmoid", z, np.rint(y).astype(np.float64)
-    k = len(task.polarities) + 1 if task.kind == "aspects" else len(task.labels)
+    k = info.target_classes(task)
     return "softmax", z.reshape(-1, k), np.rint(y).astype(np.int64).reshape(-1)
 
 
@@ -107,7 +109,7 @@ def fit_temperature(
     The search is bounded to ``T`` in [0.01, 100].
     """
     task = as_task(task)
-    if per_label and task.kind != "multilabel":
+    if per_label and not task_kind(task).multi_hot:
         raise ValueError(f"per_label temperatures are for multilabel tasks only, not {task.kind!r}")
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.metrics._task import as_task
 
 __all__ = ["HIERARCHY_MODES", "enforce_hierarchy"]
@@ -59,7 +60,7 @@ def enforce_hierarchy(y_pred: Any, task: Any, *, mode: str | None) -> np.ndarray
     if mode not in HIERARCHY_MODES:
         raise ValueError(f"hierarchy mode must be one of {list(HIERARCHY_MODES)} or None, got {mode!r}")
     task = as_task(task)
-    if task.kind != "multilabel":
+    if not task_kind(task).multi_hot:
         raise ValueError(f"hierarchy_mode applies to multilabel tasks only, not {task.kind!r}")
     y = np.asarray(y_pred).astype(np.int64).copy()
     hierarchy = getattr(task, "hierarchy", None) or {}

@@ -83,7 +83,7 @@ class PostProcess:
         """Decisions under this rule (shapes as :func:`tailtune.metrics.decode`)."""
         task = as_task(task)
         pred = decode(self.scaled(logits), task, thresholds=self.thresholds, biases=self.biases)
-        if task.kind == "multilabel" and self.hierarchy_mode:
+        if task_kind(task).multi_hot and self.hierarchy_mode:
             pred = enforce_hierarchy(pred, task, mode=self.hierarchy_mode)
         return pred
 

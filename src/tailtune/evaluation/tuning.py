@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.evaluation.calibration import calibration_summary, fit_temperature
 from tailtune.evaluation.constraints import HIERARCHY_MODES
 from tailtune.evaluation.postprocess import PostProcess
@@ -248,19 +249,20 @@ def tune_biases(
     macro-F1 is the report's (aspects: mean over aspects of the polarity macro-F1).
     """
     task = as_task(task)
-    if task.kind not in ("multiclass", "aspects"):
+    kind = task_kind(task)
+    if not kind.softmax:
         raise ValueError(f"biases are tuned for multiclass/aspects tasks, not {task.kind!r}")
     if not isinstance(min_support, int) or min_support < 0:
         raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
     s = np.asarray(logits, dtype=np.float64)
     y = np.rint(np.asarray(y_true)).astype(np.int64)
-    if task.kind == "multiclass":
+    if kind.is_multiclass:
         k = len(task.labels)
         b, d, t = _tune_block(
             s, y, avg_idx=list(range(k)), union=False, min_support=min_support, max_sweeps=max_sweeps
         )
         return {"biases": b.tolist(), "default": d, "tuned": t}
-    a_count, k = len(task.labels), len(task.polarities) + 1
+    a_count, k = len(task.labels), kind.target_classes(task)
     s3 = s.reshape(s.shape[0], a_count, k)
     rows, defaults, tuned = [], [], []
     for a in range(a_count):
@@ -276,10 +278,11 @@ def tune_biases(
 
 def _fit_rule(scaled: np.ndarray, y: np.ndarray, task, *, min_support: int, binary_metric: str) -> dict[str, Any]:
     """One exact fit on ``(scaled logits, targets)``: ``{"thresholds"|"biases": array, "details": {...}}``."""
-    if task.kind == "binary":
+    kind = task_kind(task)
+    if kind.is_binary:
         t, _ = tune_binary_threshold(probabilities(scaled, task), y, metric=binary_metric)
         return {"thresholds": np.float64(t)}
-    if task.kind == "multilabel":
+    if kind.multi_hot:
         res = tune_multilabel_thresholds(probabilities(scaled, task), y, min_support=min_support)
         return {
             "thresholds": np.asarray(res["thresholds"]),
@@ -294,15 +297,16 @@ def _fit_rule(scaled: np.ndarray, y: np.ndarray, task, *, min_support: int, bina
 def _unit_scores(task, y: np.ndarray, pred: np.ndarray, binary_metric: str) -> np.ndarray:
     """The score of every independently decided unit: binary and multiclass one (the objective),
     multilabel one F1 per label, aspects one macro-F1 per aspect (``nan`` where nothing occurs)."""
+    kind = task_kind(task)
     tp, fp, fn, _ = item_counts(y, pred, task)
     tp, fp, fn = tp.sum(0), fp.sum(0), fn.sum(0)
     denom = 2.0 * tp + fp + fn
     f1 = np.divide(2.0 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
-    if task.kind == "binary":
+    if kind.is_binary:
         return np.array([f1[1] if binary_metric == "f1" else f1.mean()])
-    if task.kind == "multiclass":
+    if kind.is_multiclass:
         return np.array([f1.mean()])
-    if task.kind == "multilabel":
+    if kind.multi_hot:
         return f1
     return aspect_f1_from_counts(tp, fp, fn, polarities=len(task.polarities))
 
@@ -363,20 +367,21 @@ def bootstrap_rule(
         cross-validation: the .632+ bootstrap method", JASA 1997 (out-of-bag estimates).
     """
     task = as_task(task)
+    kind = task_kind(task)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
         raise ValueError(f"resamples must be an integer >= 2, got {resamples!r}")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < float("inf"):
         raise ValueError(f"margin must be a finite number >= 0 (standard deviations), got {margin!r}")
     z = np.asarray(scaled, dtype=np.float64)
     y = np.rint(np.asarray(y_true)).astype(np.int64)
-    if task.kind == "binary":
+    if kind.is_binary:
         y = y.reshape(-1)
     ev = _resample_evidence(z, y, task, resamples=resamples, seed=seed, min_support=min_support,
                             binary_metric=binary_metric)
     unit_gains = np.asarray(ev["unit_gains"])
     unit_gain, unit_bar = unit_gains.mean(axis=0), margin * unit_gains.std(axis=0)
     base, extra = 0.5, {}
-    if task.kind == "multilabel":
+    if kind.multi_hot:
         global_t = float(np.median([f["details"]["global_threshold"] for f in ev["fits"]]))
         global_gain = float(np.mean(ev["global_gains"]))
         global_kept = global_gain > 0 and global_gain > margin * float(np.std(ev["global_gains"]))
@@ -408,10 +413,11 @@ def _resample_evidence(z: np.ndarray, y: np.ndarray, task, *, resamples: int, se
 
     Returns the per-resample ``fits``, the objective's ``gains``, the per-unit ``unit_gains`` and,
     for multilabel, the global threshold's gains and the per-label gains over it."""
+    kind = task_kind(task)
     n = z.shape[0]
     rng = np.random.default_rng(seed)
     default_pred = decode(z, task)
-    probs = probabilities(z, task) if task.kind == "multilabel" else None
+    probs = probabilities(z, task) if kind.multi_hot else None
     ev: dict[str, list] = {"fits": [], "unit_gains": [], "gains": [], "global_gains": [], "unit_gains_vs_global": []}
     for _ in range(resamples):
         idx = rng.integers(0, n, size=n)
@@ -424,13 +430,13 @@ def _resample_evidence(z: np.ndarray, y: np.ndarray, task, *, resamples: int, se
         pred = decode(z[oob], task, thresholds=fit.get("thresholds"), biases=fit.get("biases"))
         tuned_u = _unit_scores(task, y[oob], pred, binary_metric)
         default_u = _unit_scores(task, y[oob], default_pred[oob], binary_metric)
-        if task.kind == "multilabel":  # the middle level: one pooled threshold for every label
+        if kind.multi_hot:  # the middle level: one pooled threshold for every label
             g = fit["details"]["global_threshold"]
             global_u = _unit_scores(task, y[oob], (probs[oob] >= g).astype(np.int64), binary_metric)
             ev["global_gains"].append(float(np.mean(global_u) - np.mean(default_u)))
             ev["unit_gains_vs_global"].append(tuned_u - global_u)
         ev["unit_gains"].append(np.nan_to_num(tuned_u - default_u, nan=0.0))
-        if task.kind == "aspects":  # the objective: mean over the aspects that occur
+        if kind.per_aspect:  # the objective: mean over the aspects that occur
             with np.errstate(all="ignore"):
                 ev["gains"].append(float(np.nan_to_num(np.nanmean(tuned_u) - np.nanmean(default_u), nan=0.0)))
         else:
@@ -441,16 +447,17 @@ def _resample_evidence(z: np.ndarray, y: np.ndarray, task, *, resamples: int, se
 def _bagged_parameters(fits: list[dict], task, keep: np.ndarray, base: float) -> tuple[dict[str, Any], list[str]]:
     """The median parameters over the resamples, the units not kept set to their default; and the
     unit names (binary: the positive label; multiclass: "all"; multilabel/aspects: the labels)."""
+    kind = task_kind(task)
     out: dict[str, Any] = {"thresholds": None, "biases": None}
-    if task.kind in ("binary", "multilabel"):
+    if kind.sigmoid:
         t = np.median(np.stack([np.atleast_1d(f["thresholds"]) for f in fits]), axis=0)
         t = np.where(keep, t, base)
-        out["thresholds"] = float(t[0]) if task.kind == "binary" else t
-        return out, [task.labels[-1]] if task.kind == "binary" else list(task.labels)
+        out["thresholds"] = float(t[0]) if kind.is_binary else t
+        return out, [task.labels[-1]] if kind.is_binary else list(task.labels)
     b = np.median(np.stack([np.atleast_2d(f["biases"]) for f in fits]), axis=0)
     b = (b - b.mean(axis=-1, keepdims=True)) * keep[:, None]
-    out["biases"] = b[0] if task.kind == "multiclass" else b
-    return out, ["all"] if task.kind == "multiclass" else list(task.labels)
+    out["biases"] = b[0] if kind.is_multiclass else b
+    return out, ["all"] if kind.is_multiclass else list(task.labels)
 
 
 def support_shortfall(y_true: Any, task: Any, *, min_support: int) -> str | None:
@@ -465,16 +472,17 @@ def support_shortfall(y_true: Any, task: Any, *, min_support: int) -> str | None
     Multilabel and aspects apply ``min_support`` per label / class inside the fit.
     """
     task = as_task(task)
+    kind = task_kind(task)
     need = max(int(min_support), 1)
     y = np.rint(np.asarray(y_true)).astype(np.int64)
-    if task.kind == "binary":
+    if kind.is_binary:
         pos = int((y.reshape(-1) == 1).sum())
         neg = int(y.size - pos)
         if pos < need or neg < need:
             return (f"the validation split holds {pos} positive(s) ({task.labels[-1]}) and {neg} negative(s); a "
                     f"threshold needs at least {need} of each (--min-support {min_support})")
         return None
-    if task.kind == "multiclass":
+    if kind.is_multiclass:
         counts = np.bincount(y.reshape(-1), minlength=len(task.labels))
         if int((counts >= need).sum()) < 2:
             return (f"only {int((counts >= need).sum())} class(es) have at least {need} validation examples "
@@ -491,10 +499,11 @@ def one_class_labels(y_true: Any, task: Any) -> list[int] | None:
     that one class are pushed to the bound (T = 0.01 or 100), which says nothing about calibration.
     """
     task = as_task(task)
+    kind = task_kind(task)
     y = np.rint(np.asarray(y_true)).astype(np.int64)
-    if task.kind in ("binary", "multiclass"):
+    if kind.single_label:
         return None if np.unique(y.reshape(-1)).size < 2 else []
-    if task.kind == "multilabel":
+    if kind.multi_hot:
         y2 = y.reshape(y.shape[0], -1)
         if not y2.any() or y2.all():
             return None
@@ -588,9 +597,10 @@ def tune_decision_rule(
     """
     check_tuning_split(split)
     task = as_task(task)
+    kind = task_kind(task)
     if temperature not in TEMPERATURE_MODES:
         raise ValueError(f"temperature must be one of {list(TEMPERATURE_MODES)}, got {temperature!r}")
-    if temperature == "per_label" and task.kind != "multilabel":
+    if temperature == "per_label" and not kind.multi_hot:
         raise ValueError(f"temperature='per_label' is for multilabel tasks only, not {task.kind!r}")
     if hierarchy_mode is not None and hierarchy_mode not in HIERARCHY_MODES:
         raise ValueError(f"hierarchy_mode must be one of {list(HIERARCHY_MODES)} or None, got {hierarchy_mode!r}")
@@ -604,7 +614,7 @@ def tune_decision_rule(
         raise ValueError(f"bootstrap must be 0 (one exact fit) or an integer >= 2, got {bootstrap!r}")
 
     y_int = np.rint(y).astype(np.int64)
-    if task.kind == "binary":
+    if kind.is_binary:
         y_int = y_int.reshape(-1)
     validation_default = classification_report(y_int, PostProcess().decide(z, task), task, y_score=z)
 
@@ -634,7 +644,7 @@ def tune_decision_rule(
     validation_tuned = classification_report(y_int, rule.decide(z, task), task, y_score=scaled)
     rule.extra = {
         "min_support": min_support,
-        "objective": binary_metric if task.kind == "binary" else "macro_f1",
+        "objective": binary_metric if kind.is_binary else "macro_f1",
         "validation": {
             "default_macro_f1": validation_default["macro_f1"],
             "tuned_macro_f1": validation_tuned["macro_f1"],

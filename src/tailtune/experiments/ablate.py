@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -33,10 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from tailtune.errors import RecipeError, RunDirError
+from tailtune.evaluation.runs import load_predictions, open_run
 from tailtune.experiments import stats
+from tailtune.metrics import decode
+from tailtune.recipe import load_recipe, recipe_from_dict
+from tailtune.recipe.overrides import apply_overrides
 from tailtune.utils import rundir
+from tailtune.utils.io import atomic_write_text
 
 __all__ = ["AblationJob", "AblationResult", "ablate", "compare", "plan_ablation", "recipe_label", "COMPARE_METRICS"]
 
@@ -83,11 +90,7 @@ def plan_ablation(
     ``overrides`` (``"data.path=..."``) apply to every recipe before ``train.seed`` and ``output``.
     Raises :class:`RecipeError` before anything is written when any recipe is invalid.
     """
-    import yaml
-
-    from tailtune.experiments.screen import parse_recipe_specs
-    from tailtune.recipe import recipe_from_dict
-    from tailtune.recipe.overrides import apply_overrides
+    from tailtune.experiments.screen import parse_recipe_specs  # loads torch: only when planning
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 3")
@@ -105,8 +108,6 @@ def plan_ablation(
             path = out / "recipes" / f"{label}-seed{s}.yaml"
             jobs.append(AblationJob(label, s, path, run_dir))
             texts.append(yaml.safe_dump(raw, sort_keys=False))
-    from tailtune.utils.io import atomic_write_text
-
     for job, text in zip(jobs, texts):
         atomic_write_text(job.recipe_path, text)
     return jobs
@@ -140,8 +141,6 @@ def ablate(
         callbacks: Trainer callbacks for in-process runs.
         log: ``callable(str)`` for one line per finished job.
     """
-    from tailtune.recipe import load_recipe
-
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r} must be a positive int")
     jobs = plan_ablation(recipes, seeds=seeds, seed=seed, out_dir=out_dir, overrides=overrides)
@@ -154,7 +153,7 @@ def ablate(
         else:
             todo.append(job)
     if workers == 1:
-        from tailtune.training import train
+        from tailtune.training import train  # torch + transformers: only for in-process runs
 
         for job in todo:
             start = time.perf_counter()
@@ -196,8 +195,6 @@ def _finish_worker(job: AblationJob, proc: subprocess.Popen, start: float, logf,
 def _stop_workers(running: list, say) -> None:
     """Ctrl-C in the parent: pass SIGINT on to every worker (each exits 130 with its files whole),
     wait for them, kill what does not stop in time; their jobs are marked interrupted."""
-    import signal
-
     grace = time.monotonic() + 2.0  # Ctrl-C at a terminal reaches the workers too: let them stop first
     while time.monotonic() < grace and any(proc.poll() is None for _, proc, _, _ in running):
         time.sleep(0.05)
@@ -254,10 +251,6 @@ def _group_key(recipe: dict) -> str:
 
 
 def _load_run(path: Path) -> dict:
-    import yaml
-
-    from tailtune.evaluation.runs import load_predictions, open_run
-
     run = open_run(path)
     recipe_path = path / rundir.RECIPE
     if not recipe_path.is_file():
@@ -293,8 +286,6 @@ def compare(
         RunDirError: a directory that is not a finished run, runs of different tasks, or runs whose
             test targets differ (not the same test items, so no paired test).
     """
-    from tailtune.metrics import decode
-
     if not run_dirs:
         raise RunDirError("compare: no run directories given. Fix: pass RUN... (e.g. ablation/*/seed-*)")
     runs = [_load_run(Path(p)) for p in run_dirs]
@@ -316,7 +307,7 @@ def compare(
         baseline = "ce" if "ce" in groups else names[0]
     elif baseline not in groups:
         raise RecipeError(f"--baseline {baseline!r} is not one of the groups {names}")
-    y = ref.reshape(-1) if task.kind in ("binary", "multiclass") else ref
+    y = ref.reshape(-1) if task.kind_info.single_label else ref
     y = np.rint(y).astype(np.int64)
     out_groups = {}
     preds = {}

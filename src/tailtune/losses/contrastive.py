@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import torch
 
+from tailtune.data.kinds import KINDS, MULTICLASS, TaskKind, task_kind
 from tailtune.errors import did_you_mean
 from tailtune.losses import _fused
 from tailtune.losses._base import (
@@ -46,7 +47,17 @@ from tailtune.losses._base import (
 from tailtune.losses._fused import reduce_rows
 
 POSITIVE_MODES: tuple[str, ...] = ("jaccard", "exact")
-LABEL_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "aspects")
+LABEL_KINDS: tuple[str, ...] = KINDS
+
+
+def _label_kind(kind: str | TaskKind | None) -> TaskKind | None:
+    """``kind`` as a :class:`~tailtune.data.TaskKind` (``None`` stays ``None``); a ``ValueError`` naming
+    the choices for an unknown name."""
+    if kind is None or isinstance(kind, TaskKind):
+        return kind
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {list(KINDS)}{did_you_mean(str(kind), KINDS)}")
+    return task_kind(kind)
 
 
 def supcon_kernel(z_raw, labels, weights, keep, sw, scalars, *, normalize: bool, reduction: str,
@@ -106,19 +117,19 @@ def _class_weights(labels, out_mask, keep, dtype):
     return w.to(dtype)
 
 
-def _kept(labels: torch.Tensor, kind: str, ignore_index: int | None) -> torch.Tensor | None:
+def _kept(labels: torch.Tensor, kind: TaskKind, ignore_index: int | None) -> torch.Tensor | None:
     """Examples that are not ignored (``None`` when nothing can be): see the module docstring."""
-    if ignore_index is None or kind == "multilabel":
+    if ignore_index is None or kind.multi_hot:
         return None
     if labels.ndim == 1:
         return labels != ignore_index
     return ~(labels == ignore_index).all(dim=1)
 
 
-def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtype,
+def _set_overlap(labels: torch.Tensor, kind: TaskKind | None, absent_index: int | None, dtype,
                  ignore_index: int | None = None) -> tuple[torch.Tensor, ...]:
     """Intersection sizes (N, N) and set sizes (N,) of the label sets."""
-    if kind == "multilabel":
+    if kind is not None and kind.multi_hot:
         y = (labels > 0.5).to(dtype)
         inter = torch.mm(y, y.t())
         size = y.sum(dim=1)
@@ -132,7 +143,7 @@ def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtyp
     return inter, size
 
 
-def positive_weights(labels: torch.Tensor, *, kind: str | None = None, positives: str = "jaccard",
+def positive_weights(labels: torch.Tensor, *, kind: str | TaskKind | None = None, positives: str = "jaccard",
                      absent_index: int | None = None, ignore_index: int | None = -100,
                      dtype=torch.float32) -> torch.Tensor:
     """The ``(N, N)`` positive-weight matrix ``w`` (zero diagonal) used by the loss.
@@ -140,15 +151,17 @@ def positive_weights(labels: torch.Tensor, *, kind: str | None = None, positives
     Examples whose label is ``ignore_index`` (integer labels) or whose aspects are all
     ``ignore_index`` (``kind="aspects"``) get an all-zero row and column.
     """
+    kind = _label_kind(kind)
     ignored = None
     if labels.ndim == 1:
         w = (labels.unsqueeze(1) == labels.unsqueeze(0)).to(dtype)
         if ignore_index is not None:
             ignored = labels == ignore_index
     else:
-        if kind == "aspects" and ignore_index is not None:
+        aspects = kind is not None and kind.per_aspect
+        if aspects and ignore_index is not None:
             ignored = (labels == ignore_index).all(dim=1)
-        inter, size = _set_overlap(labels, kind, absent_index, dtype, ignore_index if kind == "aspects" else None)
+        inter, size = _set_overlap(labels, kind, absent_index, dtype, ignore_index if aspects else None)
         union = size.unsqueeze(1) + size.unsqueeze(0) - inter
         if positives == "exact":
             w = ((inter == size.unsqueeze(1)) & (inter == size.unsqueeze(0))).to(dtype)
@@ -160,23 +173,23 @@ def positive_weights(labels: torch.Tensor, *, kind: str | None = None, positives
     return w.fill_diagonal_(0.0)
 
 
-def _check_labels(labels, n: int, kind: str | None) -> str:
+def _check_labels(labels, n: int, kind: str | TaskKind | None) -> TaskKind:
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
     if labels.shape[:1] != (n,) or labels.ndim not in (1, 2):
         raise ValueError(f"labels must have shape ({n},) or ({n}, K), got {tuple(labels.shape)}")
-    if kind is not None and kind not in LABEL_KINDS:
-        raise ValueError(f"kind={kind!r} is not one of {list(LABEL_KINDS)}{did_you_mean(str(kind), LABEL_KINDS)}")
+    info = _label_kind(kind)
+    name = None if info is None else info.name
     if labels.ndim == 1:
-        if kind in ("multilabel", "aspects"):
-            raise ValueError(f"kind={kind!r} needs a label matrix (N, K), got shape {tuple(labels.shape)}")
-        return "multiclass"
-    if kind not in ("multilabel", "aspects"):
+        if info is not None and not info.single_label:  # multilabel, aspects
+            raise ValueError(f"kind={name!r} needs a label matrix (N, K), got shape {tuple(labels.shape)}")
+        return MULTICLASS
+    if info is None or info.single_label:
         raise ValueError(
             f"labels of shape {tuple(labels.shape)} need kind='multilabel' (multi-hot) or kind='aspects' "
-            f"(per-aspect polarity indices), got kind={kind!r}"
+            f"(per-aspect polarity indices), got kind={name!r}"
         )
-    return kind
+    return info
 
 
 def supervised_contrastive_loss(
@@ -184,7 +197,7 @@ def supervised_contrastive_loss(
     labels: torch.Tensor,
     *,
     temperature: float = 0.1,
-    kind: str | None = None,
+    kind: str | TaskKind | None = None,
     positives: str = "jaccard",
     absent_index: int | None = None,
     ignore_index: int | None = -100,
@@ -241,7 +254,7 @@ def supervised_contrastive_loss(
         )
     n = embeddings.shape[0]
     kind = _check_labels(labels, n, kind)
-    if absent_index is not None and kind != "aspects":
+    if absent_index is not None and not kind.per_aspect:
         raise ValueError("absent_index applies only to kind='aspects'")
     x = compute_dtype(embeddings)
     sw = check_sample_weight(sample_weight, n, x)
@@ -268,21 +281,21 @@ class SupConLoss(LossModule):
     uses_embeddings = True
     count_unit = "anchors"
 
-    def __init__(self, *, temperature: float = 0.1, kind: str | None = None, positives: str = "jaccard",
+    def __init__(self, *, temperature: float = 0.1, kind: str | TaskKind | None = None, positives: str = "jaccard",
                  absent_index: int | None = None, ignore_index: int | None = -100, normalize: bool = True,
                  reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self.temperature = check_number(temperature, name="temperature", low=0.0, low_open=True)
-        if kind is not None and kind not in LABEL_KINDS:
-            raise ValueError(f"kind={kind!r} is not one of {list(LABEL_KINDS)}{did_you_mean(str(kind), LABEL_KINDS)}")
+        info = _label_kind(kind)
         if positives not in POSITIVE_MODES:
             raise ValueError(
                 f"positives={positives!r} is not one of {list(POSITIVE_MODES)}"
                 f"{did_you_mean(str(positives), POSITIVE_MODES)}"
             )
-        if absent_index is not None and kind != "aspects":
+        if absent_index is not None and not (info is not None and info.per_aspect):
             raise ValueError("absent_index applies only to kind='aspects'")
-        self.kind = kind
+        self.kind_info = info
+        self.kind = None if info is None else info.name
         self.positives = positives
         self.absent_index = absent_index
         if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
@@ -295,13 +308,13 @@ class SupConLoss(LossModule):
             raise ValueError("SupConLoss needs embeddings= (the model's pooled or projected embeddings)")
         n = embeddings.shape[0]
         a = target.shape[0] // n if n else 1
-        if self.kind == "aspects" and target.ndim == 1 and target.shape[0] == n * a:
+        if self.kind_info is not None and self.kind_info.per_aspect and target.ndim == 1 and target.shape[0] == n * a:
             # the training layer flattens aspect targets to (N*A,) and repeats sample weights A times
             # (also for a single aspect, A = 1, and an empty batch)
             target = target.reshape(n, a)
             if sample_weight is not None and sample_weight.shape[0] == target.numel():
                 sample_weight = sample_weight.reshape(n, a)[:, 0]
-        kind = self.kind if target.ndim == 2 else None
+        kind = self.kind_info if target.ndim == 2 else None
         return supervised_contrastive_loss(
             embeddings, target, temperature=self.temperature, kind=kind, positives=self.positives,
             absent_index=self.absent_index, ignore_index=self.ignore_index, normalize=self.normalize,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.metrics._task import as_task
 
 __all__ = [
@@ -108,7 +109,7 @@ def confidence_pairs(y_true: Any, probs: Any, task: Any) -> tuple[np.ndarray, np
     task = as_task(task)
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true)
-    if task.kind in ("binary", "multilabel"):
+    if task_kind(task).sigmoid:
         p = p.ravel()
         y = y.astype(np.int64).ravel()
         pred = (p >= 0.5).astype(np.int64)
@@ -131,7 +132,7 @@ def brier_score(y_true: Any, probs: Any, task: Any) -> float:
     task = as_task(task)
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true)
-    if task.kind in ("binary", "multilabel"):
+    if task_kind(task).sigmoid:
         return float(np.mean((p.ravel() - y.astype(np.float64).ravel()) ** 2))
     k = p.shape[-1]
     p2 = p.reshape(-1, k)

@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import TaskKind, task_kind
+
 __all__ = ["aspect_f1_from_counts", "item_counts", "metric_from_counts", "task_cells"]
 
 
-def _kind(task: Any) -> str:
-    kind = getattr(task, "kind", None) if not isinstance(task, dict) else task.get("kind")
-    if kind not in ("binary", "multiclass", "multilabel", "aspects"):
-        raise ValueError(f"task kind {kind!r} is not one of binary, multiclass, multilabel, aspects")
-    return kind
+def _kind(task: Any) -> TaskKind:
+    """The kind of a TaskSpec, its dict or a TaskSpec-like object (a ``DataError`` for an unknown one)."""
+    return task_kind(task.get("kind") if isinstance(task, dict) else getattr(task, "kind", None))
 
 
 def task_cells(task: Any) -> tuple[int, int]:
@@ -34,9 +34,9 @@ def task_cells(task: Any) -> tuple[int, int]:
     kind = _kind(task)
     get = (lambda k, d=None: task.get(k, d)) if isinstance(task, dict) else (lambda k, d=None: getattr(task, k, d))
     labels = list(get("labels") or [])
-    if kind == "binary":
+    if kind.is_binary:
         return 2, 0
-    if kind in ("multiclass", "multilabel"):
+    if not kind.per_aspect:
         return len(labels), 0
     p = len(get("polarities") or [])
     return len(labels) * p, p
@@ -58,16 +58,16 @@ def item_counts(y_true: Any, y_pred: Any, task: Any) -> tuple[np.ndarray, np.nda
     k, p = task_cells(task)
     yt = np.rint(np.asarray(y_true)).astype(np.int64)
     yp = np.rint(np.asarray(y_pred)).astype(np.int64)
-    if kind == "binary":
+    if kind.is_binary:
         yt, yp = yt.reshape(len(yt), -1)[:, 0], yp.reshape(len(yp), -1)[:, 0]
     if yt.shape != yp.shape:
         raise ValueError(f"y_true shape {yt.shape} and y_pred shape {yp.shape} differ")
-    if kind in ("binary", "multiclass"):
+    if kind.single_label:
         eye = np.eye(k, dtype=np.int8)
         t, q = eye[yt], eye[yp]
         tp = t & q
         return tp, q - tp, t - tp, (yt == yp).astype(np.float64)
-    if kind == "multilabel":
+    if kind.multi_hot:
         t, q = yt.astype(np.int8), yp.astype(np.int8)
         tp = t & q
         return tp, q - tp, t - tp, np.all(yt == yp, axis=1).astype(np.float64)
@@ -84,14 +84,15 @@ def item_counts(y_true: Any, y_pred: Any, task: Any) -> tuple[np.ndarray, np.nda
     )
 
 
-def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, *, kind: str, polarities: int = 0) -> np.ndarray:
+def metric_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, *, kind: str | TaskKind,
+                       polarities: int = 0) -> np.ndarray:
     """Macro-F1 from summed counts ``(..., K)`` -> ``(...)``.
 
     ``F1_k = 2 TP_k / (2 TP_k + FP_k + FN_k)`` (0 when the denominator is 0) averaged over k; for
     aspects, per aspect over the polarities that occur or are predicted, then over aspects.
     """
     tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
-    if kind != "aspects":
+    if not task_kind(kind).per_aspect:
         denom = 2 * tp + fp + fn
         return np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0).mean(axis=-1)
     per_aspect = aspect_f1_from_counts(tp, fp, fn, polarities=polarities)

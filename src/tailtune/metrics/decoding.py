@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.metrics._task import as_task
 
 __all__ = ["decode", "probabilities", "sigmoid", "softmax", "to_3d"]
@@ -54,7 +55,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def _check_scores(scores: Any, task) -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64)
-    if task.kind == "binary":
+    if task_kind(task).is_binary:
         if s.ndim == 2 and s.shape[1] == 1:
             s = s[:, 0]
         if s.ndim != 1:
@@ -71,7 +72,7 @@ def to_3d(scores: np.ndarray, task) -> np.ndarray:
     """Aspects: reshape ``(N, A * (P + 1))`` to ``(N, A, P + 1)`` (aspect-major, as the model head emits)."""
     task = as_task(task)
     s = _check_scores(scores, task)
-    return s.reshape(s.shape[0], len(task.labels), len(task.polarities) + 1)
+    return s.reshape(s.shape[0], len(task.labels), task_kind(task).target_classes(task))
 
 
 def probabilities(scores: Any, task: Any, *, temperature: float | np.ndarray | None = None) -> np.ndarray:
@@ -81,14 +82,15 @@ def probabilities(scores: Any, task: Any, *, temperature: float | np.ndarray | N
     label). Shapes as in the module table.
     """
     task = as_task(task)
+    info = task_kind(task)
     s = _check_scores(scores, task)
-    if task.kind == "aspects":
-        s = s.reshape(s.shape[0], len(task.labels), len(task.polarities) + 1)
+    if info.per_aspect:
+        s = s.reshape(s.shape[0], len(task.labels), info.target_classes(task))
     if temperature is not None:
         t = np.asarray(temperature, dtype=np.float64)
         if np.any(~np.isfinite(t)) or np.any(t <= 0):
             raise ValueError(f"temperature must be positive and finite, got {temperature!r}")
-        if t.ndim == 1 and task.kind != "multilabel":
+        if t.ndim == 1 and not info.multi_hot:
             if t.size != 1:
                 raise ValueError(
                     f"a per-label temperature vector is for multilabel tasks only, not {task.kind!r}"
@@ -97,7 +99,7 @@ def probabilities(scores: Any, task: Any, *, temperature: float | np.ndarray | N
         if t.ndim == 1 and t.size != s.shape[1]:
             raise ValueError(f"temperature has {t.size} entries, the task has {s.shape[1]} labels")
         s = s / t
-    if task.kind in ("binary", "multilabel"):
+    if info.sigmoid:
         return sigmoid(s)
     return softmax(s, axis=-1)
 
@@ -131,8 +133,9 @@ def decode(
     """
     task = as_task(task)
     s = _check_scores(scores, task)
-    kind = task.kind
-    if kind in ("binary", "multilabel"):
+    info = task_kind(task)
+    kind = info.name
+    if info.sigmoid:
         if biases is not None:
             raise ValueError(f"biases are for multiclass/aspects tasks; a {kind} task takes thresholds")
         p = sigmoid(s)
@@ -140,7 +143,7 @@ def decode(
             t = np.asarray(0.5)
         else:
             t = np.asarray(thresholds, dtype=np.float64)
-            if kind == "binary":
+            if info.is_binary:
                 if t.size != 1:
                     raise ValueError(f"thresholds for a binary task must be one number, got shape {t.shape}")
                 t = t.reshape(())
@@ -155,7 +158,7 @@ def decode(
         return (p >= t).astype(np.int64)
     if thresholds is not None:
         raise ValueError(f"thresholds are for binary/multilabel tasks; a {kind} task takes biases")
-    if kind == "multiclass":
+    if info.is_multiclass:
         if biases is not None:
             b = np.asarray(biases, dtype=np.float64)
             if b.shape != (s.shape[1],):
@@ -165,7 +168,7 @@ def decode(
             s = s + b
         return np.argmax(s, axis=1).astype(np.int64)
     # aspects
-    s3 = s.reshape(s.shape[0], len(task.labels), len(task.polarities) + 1)
+    s3 = s.reshape(s.shape[0], len(task.labels), info.target_classes(task))
     if biases is not None:
         b = np.asarray(biases, dtype=np.float64)
         if b.shape not in ((s3.shape[2],), s3.shape[1:]):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tailtune.data.kinds import TaskKind, task_kind
+
 #: equal-width confidence bins of the reliability diagram
 RELIABILITY_BINS = 10
 
@@ -33,7 +35,7 @@ def _temperature(logits: np.ndarray, temperature) -> np.ndarray:
     return logits
 
 
-def probabilities(logits: np.ndarray, kind: str, *, num_classes: int | None = None, temperature=None) -> np.ndarray:
+def probabilities(logits: np.ndarray, kind: str | TaskKind, *, num_classes: int | None = None, temperature=None) -> np.ndarray:
     """Probabilities per kind.
 
     Shape:
@@ -41,12 +43,13 @@ def probabilities(logits: np.ndarray, kind: str, *, num_classes: int | None = No
         multiclass: (N, C) -> (N, C) softmax; multilabel: (N, C) -> (N, C) sigmoid;
         aspects: (N, A*K) -> (N, A, K) softmax per aspect (``num_classes`` = K = polarities + 1).
     """
+    kind = task_kind(kind)
     z = _temperature(np.asarray(logits, dtype=np.float64), temperature)
-    if kind == "binary":
+    if kind.is_binary:
         return 1.0 / (1.0 + np.exp(-z.reshape(len(z), -1)[:, -1]))
-    if kind == "multilabel":
+    if kind.multi_hot:
         return 1.0 / (1.0 + np.exp(-z))
-    if kind == "aspects":
+    if kind.per_aspect:
         if not num_classes:
             raise ValueError("num_classes (polarities + 1) is needed for kind 'aspects'")
         z = z.reshape(len(z), -1, num_classes)
@@ -55,11 +58,12 @@ def probabilities(logits: np.ndarray, kind: str, *, num_classes: int | None = No
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def decide(probs: np.ndarray, kind: str, *, thresholds=None, biases=None) -> np.ndarray:
+def decide(probs: np.ndarray, kind: str | TaskKind, *, thresholds=None, biases=None) -> np.ndarray:
     """Decisions from :func:`probabilities` (binary (N,), multiclass (N,), multilabel (N, C), aspects (N, A))."""
-    if kind in ("binary", "multilabel"):
+    kind = task_kind(kind)
+    if kind.sigmoid:
         t = 0.5 if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-        if kind == "binary":
+        if kind.is_binary:
             t = float(np.asarray(t).reshape(-1)[0])
         return (probs >= t).astype(int)
     if biases is not None:
@@ -119,11 +123,11 @@ class PredictionView:
     n: int
 
 
-def _reliability_inputs(probs, y, kind):
-    if kind == "binary":
+def _reliability_inputs(probs, y, kind: TaskKind):
+    if kind.is_binary:
         conf = np.where(probs >= 0.5, probs, 1 - probs)
         correct = (probs >= 0.5).astype(int) == y
-    elif kind == "multilabel":
+    elif kind.multi_hot:
         p = probs.reshape(-1)
         conf = np.where(p >= 0.5, p, 1 - p)
         correct = (p >= 0.5).astype(int) == y.reshape(-1)
@@ -136,10 +140,10 @@ def _reliability_inputs(probs, y, kind):
 
 def prediction_view(logits, targets, task: dict, postprocess: dict | None = None) -> PredictionView:
     """Build a :class:`PredictionView` from a split's logits and encoded targets (see the module doc)."""
-    kind = task["kind"]
+    kind = task_kind(task["kind"])
     pp = postprocess or {}
     polarities = list(task.get("polarities") or [])
-    k = len(polarities) + 1 if kind == "aspects" else None
+    k = len(polarities) + 1 if kind.per_aspect else None
     raw = probabilities(logits, kind, num_classes=k)
     temp = pp.get("temperature")
     cal = probabilities(logits, kind, num_classes=k, temperature=temp) if temp is not None else None
@@ -147,19 +151,19 @@ def prediction_view(logits, targets, task: dict, postprocess: dict | None = None
     y = np.asarray(targets)
     pred = decide(probs, kind, thresholds=pp.get("thresholds"), biases=pp.get("biases"))
     labels = [str(x) for x in task.get("labels") or []]
-    if kind == "binary":
+    if kind.is_binary:
         y = y.reshape(-1).astype(int)
         names = labels or ["0", "1"]
         scores = np.stack([1 - probs, probs], axis=1)
         onehot = np.stack([1 - y, y], axis=1)
         conf = _confusion(y, pred, 2)
-    elif kind == "multiclass":
+    elif kind.is_multiclass:
         y = y.reshape(-1).astype(int)
         c = probs.shape[1]
         names = labels or [str(i) for i in range(c)]
         scores, onehot = probs, np.eye(c, dtype=int)[y]
         conf = _confusion(y, pred, c)
-    elif kind == "multilabel":
+    elif kind.multi_hot:
         y = y.reshape(len(y), -1).astype(int)
         names = labels or [str(i) for i in range(y.shape[1])]
         scores, onehot, conf = probs, y, None
@@ -176,7 +180,7 @@ def prediction_view(logits, targets, task: dict, postprocess: dict | None = None
     if cal is not None:
         cc, okc = _reliability_inputs(cal, y, kind)
         rel_cal = reliability(cc, okc)
-    return PredictionView(kind, names, y, pred, scores, onehot, conf, rel, rel_cal, int(len(np.asarray(targets))))
+    return PredictionView(kind.name, names, y, pred, scores, onehot, conf, rel, rel_cal, int(len(np.asarray(targets))))
 
 
 def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
@@ -185,7 +189,7 @@ def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return m
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, kind: str, num_classes: int) -> float:
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, kind: str | TaskKind, num_classes: int) -> float:
     """Macro-F1 of decisions (what the paired bootstrap resamples), ``zero_division=0``, as scikit-learn's
     ``f1_score(average="macro", labels=range(K))``; multilabel: averaged over labels.
 
@@ -193,7 +197,7 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, kind: str, num_classes: int
         >>> macro_f1(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), "multiclass", 3)
         0.7777777777777777
     """
-    if kind == "multilabel":
+    if task_kind(kind).multi_hot:
         yt, yp = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
         tp = (yt & yp).sum(axis=0)
         fp = (~yt & yp).sum(axis=0)

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from tailtune.data.kinds import TaskKind, task_kind
 from tailtune.models.chunking import PAD_MULTIPLE, round_up
+from tailtune.training.speed import bucket_widths, speed_options
 
 __all__ = ["LabelCollator", "build_collator", "MODEL_INPUTS", "LABEL_KEY", "WEIGHT_KEY"]
 
@@ -33,7 +35,8 @@ class LabelCollator:
 
     Args:
         tokenizer: supplies ``pad_token_id``, ``pad_token_type_id`` and ``padding_side``.
-        kind: the task kind; targets are ``torch.float32`` for ``multilabel``, else ``torch.long``.
+        kind: the task kind (a name or a :class:`~tailtune.data.TaskKind`); targets are stacked in its
+            ``target_dtype`` (``torch.float32`` for ``multilabel``, else ``torch.long``).
         pad_to_multiple_of: round each batch's width up to a multiple of this (``None``: no rounding).
         buckets: ascending widths; a batch is padded to the smallest that holds its longest text
             (a longer batch falls back to the rounded width).
@@ -47,7 +50,7 @@ class LabelCollator:
         (torch.Size([2, 8]), [1, 0])
     """
 
-    def __init__(self, tokenizer, *, kind: str, pad_to_multiple_of: int | None = PAD_MULTIPLE,
+    def __init__(self, tokenizer, *, kind: str | TaskKind, pad_to_multiple_of: int | None = PAD_MULTIPLE,
                  buckets: Sequence[int] | None = None):
         pad_id = getattr(tokenizer, "pad_token_id", None)
         if pad_id is None:
@@ -55,13 +58,14 @@ class LabelCollator:
         side = getattr(tokenizer, "padding_side", "right")
         if side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {side!r}")
-        self.kind = kind
+        info = task_kind(kind)
+        self.kind = info.name
         self.left = side == "left"
         self.multiple = int(pad_to_multiple_of or 1)
         self.buckets = tuple(sorted(int(b) for b in buckets)) if buckets else ()
         self.pad_values = {"input_ids": int(pad_id), "attention_mask": 0,
                            "token_type_ids": int(getattr(tokenizer, "pad_token_type_id", 0) or 0)}
-        self.target_dtype = torch.float32 if kind == "multilabel" else torch.long
+        self.target_dtype = getattr(torch, info.target_dtype)
 
     def width(self, longest: int) -> int:
         """The padded width of a batch whose longest text has ``longest`` tokens."""
@@ -96,11 +100,9 @@ class LabelCollator:
         return batch
 
 
-def build_collator(tokenizer, kind: str, train_cfg=None, *, max_length: int | None = None) -> LabelCollator:
+def build_collator(tokenizer, kind: str | TaskKind, train_cfg=None, *, max_length: int | None = None) -> LabelCollator:
     """The run's collator: padding to a multiple of 8, or to :func:`~tailtune.training.speed.bucket_widths`
     of ``max_length`` when the ``train`` section's ``pad_buckets`` resolves on (it follows ``compile``)."""
-    from tailtune.training.speed import bucket_widths, speed_options
-
     opts = speed_options(train_cfg)  # a mapping or the recipe's train section
     buckets = bucket_widths(max_length) if opts.pad_buckets and max_length else None
     return LabelCollator(tokenizer, kind=kind, pad_to_multiple_of=PAD_MULTIPLE, buckets=buckets)
