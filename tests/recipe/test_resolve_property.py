@@ -31,8 +31,8 @@ from tailtune.recipe.counts import ClassCounts
 from tailtune.recipe.resolve import resolve
 from tailtune.weighting import SCHEMES
 
-SOFTMAX_LOSSES = ["ce", "focal", "label_smoothing", "sentiment_focal", "logit_adjusted", "ldam", "supcon"]
-SIGMOID_LOSSES = ["ce", "focal", "label_smoothing", "sentiment_focal", "asl", "supcon"]
+SOFTMAX_LOSSES = ["ce", "focal", "label_smoothing", "sentiment_focal", "logit_adjusted", "ldam", "supcon", "tversky", "dice"]
+SIGMOID_LOSSES = ["ce", "focal", "label_smoothing", "sentiment_focal", "asl", "supcon", "tversky", "dice"]
 
 
 @st.composite
@@ -184,3 +184,80 @@ def test_analyze_lists_what_each_scheme_trains_with(data):
             assert table[scheme] == {"error": str(exc)}
             continue
         assert table[scheme]["per_class"] == cw.per_class and table[scheme]["pos_weight"] == cw.pos_weight
+
+
+# ------------------------------------------------------------------- bad input at the boundary
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@st.composite
+def counts_like(draw, task: TaskSpec, labels):
+    """Counts a caller may pass: good, a mapping, a class missing, bad values, no ``num_examples``, or
+    something else entirely."""
+    good = ClassCounts.from_targets(task, labels)
+    names = list(good.names)
+    shape = draw(st.sampled_from(["good", "mapping", "missing", "bad_value", "no_n", "bad_n", "other"]))
+    if shape == "good":
+        return good
+    if shape == "mapping":
+        return good.as_dict()
+    if shape == "missing":
+        keep = draw(st.lists(st.sampled_from(names), max_size=len(names) - 1, unique=True))
+        return ClassCounts(tuple(keep), tuple(good.as_dict()[k] for k in keep), good.num_examples)
+    if shape == "bad_value":
+        values = list(good.values)
+        values[draw(st.integers(0, len(values) - 1))] = draw(st.sampled_from([-1.0, float("nan"), float("inf")]))
+        return ClassCounts(good.names, tuple(values), good.num_examples)
+    if shape == "no_n":
+        return ClassCounts(good.names, good.values, None)
+    if shape == "bad_n":
+        return ClassCounts(good.names, good.values, draw(st.sampled_from([-5, 2.5, "10", True])))
+    return draw(st.sampled_from([[1, 2], "counts", 3, object()]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_resolve_refuses_bad_counts_with_a_recipe_error(data):
+    """Whatever counts a caller passes, resolve either resolves or raises RecipeError naming ``counts``."""
+    task, labels = data.draw(task_and_labels())
+    raw = data.draw(recipes(task))
+    if data.draw(st.booleans()):
+        raw["loss"] = {"db": {}} if task.kind == "multilabel" else {"ldam": {}} if task.kind_info.softmax else raw["loss"]
+    counts = data.draw(counts_like(task, labels))
+    try:
+        recipe = recipe_from_dict(raw)
+    except RecipeError:
+        return
+    try:
+        resolve(recipe, task, counts)
+    except RecipeError as exc:
+        assert "counts" in str(exc) or "weighting" in str(exc) or "loss." in str(exc), str(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_resolve_of_a_mangled_recipe_raises_only_recipe_errors(data):
+    """A recipe mapping with any JSON value in a weighting/loss/sampler field: RecipeError or a result,
+    never a raw TypeError/KeyError from inside the recipe layer."""
+    task, labels = data.draw(task_and_labels())
+    raw = data.draw(recipes(task))
+    section = data.draw(st.sampled_from(["weighting", "loss", "sample_weighting", "top"]))
+    key = data.draw(st.sampled_from(["scheme", "beta", "cap", "normalize", "apply_to", "overrides", "gamma",
+                                     "weight", "alpha", "type", "length", "min_weight", "sampler", "loss_balance"]))
+    value = data.draw(_JSON)
+    if section == "top":
+        raw[key] = value
+    elif section == "loss":
+        part = next(iter(raw["loss"]))
+        raw["loss"][part] = {**raw["loss"][part], key: value}
+    else:
+        raw[section] = {**raw[section], key: value}
+    try:
+        resolved = resolve(raw, task, ClassCounts.from_targets(task, labels))
+        build_loss(resolved)
+    except RecipeError:
+        pass

@@ -55,7 +55,32 @@ def _stacking(recipe, trained, counts, n, task=None) -> list:
 
 def register(app: typer.Typer) -> None:
     """Add ``lint``, ``diagnose``, ``postmortem`` and ``report`` to ``app``."""
+    _add_lint(app)
+    _add_diagnose(app)
+    _add_postmortem(app)
+    _add_report(app)
 
+
+def _lint_evidence(rec, *, data: bool, data_path: str | None, run: Path | None):
+    """``(task, class counts, number of examples, trained run)`` that ``lint`` checks the recipe with:
+    the counts of the recipe's data (``--data``/``--data-path``), else those the ``--run`` recorded."""
+    from tailtune.diagnostics.lint import recipe_counts
+
+    task = counts = n = None
+    if data:
+        task, data_counts = recipe_counts(rec, data_path=data_path)
+        counts, n = data_counts.as_dict(), data_counts.num_examples
+    trained = None
+    if run is not None:
+        from tailtune.diagnostics import load_run
+
+        trained = load_run(run)
+        if counts is None:
+            counts, n = trained.class_counts, trained.extra.get("n_train")
+    return task, counts, n, trained
+
+
+def _add_lint(app: typer.Typer) -> None:
     @app.command("lint")
     def lint(
         recipe: Path = typer.Argument(..., help="Recipe YAML file."),
@@ -68,22 +93,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     ):
         """Check a recipe for remedies that cancel or compound each other. Exit 1 on errors, 0 otherwise."""
-        from tailtune.diagnostics.lint import lint_recipe, recipe_counts
+        from tailtune.diagnostics.lint import lint_recipe
         from tailtune.recipe import load_recipe
 
         rec = load_recipe(recipe, overrides)
         base = load_recipe(baseline) if baseline is not None else None
-        task = counts = n = None
-        if data or data_path:
-            task, data_counts = recipe_counts(rec, data_path=data_path)
-            counts, n = data_counts.as_dict(), data_counts.num_examples
-        trained = None
-        if run is not None:
-            from tailtune.diagnostics import load_run
-
-            trained = load_run(run)
-            if counts is None:
-                counts, n = trained.class_counts, trained.extra.get("n_train")
+        task, counts, n, trained = _lint_evidence(rec, data=bool(data or data_path), data_path=data_path, run=run)
         findings = lint_recipe(rec, class_counts=counts, num_examples=n, baseline=base, task=task)
         if trained is not None:
             findings += _stacking(rec, trained, counts, n, task)
@@ -95,6 +110,8 @@ def register(app: typer.Typer) -> None:
         if errors:
             raise LintFailed(f"{recipe}: {errors} error-level problem{'s' if errors > 1 else ''}; fix before training")
 
+
+def _add_diagnose(app: typer.Typer) -> None:
     @app.command("diagnose")
     def diagnose(
         run: Path = typer.Argument(..., help="Run directory."),
@@ -121,6 +138,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"\n[bold]against the baseline {escape(str(baseline))}[/]")
             _print_findings(against, empty="")
 
+
+def _add_postmortem(app: typer.Typer) -> None:
     @app.command("postmortem")
     def postmortem(
         runs: list[Path] = typer.Argument(..., help="Candidate run directories (several = several seeds)."),
@@ -140,6 +159,8 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(make(runs, baseline, split=split), nl=False)
 
+
+def _add_report(app: typer.Typer) -> None:
     @app.command("report")
     def report(
         run: Path = typer.Argument(..., help="Run directory."),

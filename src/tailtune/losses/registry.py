@@ -4,6 +4,11 @@ Canonical names map to one module class each. Aliases with a softmax and a sigmo
 resolved by the task ``kind``: ``binary``/``multilabel`` -> sigmoid form, ``multiclass``/``aspects``
 -> softmax form. When a module's constructor takes ``kind`` and the caller gave one, it is passed
 on. Recipe parameters arrive as plain YAML values (lists for tensors, mappings for gamma schedules).
+
+Each entry also says which constructor arguments are per-class weight vectors
+(:attr:`LossSpec.class_weight_params`): the recipe's ``weighting`` may fill only those. A parameter
+that merely shares a name is not one: Tversky's ``alpha``/``beta`` are false-positive/false-negative
+scalars, asymmetric loss and distribution-balanced loss take no class weights at all.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class LossSpec:
     kinds: tuple[str, ...]
     summary: str
     defaults: tuple[tuple[str, object], ...] = ()
+    #: constructor arguments that take one weight per class (per label for sigmoid kinds); the
+    #: recipe's ``weighting`` fills only these (see ``tailtune.recipe.loss_args.class_weight_slot``)
+    class_weight_params: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, LossSpec] = {}
@@ -45,14 +53,20 @@ _ALIASES: dict[str, dict[str, str]] = {}
 
 
 def register(name: str, factory: Callable[..., nn.Module], *, kinds: tuple[str, ...], summary: str,
-             defaults: dict | None = None) -> None:
-    """Add a loss; ``defaults`` are parameters applied unless the caller overrides them."""
+             defaults: dict | None = None, class_weights: tuple[str, ...] = ()) -> None:
+    """Add a loss; ``defaults`` are parameters applied unless the caller overrides them;
+    ``class_weights`` names the constructor arguments that take a per-class weight vector."""
     if name in _REGISTRY or name in _ALIASES:
         raise ValueError(f"loss name {name!r} is already registered")
     bad = [k for k in kinds if k not in TASK_KINDS]
     if bad:
         raise ValueError(f"kinds {bad} are not task kinds {list(TASK_KINDS)}")
-    _REGISTRY[name] = LossSpec(name, factory, tuple(kinds), summary, tuple((defaults or {}).items()))
+    params = inspect.signature(factory).parameters
+    unknown = [p for p in class_weights if p not in params]
+    if unknown:
+        raise ValueError(f"class_weights {unknown} are not parameters of {name!r}: {[p for p in params if p != 'self']}")
+    _REGISTRY[name] = LossSpec(name, factory, tuple(kinds), summary, tuple((defaults or {}).items()),
+                               tuple(class_weights))
 
 
 def register_alias(alias: str, *, softmax: str | None = None, sigmoid: str | None = None) -> None:
@@ -142,25 +156,33 @@ def spec(name: str, *, kind: str | None = None) -> LossSpec:
 
 
 ALL = TASK_KINDS
-register("cross_entropy", CrossEntropyLoss, kinds=SOFTMAX_KINDS, summary="softmax cross-entropy (class weights)")
-register("bce", BinaryCrossEntropyLoss, kinds=SIGMOID_KINDS, summary="binary cross-entropy on logits")
+register("cross_entropy", CrossEntropyLoss, kinds=SOFTMAX_KINDS, summary="softmax cross-entropy (class weights)",
+         class_weights=("weight",))
+register("bce", BinaryCrossEntropyLoss, kinds=SIGMOID_KINDS, summary="binary cross-entropy on logits",
+         class_weights=("pos_weight", "weight"))
 register("smoothed_cross_entropy", CrossEntropyLoss, kinds=SOFTMAX_KINDS, summary="CE with label smoothing 0.1",
-         defaults={"label_smoothing": 0.1})
+         defaults={"label_smoothing": 0.1}, class_weights=("weight",))
 register("smoothed_bce", BinaryCrossEntropyLoss, kinds=SIGMOID_KINDS, summary="BCE with label smoothing 0.1",
-         defaults={"label_smoothing": 0.1})
-register("softmax_focal", SoftmaxFocalLoss, kinds=SOFTMAX_KINDS, summary="focal loss, softmax form")
-register("sigmoid_focal", SigmoidFocalLoss, kinds=SIGMOID_KINDS, summary="focal loss, sigmoid form")
+         defaults={"label_smoothing": 0.1}, class_weights=("pos_weight", "weight"))
+register("softmax_focal", SoftmaxFocalLoss, kinds=SOFTMAX_KINDS, summary="focal loss, softmax form",
+         class_weights=("alpha",))
+register("sigmoid_focal", SigmoidFocalLoss, kinds=SIGMOID_KINDS, summary="focal loss, sigmoid form",
+         class_weights=("alpha", "pos_weight", "weight"))
 register("supcon", SupConLoss, kinds=ALL, summary="supervised contrastive loss on embeddings")
 register("hierarchy", HierarchyPenalty, kinds=("multilabel",), summary="child scored above parent penalty")
 register("dice", SoftDiceLoss, kinds=ALL, summary="soft Dice loss")
+# alpha/beta weigh false positives/negatives (scalars), not classes
 register("tversky", TverskyLoss, kinds=ALL, summary="Tversky loss (FP/FN trade-off)")
 register("asymmetric", AsymmetricLoss, kinds=SIGMOID_KINDS, summary="asymmetric loss (Ridnik 2021)")
-register("logit_adjusted", LogitAdjustedLoss, kinds=SOFTMAX_KINDS, summary="logit-adjusted CE (Menon 2021)")
+register("logit_adjusted", LogitAdjustedLoss, kinds=SOFTMAX_KINDS, summary="logit-adjusted CE (Menon 2021)",
+         class_weights=("weight",))
 register("distribution_balanced", DistributionBalancedLoss, kinds=("multilabel",),
          summary="distribution-balanced loss (Wu 2020)")
-register("ldam", LDAMLoss, kinds=SOFTMAX_KINDS, summary="LDAM margin loss (Cao 2019)")
-register("weighted", WeightedLoss, kinds=ALL, summary="BCE/CE x length weight x confidence weight")
-register("sentiment_focal", SentimentFocalLoss, kinds=ALL, summary="focal gamma=0.1 + smoothing 0.05 + weights")
+register("ldam", LDAMLoss, kinds=SOFTMAX_KINDS, summary="LDAM margin loss (Cao 2019)", class_weights=("weight",))
+register("weighted", WeightedLoss, kinds=ALL, summary="BCE/CE x length weight x confidence weight",
+         class_weights=("weight", "pos_weight"))
+register("sentiment_focal", SentimentFocalLoss, kinds=ALL, summary="focal gamma=0.1 + smoothing 0.05 + weights",
+         class_weights=("alpha",))
 
 register_alias("focal", softmax="softmax_focal", sigmoid="sigmoid_focal")
 register_alias("ce", softmax="cross_entropy", sigmoid="bce")

@@ -14,15 +14,20 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tailtune.data.kinds import task_kind
+from tailtune.data.kinds import TaskKind, task_kind
+from tailtune.errors import RecipeError
 
-__all__ = ["ClassCounts"]
+__all__ = ["ClassCounts", "as_class_counts"]
+
+_HOW = ("build them with ClassCounts.from_targets(task, train_labels) or "
+        "ClassCounts.from_mapping({class: count, ...}, num_examples=N)")
 
 
 @dataclass(frozen=True)
@@ -72,3 +77,41 @@ class ClassCounts:
 
     def to_dict(self) -> dict[str, Any]:
         return {"per_class": self.as_dict(), "num_examples": self.num_examples}
+
+    def require_num_examples(self, why: str) -> int:
+        """``num_examples``, or a :class:`RecipeError` saying ``why`` it is needed and how to give it."""
+        if self.num_examples is None:
+            raise RecipeError(f"counts.num_examples is missing: {why} needs the number of training examples; {_HOW}")
+        return int(self.num_examples)
+
+
+def as_class_counts(counts: Any, task: Any = None) -> ClassCounts | None:
+    """``counts`` (a :class:`ClassCounts`, a ``{class: count}`` mapping or ``None``) checked at the
+    boundary of :func:`tailtune.recipe.resolve`: counts finite and >= 0, ``num_examples`` an integer
+    >= 0 when given, and (when ``task`` is a TaskSpec) a count for every class the task weights.
+
+    Raises:
+        RecipeError: naming the bad count or the missing class and how to build the counts.
+    """
+    if counts is None:
+        return None
+    if isinstance(counts, Mapping):
+        try:
+            counts = ClassCounts.from_mapping(counts)
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"counts: {exc}; {_HOW}") from exc
+    if not isinstance(counts, ClassCounts):
+        raise RecipeError(f"counts: expected a ClassCounts or a {{class: count}} mapping, got "
+                          f"{type(counts).__name__}; {_HOW}")
+    for name, value in zip(counts.names, counts.values):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise RecipeError(f"counts.{name} = {value!r}: a class count must be a finite number >= 0")
+    n = counts.num_examples
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+        raise RecipeError(f"counts.num_examples = {n!r}: must be an integer >= 0 (the training set size)")
+    if task is not None and not isinstance(task, (str, TaskKind)):
+        missing = [c for c in task_kind(task).weight_classes(task) if c not in counts.names]
+        if missing:
+            raise RecipeError(f"counts: no count for class(es) {', '.join(map(repr, missing))} of the task "
+                              f"(counts has {', '.join(counts.names) or 'none'}); {_HOW}")
+    return counts

@@ -62,6 +62,9 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc}). Fix: correct the syntax") from None
+    except OSError as exc:  # unreadable: permissions, a vanished network file
+        raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror or exc}). Fix: check the file's "
+                          "permissions") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -21,7 +21,9 @@ __all__ = [
     "AUXILIARY_LOSSES",
     "CLASS_WEIGHT_PARAMS",
     "check_overrides",
+    "class_weight_slot",
     "class_weight_target",
+    "no_class_weight_slot",
     "DATA_ARGS",
     "TRAINER_PARAMS",
     "accepted_params",
@@ -37,7 +39,8 @@ DATA_ARGS = ("counts", "num_samples", "parent_of", "names", "absent_index")
 #: everything the trainer sets: the data arguments, ``priors`` (a count-based loss's other form), the
 #: task ``kind`` and the ``reduction`` of the loss contract
 TRAINER_PARAMS = (*DATA_ARGS, "priors", "kind", "reduction")
-#: constructor arguments that carry class weights (filled by the recipe's ``weighting`` section)
+#: the names ``weighting.apply_to`` may give (which of them a loss takes as class weights is the
+#: registry's ``LossSpec.class_weight_params``: Tversky's ``alpha`` is a scalar, not one of them)
 CLASS_WEIGHT_PARAMS = ("alpha", "weight", "pos_weight")
 #: parts that score no classes themselves (contrastive on embeddings, the hierarchy penalty): an
 #: explicit ``weighting.apply_to`` they do not take leaves them alone instead of refusing them
@@ -103,7 +106,8 @@ def data_arguments(accepted: Iterable[str], params: Mapping[str, Any], task: Any
         if "counts" in needed and "priors" not in params:
             out["counts"] = _count_vector(task, counts) if counts is not None else _placeholder_counts(task)
         if "num_samples" in needed:
-            out["num_samples"] = int(counts.num_examples) if counts is not None else 2
+            out["num_samples"] = (counts.require_num_examples(f"loss.{part} (num_samples)") if counts is not None
+                                  else 2)
     if "parent_of" in needed:
         if not getattr(task, "hierarchy", None):
             raise RecipeError(
@@ -144,6 +148,38 @@ def class_weight_target(weighting: WeightingSection, kind: str | TaskKind) -> st
             f"use {choices}"
         )
     return weighting.apply_to
+
+
+def class_weight_slot(spec, target: str | None, kind: str | TaskKind) -> str | None:
+    """The argument of the loss ``spec`` that receives the class weights resolved for ``target``
+    (``alpha``, ``weight`` or ``pos_weight``; see :func:`class_weight_target`), or None.
+
+    Only the arguments the registry declares as per-class weight vectors
+    (``LossSpec.class_weight_params``) qualify, so a scalar that shares the name (Tversky's ``alpha``)
+    never receives a vector. For softmax kinds a loss without a class-weight ``alpha`` takes the
+    vector as ``weight`` (the same weights). For sigmoid kinds ``alpha`` is the positive share
+    ``pos_weight / (1 + pos_weight)`` and goes to ``alpha`` only.
+    """
+    if target is None:
+        return None
+    params = tuple(getattr(spec, "class_weight_params", ()))
+    if target in params:
+        return target
+    if target == "alpha" and task_kind(kind).softmax and "weight" in params:
+        return "weight"
+    return None
+
+
+def no_class_weight_slot(key: str, ltype: str, spec, target: str) -> str:
+    """The message for an explicit ``weighting.apply_to`` that loss part ``key`` cannot take."""
+    params = tuple(getattr(spec, "class_weight_params", ()))
+    same_name = target in accepted_params(spec)
+    why = (f"its {target!r} is a scalar of the loss, not a per-class weight" if same_name
+           else f"it has no {target!r}")
+    takes = f"it takes class weights as {' or '.join(params)}" if params else "it takes no class weights"
+    return (f"weighting.apply_to: {target!r} but loss part {key!r} ({ltype}) cannot take class weights there: "
+            f"{why}; {takes}. Fix: set weighting.apply_to to an argument it takes, or to none "
+            "(or use a class-weighted loss such as ce or focal)")
 
 
 def check_overrides(weighting: WeightingSection, classes: list[str], info: TaskKind, *, source: str | None = None) -> None:

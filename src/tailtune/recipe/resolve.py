@@ -45,16 +45,18 @@ from typing import Any
 from tailtune import weighting as weighting_fns
 from tailtune.data.kinds import KINDS, TaskKind, task_kind
 from tailtune.errors import RecipeError
-from tailtune.recipe.counts import ClassCounts
+from tailtune.recipe.counts import ClassCounts, as_class_counts
 from tailtune.recipe.io import as_recipe
 from tailtune.recipe.loss_args import (
     AUXILIARY_LOSSES,
     accepted_params,
     check_overrides,
+    class_weight_slot,
     class_weight_target,
     data_arguments,
     default_arguments,
     loss_spec,
+    no_class_weight_slot,
     registry,
     weighting_active,
 )
@@ -201,7 +203,8 @@ def _sigmoid_weights(w: WeightingSection, task: Any, counts: ClassCounts, info: 
         neg_name = task.labels[0]
         neg = counts.of([neg_name])
     else:
-        neg = [float(counts.num_examples) - c for c in pos]
+        n = counts.require_num_examples("multilabel class weights (negatives = examples - positives)")
+        neg = [float(n) - c for c in pos]
     try:
         values = weighting_fns.pos_weight(pos, neg, cap=w.cap, names=outputs, scheme=w.scheme, beta=float(w.beta))
     except ValueError as exc:
@@ -238,6 +241,7 @@ def resolve_class_weights(weighting: WeightingSection, task: Any, counts: ClassC
     check_overrides(weighting, info.weight_classes(task), info)
     if target is None:
         return None
+    counts = as_class_counts(counts, task)
     if counts is None:
         raise RecipeError("weighting: class weights need the training counts (resolve(recipe, task, counts))")
     pos_weight = None
@@ -317,17 +321,25 @@ def resolve_loss_part(key: str, part: LossPart, task: Any = None, counts: ClassC
     target = None
     if class_weights is not None:
         arg = class_weights.apply_to
-        target = arg if arg in accepted else ("weight" if arg == "alpha" and "weight" in accepted else None)
+        target = class_weight_slot(spec, arg, kind)
         if target is None and apply_to != "auto" and ltype not in AUXILIARY_LOSSES:
-            raise RecipeError(
-                f"weighting.apply_to: {arg!r} but loss part {key!r} ({ltype}) takes no {arg!r}; "
-                "set weighting.apply_to to an argument it takes, or to none"
-            )
+            raise RecipeError(no_class_weight_slot(key, ltype, spec, arg))
         if target is not None and target in params:
             target = None  # the part's own value stands (lint reports the double weighting)
         if target is not None:
             args[target] = list(class_weights.values)
     return ResolvedLossPart(key, ltype, spec.name, float(part.weight), args, target, tuple(data))
+
+
+def _unweighted_parts(loss: dict[str, ResolvedLossPart], cw: ClassWeights | None, kind: str | None) -> list[str]:
+    """Notes for the scoring parts that ``apply_to: auto`` class weights cannot reach (Tversky, Dice,
+    asymmetric: no class-weight argument), so that the record says they train unweighted."""
+    if cw is None or kind is None:
+        return []
+    return [f"weighting: loss part {name!r} ({part.type}) takes no class weights as {cw.apply_to!r}; "
+            "it trains unweighted"
+            for name, part in loss.items()
+            if part.type not in AUXILIARY_LOSSES and class_weight_slot(loss_spec(part.loss, kind), cw.apply_to, kind) is None]
 
 
 # ------------------------------------------------------------------------------------- resolve
@@ -347,6 +359,7 @@ def resolve(recipe: Recipe | Mapping[str, Any], task: Any = None, counts: ClassC
     """
     recipe = as_recipe(recipe)
     spec_task = task if task is not None and not isinstance(task, (str, TaskKind)) else None
+    counts = as_class_counts(counts, spec_task)
     kind = task_kind(task).name if task is not None else recipe.task.kind
     cw = None
     notes = []
@@ -359,6 +372,7 @@ def resolve(recipe: Recipe | Mapping[str, Any], task: Any = None, counts: ClassC
         cw = resolve_class_weights(recipe.weighting, spec_task, counts)
     loss = {key: resolve_loss_part(key, part, spec_task, counts, cw, apply_to=recipe.weighting.apply_to, kind=kind)
             for key, part in recipe.loss.items()}
+    notes += _unweighted_parts(loss, cw, kind)
     sw = recipe.sample_weighting
     sample = SampleWeighting(sw.length, sw.confidence, float(sw.min_weight)) if (sw.length or sw.confidence) else None
     return ResolvedRecipe(kind, spec_task, counts, cw, loss, recipe.loss_balance, sample, recipe.sampler, notes)

@@ -12,12 +12,15 @@ from typing import Any
 from tailtune.data.kinds import task_kind
 from tailtune.errors import RecipeError, did_you_mean
 from tailtune.recipe.loss_args import (
+    AUXILIARY_LOSSES,
     CLASS_WEIGHT_PARAMS,
     TRAINER_PARAMS,
     accepted_params,
     check_overrides,
+    class_weight_slot,
     class_weight_target,
     data_arguments,
+    no_class_weight_slot,
 )
 from tailtune.recipe.loss_args import registry as loss_registry
 from tailtune.recipe.schema import Recipe
@@ -69,7 +72,7 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
                     f"{source}: loss.{key}.{param}: {spec.name} has no parameter {param!r}"
                     f"{did_you_mean(param, settable)}. Fix: use one of {', '.join(settable) or '(none)'}"
                 )
-        _check_own_class_weight(recipe, key, params, kind, source)
+        _check_own_class_weight(recipe, key, name, spec, params, kind, source)
         if "parent_of" in accepted and task is not None and not task.hierarchy:
             raise RecipeError(
                 f"{source}: loss.{key} ({spec.name}) needs a label hierarchy. "
@@ -87,12 +90,17 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
             ) from exc
 
 
-def _check_own_class_weight(recipe: Recipe, key: str, params: dict, kind: str, source: str) -> None:
-    """Refuse a part that sets the argument ``weighting`` fills (the part's value would stand alone)."""
+def _check_own_class_weight(recipe: Recipe, key: str, name: str, spec, params: dict, kind: str,
+                            source: str) -> None:
+    """Refuse an explicit ``weighting.apply_to`` the part has no class-weight argument for, and a part
+    that sets the argument ``weighting`` fills (the part's value would stand alone)."""
     try:
-        target = class_weight_target(recipe.weighting, kind)
+        wanted = class_weight_target(recipe.weighting, kind)
     except RecipeError as exc:
         raise RecipeError(f"{source}: {exc}") from None
+    target = class_weight_slot(spec, wanted, kind)
+    if wanted is not None and target is None and recipe.weighting.apply_to != "auto" and name not in AUXILIARY_LOSSES:
+        raise RecipeError(f"{source}: {no_class_weight_slot(key, name, spec, wanted)}")
     if target is None or target not in params:
         return
     w = recipe.weighting
