@@ -62,6 +62,22 @@ def test_sigkill_leaves_no_stale_lock(tmp_path):
     assert not (run / LOCK_NAME).exists()
 
 
+def test_remove_abandoned_clears_a_killed_holders_file_and_leaves_a_held_one(tmp_path):
+    """What ablate does after it had to SIGKILL a worker that did not stop in time."""
+    run = tmp_path / "run"
+    holder = _start_holder(run)
+    try:
+        assert not runlock.remove_abandoned(run)  # held by a live process: left alone
+        assert lock_holder(run)["pid"] == holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (run / LOCK_NAME).exists()
+    assert runlock.remove_abandoned(run)
+    assert not (run / LOCK_NAME).exists() and run.is_dir()
+    assert not runlock.remove_abandoned(run)  # nothing left to remove
+
+
 def test_reentrant_in_one_process_and_nothing_left_behind(tmp_path):
     run = tmp_path / "a" / "b" / "run"
     with run_dir_lock(run):

@@ -44,6 +44,7 @@ from tailtune.recipe import load_recipe, recipe_from_dict
 from tailtune.recipe.overrides import apply_overrides
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_text
+from tailtune.utils.runlock import remove_abandoned
 
 __all__ = ["AblationJob", "AblationResult", "ablate", "compare", "plan_ablation", "recipe_label", "COMPARE_METRICS"]
 
@@ -208,6 +209,7 @@ def _stop_workers(running: list, say) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            remove_abandoned(job.run_dir)  # SIGKILL left the worker's lock file behind
         logf.close()
         job.status, job.error = "failed", f"interrupted (worker exit {proc.returncode})"
         say(f"{job.label} seed {job.seed}: interrupted; run the same command again to continue")

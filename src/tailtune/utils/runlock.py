@@ -43,7 +43,7 @@ try:  # POSIX
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "RunDirBusy", "is_held_here", "lock_holder", "run_dir_lock"]
+__all__ = ["LOCK_NAME", "RunDirBusy", "is_held_here", "lock_holder", "remove_abandoned", "run_dir_lock"]
 
 #: the lock file inside a run directory (hidden; ignored by every "is this folder empty" check)
 LOCK_NAME = ".tailtune.lock"
@@ -255,3 +255,19 @@ def run_dir_lock(path: str | os.PathLike, *, command: str | None = None, create:
 def is_held_here(path: str | os.PathLike) -> bool:
     """Whether this process holds the lock of ``path`` now."""
     return os.path.realpath(path) in _HELD
+
+
+def remove_abandoned(path: str | os.PathLike) -> bool:
+    """Remove the lock file a killed holder left in ``path`` (SIGKILL cannot unlink it; the kernel
+    has dropped the lock itself), so a folder whose writer was killed looks like one whose writer
+    stopped. Returns whether a file was removed; a lock someone holds is left alone.
+    """
+    path = Path(path)
+    if not (path / LOCK_NAME).exists() or is_held_here(path):
+        return False
+    try:
+        with run_dir_lock(path, create=False, command="removing an abandoned lock"):
+            pass  # taking and releasing it unlinks the file
+    except (RunDirBusy, OSError):
+        return False
+    return not (path / LOCK_NAME).exists()
