@@ -17,7 +17,7 @@ from tailtune import __version__
 from tailtune.errors import TailtuneError
 
 # command modules, each with register(app); kept in one list so `tailtune --help` shows them all
-COMMAND_MODULES = ("analyze", "train", "evaluate", "diagnose", "experiments")
+COMMAND_MODULES = ("analyze", "train", "evaluate", "diagnose", "experiments", "fit")
 
 err_console = Console(stderr=True)
 

@@ -9,7 +9,8 @@ are averaged per label, softmax outputs per class (per aspect for aspect tasks).
 The output folder looks like a run to ``evaluate``, ``tune`` and ``predict``::
 
     task.json            the members' (identical) task
-    members.json         {"members": [absolute run paths], "weights": [normalised weights]}
+    members.json         {"members": [run paths], "weights": [normalised weights]}; a relative path is
+                         relative to the ensemble folder (so a folder holding its members can move)
     predictions/<split>.npz   logits = logit(p̄) (sigmoid) or log(p̄) (softmax), targets
     postprocess.json     tuned on the ensemble's validation predictions (temperature, thresholds/biases)
     eval.json            default and tuned metrics per split
@@ -52,7 +53,8 @@ def read_members(path: str | os.PathLike) -> list[tuple[Path, float]]:
     f = Path(path) / MEMBERS
     try:
         d = json.loads(f.read_text(encoding="utf-8"))
-        members = [Path(m) for m in d["members"]]
+        # a relative member path is relative to the ensemble folder
+        members = [Path(m) if Path(m).is_absolute() else Path(path) / m for m in d["members"]]
         weights = [float(w) for w in d.get("weights") or [1.0] * len(members)]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunDirError(f"{f}: unreadable ({exc}). Fix: rebuild with `tailtune ensemble RUN... --out DIR`") from None

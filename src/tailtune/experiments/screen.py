@@ -67,6 +67,9 @@ DEFAULT_RECIPES = ("ce", "weighted-ce", "focal:1", "focal:2", "class-balanced", 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SCREEN_JSON = "screen.json"
 RANK_BY = ("macro_f1", "tuned_macro_f1")
+#: the split recipes are scored and compared on: ``test`` (the default, a report), or ``validation``
+#: (for choosing a recipe, as ``tailtune fit`` does: its tuned rule is then cross-fitted on halves)
+SCORE_SPLITS = ("test", "validation")
 
 
 # ---------------------------------------------------------------------------------------- specs
@@ -333,16 +336,39 @@ def _tune(task, logits, y) -> Any:
                               bootstrap=SCREEN_TUNE_BOOTSTRAP).postprocess
 
 
-def _score(task, y_true, logits, minority, rule=None) -> tuple[dict, np.ndarray]:
+def _score(task, y_true, logits, minority, rule=None, pred=None) -> tuple[dict, np.ndarray]:
     from tailtune.metrics import classification_report, decode
 
-    pred = decode(logits, task) if rule is None else rule.decide(logits, task)
+    if pred is None:
+        pred = decode(logits, task) if rule is None else rule.decide(logits, task)
     report = classification_report(y_true, pred, task)
     per_class = report.get("per_class") or {}
     out = {"macro_f1": float(report["macro_f1"])}
     for name in minority:
         out[f"recall/{name}"] = float(per_class.get(name, {}).get("recall", math.nan))
     return out, pred
+
+
+def _score_seed(task, res: dict, y_true: dict, minority, score_split: str) -> dict:
+    """Default and tuned scores of one head on ``score_split``. On ``test`` the rule is tuned on
+    validation; on ``validation`` every item is decided by a rule tuned on the other half
+    (:func:`tailtune.evaluation.crossfit.cross_fitted_decisions`), so no score saw its own items."""
+    logits = res["logits"][score_split]
+    default, pred = _score(task, y_true[score_split], logits, minority)
+    row = {"default": default, "_pred": pred}
+    if score_split == "test":
+        rule = _tune(task, res["logits"]["validation"], y_true["validation"])
+        row["tuned"], row["_tpred"] = _score(task, y_true["test"], logits, minority, rule)
+        row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases")
+                       if (v := getattr(rule, k, None)) is not None}
+    else:
+        from tailtune.evaluation.crossfit import cross_fitted_decisions
+
+        tpred = cross_fitted_decisions(logits, y_true["validation"], task, temperature="none",
+                                       bootstrap=SCREEN_TUNE_BOOTSTRAP)
+        row["tuned"], row["_tpred"] = _score(task, y_true["validation"], logits, minority, pred=tpred)
+        row["rule"] = {"cross_fitted": True}
+    return row
 
 
 # -------------------------------------------------------------------------------------- result
@@ -391,6 +417,63 @@ def _clean(obj):
     return obj
 
 
+def _rank_results(specs, prepared, runs, *, baseline, y_true, task, n_resamples: int, rank_by: str) -> list[dict]:
+    """Summaries per recipe, paired tests against the baseline on ``y_true``'s items, ranking."""
+    results = []
+    base_rows = runs.get(baseline)
+    for spec in specs:
+        prep = prepared[spec.spec]
+        if isinstance(prep, str):
+            results.append({"spec": spec.spec, "status": "skipped", "reason": prep})
+            continue
+        rows = runs[spec.spec]
+        entry: dict[str, Any] = {
+            "spec": spec.spec,
+            "status": "ok",
+            "loss": {k: (v.get("type") or k) for k, v in prep.cfg["loss"].items()},
+            "weighting": prep.cfg.get("weighting", {}).get("scheme"),
+            "sampler": prep.cfg.get("sampler"),
+            "default": _summaries(rows, "default"),
+        }
+        entry["tuned"] = _summaries(rows, "tuned")
+        entry["epochs"] = stats.summarize([r["epochs"] for r in rows]).to_dict()
+        if base_rows is not None and spec.spec != baseline:
+            entry["vs_baseline"] = {}
+            for variant, key in (("default", "_pred"), ("tuned", "_tpred")):
+                a = [r[key] for r in base_rows]
+                b = [r[key] for r in rows]
+                boot = stats.paired_bootstrap(y_true, a, b, task=task, n_resamples=n_resamples, seed=0)
+                perm = stats.paired_permutation(y_true, a, b, task=task, n_resamples=n_resamples, seed=0)
+                welch = stats.welch_interval([r[variant]["macro_f1"] for r in base_rows],
+                                             [r[variant]["macro_f1"] for r in rows])
+                entry["vs_baseline"][variant] = {
+                    "metric": "macro_f1",
+                    "diff": boot.diff,
+                    "bootstrap_ci": [boot.ci_low, boot.ci_high],
+                    "bootstrap_p": boot.p_value,
+                    "permutation_p": perm.p_value,
+                    "seed_welch_ci": [welch[1], welch[2]],
+                    "verdict": stats.verdict(low=boot.ci_low, high=boot.ci_high, p_value=perm.p_value),
+                }
+        entry["per_seed"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+        results.append(entry)
+
+    def sort_key(entry):
+        if entry["status"] != "ok":
+            return (1, 0.0)
+        variant, metric = ("tuned", "macro_f1") if rank_by == "tuned_macro_f1" else ("default", "macro_f1")
+        mean = entry[variant][metric]["mean"]
+        return (0, -(mean if mean is not None else -math.inf))
+
+    results.sort(key=sort_key)
+    rank = 0
+    for entry in results:
+        if entry["status"] == "ok":
+            rank += 1
+            entry["rank"] = rank
+    return results
+
+
 def screen(
     data: str | os.PathLike,
     *,
@@ -411,6 +494,8 @@ def screen(
     head_threads: int = 1,
     show_progress: bool = True,
     console=None,
+    score_split: str = "test",
+    task=None,
 ) -> ScreenResult:
     """Screen ``recipes`` x ``seeds`` on ``data`` with cached frozen-encoder embeddings.
 
@@ -428,6 +513,11 @@ def screen(
         n_resamples: bootstrap/permutation resamples of the paired tests.
         threads: torch threads for embedding (default: torch's setting).
         head_threads: torch threads while training the heads (default 1).
+        score_split: ``"test"`` (default) or ``"validation"``: the split every score, ranking and
+            paired test uses. With ``"validation"`` the data needs no test split (none is embedded)
+            and the tuned rule is cross-fitted on validation halves.
+        task: passed to :func:`tailtune.data.load_dataset` (a TaskSpec, its dict, a kind or a
+            ``task.json`` path; e.g. to carry a label hierarchy).
 
     Raises:
         RecipeError: bad ``--recipes``; DataError: no test/validation split.
@@ -447,21 +537,24 @@ def screen(
         raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 5")
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+    if score_split not in SCORE_SPLITS:
+        raise ValueError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
     specs = parse_recipe_specs(recipes)
     names = [s.spec for s in specs]
     if baseline is None:
         baseline = "ce" if "ce" in names else names[0]
     elif baseline not in names:
         raise RecipeError(f"--baseline {baseline!r} is not among the screened recipes {names}")
-    loaded = load_dataset(data)
+    loaded = load_dataset(data, task=task)
     task = loaded.task
-    for split in ("train", "validation", "test"):
+    needed = ("train", "validation", "test") if score_split == "test" else ("train", "validation")
+    for split in needed:
         if split not in loaded.splits or len(loaded.splits[split]) == 0:
             raise DataError(
-                f"{data}: screening needs train, validation and test splits; {split!r} is missing. "
+                f"{data}: screening needs {', '.join(needed)} splits; {split!r} is missing. "
                 f"Fix: provide {split}.jsonl (or .csv/.parquet) in the data folder"
             )
-    splits = {k: loaded.splits[k] for k in ("train", "validation", "test")}
+    splits = {k: loaded.splits[k] for k in needed}
     texts = {k: list(v["text"]) for k, v in splits.items()}
     model_name = str(model) if model is not None else DEFAULT_MODEL
     previous_threads = torch.get_num_threads()
@@ -477,7 +570,7 @@ def screen(
         torch.set_num_threads(head_threads)
         labels = {k: v["labels"] for k, v in splits.items()}
         targets = {k: _targets(task, labels[k]) for k in splits}
-        y_true = {k: np.asarray(labels[k]) for k in ("validation", "test")}
+        y_true = {k: np.asarray(labels[k]) for k in needed if k != "train"}
         minority = minority_classes(task, labels["train"])
         seed_list = [seed + i for i in range(seeds)]
 
@@ -507,15 +600,9 @@ def screen(
                         bar.update(bar_task, description=f"heads: {name} seed {s}")
                     t_run = time.perf_counter()
                     res = train_head(prep, task, emb.arrays, targets, seed=s, head=head)
-                    default, pred = _score(task, y_true["test"], res["logits"]["test"], minority)
                     row = {"seed": s, "epochs": res["epochs"], "best_epoch": res["best_epoch"],
-                           "validation_macro_f1": res["best_validation_macro_f1"], "default": default,
-                           "_pred": pred}
-                    rule = _tune(task, res["logits"]["validation"], y_true["validation"])
-                    tuned, tpred = _score(task, y_true["test"], res["logits"]["test"], minority, rule)
-                    row["tuned"], row["_tpred"] = tuned, tpred
-                    row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases")
-                                   if (v := getattr(rule, k, None)) is not None}
+                           "validation_macro_f1": res["best_validation_macro_f1"],
+                           **_score_seed(task, res, y_true, minority, score_split)}
                     row["seconds"] = round(time.perf_counter() - t_run, 3)
                     rows.append(row)
                     if bar is not None:
@@ -528,59 +615,8 @@ def screen(
         torch.set_num_threads(previous_threads)
     t_heads, c_heads = time.perf_counter(), time.process_time()
 
-    # --- summaries, paired tests against the baseline, ranking
-    results = []
-    base_rows = runs.get(baseline)
-    for spec in specs:
-        prep = prepared[spec.spec]
-        if isinstance(prep, str):
-            results.append({"spec": spec.spec, "status": "skipped", "reason": prep})
-            continue
-        rows = runs[spec.spec]
-        entry: dict[str, Any] = {
-            "spec": spec.spec,
-            "status": "ok",
-            "loss": {k: (v.get("type") or k) for k, v in prep.cfg["loss"].items()},
-            "weighting": prep.cfg.get("weighting", {}).get("scheme"),
-            "sampler": prep.cfg.get("sampler"),
-            "default": _summaries(rows, "default"),
-        }
-        entry["tuned"] = _summaries(rows, "tuned")
-        entry["epochs"] = stats.summarize([r["epochs"] for r in rows]).to_dict()
-        if base_rows is not None and spec.spec != baseline:
-            entry["vs_baseline"] = {}
-            for variant, key in (("default", "_pred"), ("tuned", "_tpred")):
-                a = [r[key] for r in base_rows]
-                b = [r[key] for r in rows]
-                boot = stats.paired_bootstrap(y_true["test"], a, b, task=task, n_resamples=n_resamples, seed=0)
-                perm = stats.paired_permutation(y_true["test"], a, b, task=task, n_resamples=n_resamples, seed=0)
-                welch = stats.welch_interval([r[variant]["macro_f1"] for r in base_rows],
-                                             [r[variant]["macro_f1"] for r in rows])
-                entry["vs_baseline"][variant] = {
-                    "metric": "macro_f1",
-                    "diff": boot.diff,
-                    "bootstrap_ci": [boot.ci_low, boot.ci_high],
-                    "bootstrap_p": boot.p_value,
-                    "permutation_p": perm.p_value,
-                    "seed_welch_ci": [welch[1], welch[2]],
-                    "verdict": stats.verdict(low=boot.ci_low, high=boot.ci_high, p_value=perm.p_value),
-                }
-        entry["per_seed"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-        results.append(entry)
-
-    def sort_key(entry):
-        if entry["status"] != "ok":
-            return (1, 0.0)
-        variant, metric = ("tuned", "macro_f1") if rank_by == "tuned_macro_f1" else ("default", "macro_f1")
-        mean = entry[variant][metric]["mean"]
-        return (0, -(mean if mean is not None else -math.inf))
-
-    results.sort(key=sort_key)
-    rank = 0
-    for entry in results:
-        if entry["status"] == "ok":
-            rank += 1
-            entry["rank"] = rank
+    results = _rank_results(specs, prepared, runs, baseline=baseline, y_true=y_true[score_split], task=task,
+                            n_resamples=n_resamples, rank_by=rank_by)
     t_end = time.perf_counter()
     result = ScreenResult(
         data=str(data),
@@ -600,6 +636,7 @@ def screen(
                 "total_s": round(t_end - t0, 3), "embedding_cpu_s": round(c_emb - c0, 3),
                 "heads_cpu_s": round(c_heads - c_emb, 3), "total_cpu_s": round(time.process_time() - c0, 3)},
         out_dir=Path(out) if out is not None else None,
+        extra={"score_split": score_split},
     )
     if out is not None:
         atomic_write_json(Path(out) / SCREEN_JSON, result.to_dict())

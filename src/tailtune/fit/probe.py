@@ -1,0 +1,118 @@
+"""The probe: time a few real training steps and evaluation batches of the encoder on the data.
+
+What it measures feeds :class:`tailtune.fit.planner.CostModel`: seconds per training example
+(forward, backward and an AdamW step at the recipe's batch size and ``max_length``, on randomly
+drawn training texts, with the same length chunking as training), seconds per evaluated example
+(length-sorted batches of twice the batch size, as training evaluates) and the time to load the
+model. The first real run then corrects the whole model by one factor.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["probe_costs"]
+
+#: timed training steps after one warm-up step (CPU; a GPU gets more, they are short)
+CPU_STEPS = 3
+GPU_STEPS = 10
+#: bytes written per parameter by a checkpoint (weights + two AdamW moments, float32) and the
+#: assumed write speed; the first real run corrects the estimate
+CHECKPOINT_BYTES_PER_PARAM = 12
+WRITE_BYTES_PER_S = 300e6
+TOKENIZE_S_PER_TEXT = 1e-4
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _timed_train_steps(model, batches: list[dict], device: str) -> float:
+    import torch
+
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    model.train()
+    warm = 1 if len(batches) > 1 else 0  # the first step pays one-off costs (allocations, kernels)
+    start = time.perf_counter()
+    for i, enc in enumerate(batches):
+        if i == warm:
+            _sync(device)
+            start = time.perf_counter()
+        logits = model(**enc).logits
+        loss = logits.float().pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _timed_eval(model, batches: list[dict], device: str) -> float:
+    import torch
+
+    model.eval()
+    _sync(device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for enc in batches:
+            model(**enc)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, batch_size: int, length_chunks: int,
+                device: str, n_total: int, seed: int = 0) -> dict[str, Any]:
+    """Measure training and evaluation cost per example of ``model_name`` on ``texts`` (training texts).
+
+    Returns the :class:`~tailtune.fit.planner.CostModel` fields plus what was measured.
+    """
+    import torch
+
+    from tailtune.models import build_classifier, load_tokenizer
+
+    steps = GPU_STEPS if device.startswith("cuda") else CPU_STEPS
+    rng = np.random.default_rng(seed)
+    n_pick = min(len(texts), batch_size * (steps + 1))
+    picked = [texts[i] for i in rng.choice(len(texts), size=n_pick, replace=False)]
+    tokenizer = load_tokenizer(model_name)
+    cfg = {"name": model_name, "pooling": "mean", "dropout": 0.1}
+    del_first = build_classifier(cfg, task)  # warms the imports and the file cache: costs a run never pays again
+    del del_first
+    t0 = time.perf_counter()
+    model = build_classifier(cfg, task).to(device)
+    load_s = time.perf_counter() - t0
+    if length_chunks > 1:
+        model.length_chunks = int(length_chunks)
+
+    def encode(chunk):
+        enc = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    train_batches = [encode(picked[i:i + batch_size]) for i in range(0, n_pick, batch_size)]
+    train_time = _timed_train_steps(model, train_batches, device)
+    timed = sum(int(b["input_ids"].shape[0]) for b in train_batches[1 if len(train_batches) > 1 else 0:]) or 1
+    ordered = sorted(picked, key=len)
+    eval_batches = [encode(ordered[i:i + 2 * batch_size]) for i in range(0, len(ordered), 2 * batch_size)]
+    eval_time = _timed_eval(model, eval_batches, device)
+    params = sum(p.numel() for p in model.parameters())
+    del model
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    checkpoint_s = params * CHECKPOINT_BYTES_PER_PARAM / WRITE_BYTES_PER_S
+    return {
+        "train_s": train_time / timed,
+        "eval_s": eval_time / max(len(ordered), 1),
+        "fixed_s": 2 * load_s + 1.5 + checkpoint_s / 3 + n_total * TOKENIZE_S_PER_TEXT,
+        "checkpoint_s": checkpoint_s,
+        "load_s": load_s,
+        "params": int(params),
+        "steps_timed": max(len(train_batches) - 1, 1),
+        "texts": n_pick,
+        "device": device,
+    }
