@@ -88,8 +88,9 @@ def _install(monkeypatch, sim: Sim, probe: dict, n_val: int):
         real = getattr(planner, name)
 
         def wrapper(*a, _real=real, _name=name, **k):
-            sim.reserves[_name] = _real(*a, **k)
-            return sim.reserves[_name]
+            key = (_name, k.get("members"))
+            sim.reserves[key] = _real(*a, **k)
+            return sim.reserves[key]
 
         monkeypatch.setattr(planner, name, wrapper)
 
@@ -116,15 +117,16 @@ def _install(monkeypatch, sim: Sim, probe: dict, n_val: int):
         return {s: {"default": 0.5, "tuned": 0.5, "y": None} for s in runs}
 
     def decide(task, y, arms, *, baseline):
-        sim.t += sim.reserves["decide_reserve"] / planner.RESERVE_FACTOR * sim.off()
+        sim.t += sim.reserves[("decide_reserve", None)] / planner.RESERVE_FACTOR * sim.off()
         return {"winner": baseline, "reason": "simulated", "summaries": {}, "comparisons": {}}
 
     def choose(folder, members, scores, task, **kw):
         return {"members": {str(s): str(m) for s, m in members.items()}, "best_seed": min(members),
-                "use_ensemble": len(members) > 1, "reason": "simulated"}
+                "use_ensemble": len(members) > 1 and not kw.get("no_time"), "reason": "simulated"}
 
     def final(folder, choice, test, **kw):
-        sim.t += sim.reserves["finish_reserve"] / planner.RESERVE_FACTOR * sim.off()
+        members = len(choice["members"]) if choice["use_ensemble"] else 1
+        sim.t += sim.reserves[("finish_reserve", members)] / planner.RESERVE_FACTOR * sim.off()
         return {"shipped": [], "ensemble": choice["use_ensemble"], "validation": {}, "test": None}
 
     monkeypatch.setattr("tailtune.fit.probe.probe_costs", lambda *a, **k: dict(probe))

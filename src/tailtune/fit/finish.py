@@ -44,8 +44,9 @@ def _fresh(path: Path) -> Path:
 
 
 def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, dict], task, *,
-                    hierarchy_mode: str | None) -> dict[str, Any]:
-    """Ensemble or the best single member, decided on cross-fitted validation scores."""
+                    hierarchy_mode: str | None, no_time: str | None = None) -> dict[str, Any]:
+    """Ensemble or the best single member, decided on cross-fitted validation scores (``no_time``: why
+    an ensemble cannot finish within the budget; the best member then ships)."""
     from tailtune.evaluation.crossfit import cross_fitted_decisions
     from tailtune.evaluation.ensemble import build_ensemble
     from tailtune.evaluation.runs import load_predictions, open_run
@@ -58,6 +59,8 @@ def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, di
                            "member_tuned": {str(s): scores[s]["tuned"] for s in seeds}}
     if len(seeds) < 2:
         return out | {"use_ensemble": False, "reason": "one finished seed: no ensemble to build"}
+    if no_time:
+        return out | {"use_ensemble": False, "reason": f"{no_time}: seed {best} ships alone (best cross-fitted member)"}
     staging = _fresh(folder / FINISH_DIR / "ensemble-check")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -33,44 +33,56 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _timed_train_steps(model, batches: list[dict], device: str) -> float:
+def _timed_train_steps(model, batches: list[dict], device: str, *, max_s: float) -> tuple[float, int]:
+    """``(seconds, examples)`` of timed training steps. The first step pays one-off costs and is left
+    out, unless it alone took half of ``max_s`` (a slow machine: then it is the measurement, an
+    over-estimate); timing stops once ``max_s`` is spent."""
     import torch
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
     model.train()
-    warm = 1 if len(batches) > 1 else 0  # the first step pays one-off costs (allocations, kernels)
-    start = time.perf_counter()
+    elapsed, examples = 0.0, 0
     for i, enc in enumerate(batches):
-        if i == warm:
-            _sync(device)
-            start = time.perf_counter()
-        logits = model(**enc).logits
-        loss = logits.float().pow(2).mean()
+        _sync(device)
+        start = time.perf_counter()
+        loss = model(**enc).logits.float().pow(2).mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    _sync(device)
-    return time.perf_counter() - start
+        _sync(device)
+        took = time.perf_counter() - start
+        if i == 0 and took < max_s / 2 and len(batches) > 1:
+            continue
+        elapsed, examples = elapsed + took, examples + int(enc["input_ids"].shape[0])
+        if elapsed >= max_s:
+            break
+    return elapsed, examples
 
 
-def _timed_eval(model, batches: list[dict], device: str) -> float:
+def _timed_eval(model, batches: list[dict], device: str, *, max_s: float) -> tuple[float, int]:
     import torch
 
     model.eval()
-    _sync(device)
-    start = time.perf_counter()
+    elapsed, examples = 0.0, 0
     with torch.inference_mode():
         for enc in batches:
+            _sync(device)
+            start = time.perf_counter()
             model(**enc)
-    _sync(device)
-    return time.perf_counter() - start
+            _sync(device)
+            elapsed, examples = elapsed + time.perf_counter() - start, examples + int(enc["input_ids"].shape[0])
+            if elapsed >= max_s:
+                break
+    return elapsed, examples
 
 
 def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, batch_size: int, length_chunks: int,
-                device: str, n_total: int, seed: int = 0) -> dict[str, Any]:
+                device: str, n_total: int, seed: int = 0, max_s: float = 10.0) -> dict[str, Any]:
     """Measure training and evaluation cost per example of ``model_name`` on ``texts`` (training texts).
 
-    Returns the :class:`~tailtune.fit.planner.CostModel` fields plus what was measured.
+    ``max_s`` bounds the timed training steps (and half of it the evaluation batches), so a slow
+    machine or model does not spend its budget on the probe. Returns the
+    :class:`~tailtune.fit.planner.CostModel` fields plus what was measured.
     """
     import torch
 
@@ -95,24 +107,23 @@ def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, bat
         return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
     train_batches = [encode(picked[i:i + batch_size]) for i in range(0, n_pick, batch_size)]
-    train_time = _timed_train_steps(model, train_batches, device)
-    timed = sum(int(b["input_ids"].shape[0]) for b in train_batches[1 if len(train_batches) > 1 else 0:]) or 1
+    train_time, timed = _timed_train_steps(model, train_batches, device, max_s=max_s)
     ordered = sorted(picked, key=len)
     eval_batches = [encode(ordered[i:i + 2 * batch_size]) for i in range(0, len(ordered), 2 * batch_size)]
-    eval_time = _timed_eval(model, eval_batches, device)
+    eval_time, evaluated = _timed_eval(model, eval_batches, device, max_s=max_s / 2)
     params = sum(p.numel() for p in model.parameters())
     del model
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
     checkpoint_s = params * CHECKPOINT_BYTES_PER_PARAM / WRITE_BYTES_PER_S
     return {
-        "train_s": train_time / timed,
-        "eval_s": eval_time / max(len(ordered), 1),
+        "train_s": train_time / max(timed, 1),
+        "eval_s": eval_time / max(evaluated, 1),
         "fixed_s": 2 * load_s + 1.5 + checkpoint_s / 3 + n_total * TOKENIZE_S_PER_TEXT,
         "checkpoint_s": checkpoint_s,
         "load_s": load_s,
         "params": int(params),
-        "steps_timed": max(len(train_batches) - 1, 1),
+        "examples_timed": timed,
         "texts": n_pick,
         "device": device,
     }

@@ -20,6 +20,10 @@ from tailtune.fit.state import FitState
 __all__ = ["FitContext", "run_stages"]
 
 CANDIDATES_DIR = "candidates"
+#: share of the budget the probe's timed steps may use (between 3 and 30 seconds)
+PROBE_SHARE = 0.01
+#: the probe's batch on a CPU (the cost per text hardly depends on the batch there; smaller is quicker)
+PROBE_CPU_BATCH = 16
 DATA_DIR = "data"
 HELDOUT_DIR = "heldout"
 
@@ -105,10 +109,11 @@ def stage_probe(ctx: FitContext, cands: dict) -> dict[str, Any]:
     def work():
         texts = [t for c in split_texts(ctx.loaded.splits["train"]).chunks for t in c.to_pylist()]
         n_total = sum(len(ds) for name, ds in ctx.loaded.splits.items() if name != "test")
+        batch = _setting(cands, "train.batch_size")
         return probe_costs(_setting(cands, "model.name"), ctx.task, texts, max_length=_setting(cands, "data.max_length"),
-                           batch_size=_setting(cands, "train.batch_size"),
+                           batch_size=batch if ctx.device.startswith("cuda") else min(batch, PROBE_CPU_BATCH),
                            length_chunks=_setting(cands, "train.length_chunks"), device=ctx.device,
-                           n_total=n_total, seed=ctx.opts.seed)
+                           n_total=n_total, seed=ctx.opts.seed, max_s=min(30.0, max(3.0, PROBE_SHARE * ctx.opts.budget_s)))
 
     return ctx.unit("probe", work, stage="measuring the model's speed")
 

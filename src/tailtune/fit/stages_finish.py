@@ -7,11 +7,22 @@ from typing import Any
 import numpy as np
 
 from tailtune.fit.stages import FitContext
-from tailtune.fit.stages_train import hierarchy_mode, member_scores
+from tailtune.fit.stages_train import finish_need, hierarchy_mode, member_scores
 
 __all__ = ["DECISION_LOG", "stage_ensemble", "stage_final", "stage_report"]
 
 DECISION_LOG = "decision-log.md"
+
+
+def _ensemble_fits(ctx: FitContext, members: int) -> str | None:
+    """``None`` when scoring ``members`` models on test still fits in the budget, else why not."""
+    from tailtune.fit.stages import cost_model
+
+    cost = cost_model(ctx.state.result("probe"), ctx.state.result("replan").get("factor", 1.0))
+    need, left = finish_need(ctx, cost, members=members), ctx.budget.left()
+    if members < 2 or need <= left:
+        return None
+    return f"an ensemble of {members} needs about {need:.0f} s to finish (test predictions of every member), {left:.0f} s are left"
 
 
 def stage_ensemble(ctx: FitContext, runs: dict[str, dict[int, str]], decision: dict) -> dict[str, Any]:
@@ -21,8 +32,8 @@ def stage_ensemble(ctx: FitContext, runs: dict[str, dict[int, str]], decision: d
         winner = decision["winner"]
         members = {seed: ctx.folder / run for seed, run in runs[winner].items()}
         scores = member_scores(ctx, winner, runs[winner])
-        return choose_ensemble(ctx.folder, members, scores, ctx.task, hierarchy_mode=hierarchy_mode(ctx)) | {
-            "winner": winner}
+        return choose_ensemble(ctx.folder, members, scores, ctx.task, hierarchy_mode=hierarchy_mode(ctx),
+                               no_time=_ensemble_fits(ctx, len(members))) | {"winner": winner}
 
     return ctx.unit("ensemble", work, stage="ensemble or one model")
 

@@ -33,6 +33,9 @@ def _screen_work(ctx: FitContext, analysis: dict, cands: dict, probe: dict) -> d
     if len(names) < 2 or ctx.opts.finalists == 0:
         return {"skipped": "no challenger to screen", "finalists": by_rule, "ranking": [], "dropped": []}
     f = cands["features"]
+    worth = _screen_worth_it(ctx, f, probe)
+    if worth is not None:
+        return {"skipped": worth[0], "finalists": by_rule if worth[1] else [], "ranking": [], "dropped": []}
     seeds = min(ctx.opts.seeds, SCREEN_SEEDS)
     outputs, blocks = _shape(ctx.task)
     tune_s = tune_cost(f["n_validation"] // 2 + 1, outputs, blocks=blocks, bootstrap=30)
@@ -60,20 +63,52 @@ def _screen_work(ctx: FitContext, analysis: dict, cands: dict, probe: dict) -> d
                   "screen_json": ctx.rel(Path(res["screen_json"]))}
 
 
+def _screen_worth_it(ctx: FitContext, f: dict, probe: dict) -> tuple[str, bool] | None:
+    """``None`` when a screen and then a comparison (two arms, two seeds, one epoch on the smallest
+    subsample) fit in the budget; else why the screen is skipped and whether challengers still fit
+    without it (they are then taken in rule order). Raises BudgetTooSmall when not even one baseline
+    run fits, before the screen spends anything."""
+    from tailtune.fit.planner import PLAN_MARGIN, SUBSAMPLE_FLOOR, BudgetTooSmall
+
+    cost = cost_model(probe)
+    floor = min(SUBSAMPLE_FLOOR, f["n_train"])
+    one = cost.run(floor, 1, f["n_validation"])
+    free = (ctx.budget.left() - _reserve(ctx, cost, runs=4)) * PLAN_MARGIN
+    if free < one:
+        raise BudgetTooSmall(f"the budget leaves {max(free, 0):.0f} s for fine-tuning, but the smallest run (baseline, 1 "
+                             f"seed, 1 epoch, {floor:,} texts) needs about {one:.0f} s. Fix: raise --budget by at least "
+                             f"{int((one - max(free, 0)) / 60) + 2} minutes")
+    if free - SCREEN_SHARE * ctx.opts.budget_s >= 4 * one:
+        return None
+    if free >= 4 * one:
+        return ("a screen would leave too little time to compare a challenger with the baseline (2 seeds each): "
+                "the challengers are taken in rule order", True)
+    return ("not even one challenger can be compared with the baseline (2 seeds each) in this budget: only the "
+            "baseline is fine-tuned", False)
+
+
 def stage_screen(ctx: FitContext, analysis: dict, cands: dict, probe: dict) -> dict[str, Any]:
     return ctx.unit("screen", lambda: _screen_work(ctx, analysis, cands, probe), stage="screening candidates")
 
 
-def _reserve(ctx: FitContext, cost, *, runs: int, members: int) -> float:
-    from tailtune.fit.planner import decide_reserve, finish_reserve
+def finish_need(ctx: FitContext, cost, *, members: int) -> float:
+    """Estimated seconds of the finishing stages when ``members`` models are scored on test."""
+    from tailtune.fit.planner import finish_reserve
+
+    outputs, blocks = _shape(ctx.task)
+    return finish_reserve(cost, members=members, n_val=len(ctx.loaded.targets["validation"]),
+                          n_test=len(ctx.loaded.targets.get("test", [])), n_outputs=outputs, blocks=blocks,
+                          copy_s=cost.checkpoint_s / 3)
+
+
+def _reserve(ctx: FitContext, cost, *, runs: int) -> float:
+    """Time kept back for the decision and the finishing stages (one model scored on test: an ensemble
+    ships only when its members' test predictions fit in what is left then, see ``stage_ensemble``)."""
+    from tailtune.fit.planner import decide_reserve
 
     outputs, blocks = _shape(ctx.task)
     n_val = len(ctx.loaded.targets["validation"])
-    n_test = len(ctx.loaded.targets.get("test", []))
-    copy_s = cost.checkpoint_s / 3
-    return (decide_reserve(runs, n_val, outputs, blocks=blocks)
-            + finish_reserve(cost, members=members, n_val=n_val, n_test=n_test, n_outputs=outputs, blocks=blocks,
-                             copy_s=copy_s))
+    return decide_reserve(runs, n_val, outputs, blocks=blocks) + finish_need(ctx, cost, members=1)
 
 
 def _plan_work(ctx: FitContext, cands: dict, probe: dict, screening: dict) -> dict[str, Any]:
@@ -83,7 +118,7 @@ def _plan_work(ctx: FitContext, cands: dict, probe: dict, screening: dict) -> di
     cost = cost_model(probe)
     arms = [BASELINE] + list(screening["finalists"])
     seeds = [ctx.opts.seed + i for i in range(ctx.opts.seeds)]
-    reserve = _reserve(ctx, cost, runs=len(arms) * len(seeds), members=len(seeds))
+    reserve = _reserve(ctx, cost, runs=len(arms) * len(seeds))
     available = (ctx.budget.left() - reserve) * PLAN_MARGIN
     f = cands["features"]
     plan = make_plan(available, arms, seeds, epochs=_setting(cands, "train.epochs"), n_train=f["n_train"],
@@ -115,8 +150,7 @@ def _train_one(ctx: FitContext, cands: dict, plan: dict, arm: str, seed: int, *,
     cost = cost_model(probe, factor)
     n_val = len(ctx.loaded.targets["validation"])
     estimate = cost.run(plan["train_size"], plan["epochs"], n_val)
-    reserve = _reserve(ctx, cost, runs=len(plan["finalists"]) * len(plan["seeds_asked"]),
-                       members=len(plan["seeds_asked"]))
+    reserve = _reserve(ctx, cost, runs=len(plan["finalists"]) * len(plan["seeds_asked"]))
     if not force and ctx.budget.now() + estimate > ctx.budget.end - reserve:
         return {"skipped": True, "estimated_s": round(estimate, 1), "why": "does not fit in the time left"}
     guard = BudgetGuard(ctx.budget.end - reserve - cost.post_stop(plan["train_size"], n_val), ctx.budget.now)
@@ -133,8 +167,7 @@ def _replan(ctx: FitContext, plan: dict, probe: dict, first: dict, first_seconds
     predicted = cost_model(probe).run(plan["train_size"], plan["epochs"], len(ctx.loaded.targets["validation"]))
     factor = max(first_seconds, 1e-6) / max(predicted, 1e-6)
     cost = cost_model(probe, factor)
-    reserve = _reserve(ctx, cost, runs=len(plan["finalists"]) * len(plan["seeds_asked"]),
-                       members=len(plan["seeds_asked"]))
+    reserve = _reserve(ctx, cost, runs=len(plan["finalists"]) * len(plan["seeds_asked"]))
     available = ctx.budget.left() - reserve
     arms, seeds, skipped = replan_units(available, plan["finalists"], plan["seeds_asked"], unit_s=first_seconds,
                                         done=1)
