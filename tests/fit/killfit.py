@@ -7,7 +7,8 @@ and answers ``{"exitcode": int}`` (``-9``: the child was killed where asked). Ki
 - ``replace:<file name>:<n>``: the n-th rename of an atomic write (or a model copy) onto that name,
   just before it happens (the complete temporary file is left behind);
 - ``call:<module>:<function>:<n>``: the n-th call of that function, before it runs;
-- ``step:<n>``: after the n-th optimiser step of this child (any training unit).
+- ``step:<n>``: after the n-th optimiser step of this child (any training unit);
+- ``int:<point>``: at that point raise ``KeyboardInterrupt`` instead (Ctrl-C: the fit exits 130).
 
 Children run with one torch thread (deterministic CPU results) and the tiny-fit statistics settings
 of ``conftest.FAST_STATS``.
@@ -35,7 +36,14 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
 def _install(point: str) -> None:
+    global _die
+    if point.startswith("int:"):
+        _die, point = _interrupt, point[4:]
     kind, _, rest = point.partition(":")
     if kind == "replace":
         name, n = rest.rsplit(":", 1)

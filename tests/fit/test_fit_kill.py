@@ -5,8 +5,8 @@ One uninterrupted reference fit (multi-class tiny data, tiny random encoder, CPU
 one chain in another folder: each link runs the same ``tailtune fit`` command and is SIGKILLed at
 a point inside the next stage (``killfit``: analysis data write, a candidate recipe, the probe, a
 screening head, a training step before any checkpoint, a unit's final model write after its
-checkpoint, a later training step, the decision's cross-fitting, the ensemble build, the final
-rule fit, the report write); the last link runs to the end. Both folders must then hold the same
+checkpoint, a later training step, the decision's cross-fitting (once as Ctrl-C: exit 130), the
+ensemble build, the final rule fit, the report write); the last link runs to the end. Both folders must then hold the same
 files, the same decision, scores, predictions, weights and records (timings aside).
 """
 
@@ -29,6 +29,7 @@ CHAIN = [
     ("train: a step before any checkpoint", "step:1"),
     ("train: final writes after the checkpoint", "call:tailtune.models:save_classifier:1"),
     ("train: a later unit", "step:3"),
+    ("decide: Ctrl-C", "int:call:tailtune.evaluation.crossfit:cross_fitted_decisions:1"),
     ("decide", "call:tailtune.evaluation.crossfit:cross_fitted_decisions:2"),
     ("ensemble", "call:tailtune.evaluation.ensemble:build_ensemble:1"),
     ("final", "call:tailtune.evaluation.runs:tune_run:1"),
@@ -104,7 +105,10 @@ def test_kill_during_every_stage_then_rerun_gives_the_same_fit(lab):
     assert run(ref, None, "ref") == 0, (root / "ref.err").read_text()
     for i, (stage, point) in enumerate(CHAIN):
         code = run(chain, point, f"chain{i}")
-        assert code == -9, f"kill in {stage} ({point}) was not reached: exit {code}\n" + (root / f"chain{i}.err").read_text()
+        want = 130 if point.startswith("int:") else -9
+        assert code == want, f"kill in {stage} ({point}) was not reached: exit {code}\n" + (root / f"chain{i}.err").read_text()
+        if want == 130:
+            assert "rerun the same command to continue" in (root / f"chain{i}.err").read_text()
     assert run(chain, None, "chain-end") == 0, (root / "chain-end.err").read_text()
 
     assert _files(ref) == _files(chain)

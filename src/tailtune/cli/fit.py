@@ -9,9 +9,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tailtune.errors import DataError
+from tailtune.errors import DataError, TailtuneError
 
 console = Console()
+
+
+class FitInterrupted(TailtuneError):
+    """Ctrl-C during a fit: exit 130, every finished unit kept (the CLI prints the message)."""
+
+    exit_code = 130
 DEMO_BUDGET = "10m"
 
 
@@ -97,7 +103,6 @@ def register(app: typer.Typer) -> None:
                          empty_text="drop" if drop_empty_text else "error", seed=seed, finalists=finalists,
                          max_epochs=max_epochs, restart=restart, cache_dir=cache_dir, show_progress=not quiet)
         except KeyboardInterrupt:
-            Console(stderr=True).print(f"interrupted: the fit in {escape(str(output))} keeps every finished unit; rerun "
-                                       "the same command to continue", highlight=False)
-            raise typer.Exit(130) from None
+            raise FitInterrupted(f"interrupted: the fit in {output} keeps every finished unit; rerun the same "
+                                 "command to continue") from None
         print_outcome(result)

@@ -122,6 +122,9 @@ def fit(
                       label_sep=label_sep, empty_text=empty_text, seed=seed, test_fraction=test_fraction,
                       finalists=finalists, max_epochs=max_epochs, restart=restart, cache_dir=os.fspath(cache_dir) if cache_dir else None)
     resolved, bf16 = resolve_device(opts.device)
+    import torch
+
+    threads = torch.get_num_threads()  # the probe may choose fewer for this fit
     with quiet_libraries():
         loaded = load_input(opts)  # bad data stops here: nothing written yet
         digest = data_digest(loaded)
@@ -137,4 +140,5 @@ def fit(
             run_stages(ctx)
         finally:
             progress.close()
+            torch.set_num_threads(threads)
     return FitResult.from_dir(opts.output)

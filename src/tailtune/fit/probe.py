@@ -4,7 +4,8 @@ What it measures feeds :class:`tailtune.fit.planner.CostModel`: seconds per trai
 (forward, backward and an AdamW step at the recipe's batch size and ``max_length``, on randomly
 drawn training texts, with the same length chunking as training), seconds per evaluated example
 (length-sorted batches of twice the batch size, as training evaluates) and the time to load the
-model. The first real run then corrects the whole model by one factor.
+model. The first real run then corrects the whole model by one factor. On a CPU it also picks the
+torch thread count the fit then uses (:func:`choose_threads`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,44 @@ def _timed_eval(model, batches: list[dict], device: str, *, max_s: float) -> tup
     return elapsed, examples
 
 
+#: texts per step of the thread comparison (short: the slow setting can be 10x slower on a busy CPU)
+THREAD_PROBE_TEXTS = 8
+
+
+def _one_step(model, enc, opt, device: str) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    model(**enc).logits.float().pow(2).mean().backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def choose_threads(model, enc: dict, device: str) -> dict[str, Any]:
+    """On a CPU with several torch threads: time one training step with 1 thread and with the current
+    count and keep the faster (the current one unless 1 thread is 10% faster). On a machine whose cores
+    other processes also use, OpenMP threads that wait for each other can make 2 threads several times
+    slower than 1 (measured on the shared 2-core development box); measured, not assumed."""
+    import torch
+
+    current = torch.get_num_threads()
+    if device.startswith("cuda") or current == 1:
+        return {"threads": current, "compared": False}
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    try:
+        torch.set_num_threads(1)
+        _one_step(model, enc, opt, device)  # warm-up
+        one = _one_step(model, enc, opt, device)
+        torch.set_num_threads(current)
+        many = _one_step(model, enc, opt, device)
+    finally:
+        torch.set_num_threads(current)
+    return {"threads": 1 if one < 0.9 * many else current, "compared": True, "step_s_1": one,
+            f"step_s_{current}": many}
+
+
 def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, batch_size: int, length_chunks: int,
                 device: str, n_total: int, seed: int = 0, max_s: float = 10.0) -> dict[str, Any]:
     """Measure training and evaluation cost per example of ``model_name`` on ``texts`` (training texts).
@@ -106,11 +145,17 @@ def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, bat
         enc = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
-    train_batches = [encode(picked[i:i + batch_size]) for i in range(0, n_pick, batch_size)]
-    train_time, timed = _timed_train_steps(model, train_batches, device, max_s=max_s)
-    ordered = sorted(picked, key=len)
-    eval_batches = [encode(ordered[i:i + 2 * batch_size]) for i in range(0, len(ordered), 2 * batch_size)]
-    eval_time, evaluated = _timed_eval(model, eval_batches, device, max_s=max_s / 2)
+    threads = choose_threads(model, encode(picked[:THREAD_PROBE_TEXTS]), device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads["threads"])
+    try:
+        train_batches = [encode(picked[i:i + batch_size]) for i in range(0, n_pick, batch_size)]
+        train_time, timed = _timed_train_steps(model, train_batches, device, max_s=max_s)
+        ordered = sorted(picked, key=len)
+        eval_batches = [encode(ordered[i:i + 2 * batch_size]) for i in range(0, len(ordered), 2 * batch_size)]
+        eval_time, evaluated = _timed_eval(model, eval_batches, device, max_s=max_s / 2)
+    finally:
+        torch.set_num_threads(previous)
     params = sum(p.numel() for p in model.parameters())
     del model
     if device.startswith("cuda"):
@@ -126,4 +171,5 @@ def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, bat
         "examples_timed": timed,
         "texts": n_pick,
         "device": device,
+        **threads,
     }

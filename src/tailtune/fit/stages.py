@@ -115,7 +115,12 @@ def stage_probe(ctx: FitContext, cands: dict) -> dict[str, Any]:
                            length_chunks=_setting(cands, "train.length_chunks"), device=ctx.device,
                            n_total=n_total, seed=ctx.opts.seed, max_s=min(30.0, max(3.0, PROBE_SHARE * ctx.opts.budget_s)))
 
-    return ctx.unit("probe", work, stage="measuring the model's speed")
+    result = ctx.unit("probe", work, stage="measuring the model's speed")
+    if result.get("threads"):  # the measured faster thread count, for the rest of this fit (api.fit restores it)
+        import torch
+
+        torch.set_num_threads(int(result["threads"]))
+    return result
 
 
 def cost_model(probe: dict, factor: float = 1.0):

@@ -34,8 +34,8 @@ def _screen_work(ctx: FitContext, analysis: dict, cands: dict, probe: dict) -> d
         return {"skipped": "no challenger to screen", "finalists": by_rule, "ranking": [], "dropped": []}
     f = cands["features"]
     worth = _screen_worth_it(ctx, f, probe)
-    if worth is not None:
-        return {"skipped": worth[0], "finalists": by_rule if worth[1] else [], "ranking": [], "dropped": []}
+    if worth is not None:  # the challengers in rule order: the plan keeps what fits, the replan may add back
+        return {"skipped": worth, "finalists": by_rule, "ranking": [], "dropped": []}
     seeds = min(ctx.opts.seeds, SCREEN_SEEDS)
     outputs, blocks = _shape(ctx.task)
     tune_s = tune_cost(f["n_validation"] // 2 + 1, outputs, blocks=blocks, bootstrap=30)
@@ -63,11 +63,11 @@ def _screen_work(ctx: FitContext, analysis: dict, cands: dict, probe: dict) -> d
                   "screen_json": ctx.rel(Path(res["screen_json"]))}
 
 
-def _screen_worth_it(ctx: FitContext, f: dict, probe: dict) -> tuple[str, bool] | None:
+def _screen_worth_it(ctx: FitContext, f: dict, probe: dict) -> str | None:
     """``None`` when a screen and then a comparison (two arms, two seeds, one epoch on the smallest
-    subsample) fit in the budget; else why the screen is skipped and whether challengers still fit
-    without it (they are then taken in rule order). Raises BudgetTooSmall when not even one baseline
-    run fits, before the screen spends anything."""
+    subsample) fit in the budget; else why the screen is skipped (the challengers are then taken in
+    rule order and the plan keeps what fits). Raises BudgetTooSmall when not even one baseline run
+    fits, before the screen spends anything."""
     from tailtune.fit.planner import PLAN_MARGIN, SUBSAMPLE_FLOOR, BudgetTooSmall
 
     cost = cost_model(probe)
@@ -82,9 +82,9 @@ def _screen_worth_it(ctx: FitContext, f: dict, probe: dict) -> tuple[str, bool] 
         return None
     if free >= 4 * one:
         return ("a screen would leave too little time to compare a challenger with the baseline (2 seeds each): "
-                "the challengers are taken in rule order", True)
-    return ("not even one challenger can be compared with the baseline (2 seeds each) in this budget: only the "
-            "baseline is fine-tuned", False)
+                "the challengers are taken in rule order")
+    return ("by the probe's estimate not even one challenger can be compared with the baseline (2 seeds each): no "
+            "screen; the challengers in rule order, for the plan and the replan after the first run to keep if they fit")
 
 
 def stage_screen(ctx: FitContext, analysis: dict, cands: dict, probe: dict) -> dict[str, Any]:
