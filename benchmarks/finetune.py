@@ -96,8 +96,8 @@ def run_recipe(data_dir: Path, model: str, preset: str, overrides: list[str], *,
                max_length: int, out: Path, levers: bool = False) -> dict:
     import torch
 
+    from tailtune.recipe import load_preset
     from tailtune.training import train
-    from tailtune.training.recipe import load_preset
 
     precision = "bf16" if torch.cuda.is_available() else "fp32"
     recipe = load_preset(preset, [

@@ -40,7 +40,7 @@ def validation_logits(folder: Path, seeds: list[int], max_length: int) -> tuple[
 
     from tailtune.data import load_dataset
     from tailtune.experiments.embeddings import get_embeddings
-    from tailtune.experiments.screen import _prepare_recipe, _targets, parse_recipe_specs, train_head
+    from tailtune.experiments.screen import parse_recipe_specs, prepare_recipe, target_tensor, train_head
 
     loaded = load_dataset(folder, empty_text="drop")
     task = loaded.task
@@ -48,8 +48,8 @@ def validation_logits(folder: Path, seeds: list[int], max_length: int) -> tuple[
     emb = get_embeddings(texts, model="sentence-transformers/all-MiniLM-L6-v2", max_length=max_length,
                          show_progress=False)
     torch.set_num_threads(1)
-    prepared = _prepare_recipe(parse_recipe_specs("ce")[0], task, loaded.targets["train"])
-    targets = {k: _targets(task, loaded.targets[k]) for k in ("train", "validation")}
+    prepared = prepare_recipe(parse_recipe_specs("ce")[0], task, loaded.targets["train"])
+    targets = {k: target_tensor(task, loaded.targets[k]) for k in ("train", "validation")}
     logits = {s: train_head(prepared, task, emb.arrays, targets, seed=s)["logits"]["validation"] for s in seeds}
     return task, np.asarray(loaded.targets["validation"]), logits
 

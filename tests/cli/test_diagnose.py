@@ -96,3 +96,37 @@ def test_report(two_runs, tmp_path, capsys):
     assert '<section id="per-class">' in (tmp_path / "r.html").read_text()
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------- issue 17
+CE_RECIPE = {"task": {"kind": "multiclass"}, "loss": {"ce": {}}, "optim": {"lr": 5.0e-5},
+             "train": {"epochs": 6, "batch_size": 32}, "early_stopping": {"metric": "macro_f1", "patience": 3}}
+
+
+def test_diagnose_with_a_baseline_compares_metrics_not_loss_values(tmp_path, capsys):
+    run = write_run(tmp_path / "focal", skill=1.6)
+    base = write_run(tmp_path / "ce", skill=1.0, recipe=CE_RECIPE)
+    assert main(["diagnose", str(run), "--baseline", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert f"against the baseline {base}" in out and "baseline_metrics" in out and "loss_scale" in out
+    assert "so their values are not compared" in out and "of its epoch 1" in out
+    assert main(["diagnose", str(run), "--baseline", str(base), "--json"]) == 0
+    found = {f["rule"]: f for f in json.loads(capsys.readouterr().out)}
+    assert found["baseline_metrics"]["figures"]["where"] == "test (eval.json)"
+    assert found["loss_scale"]["figures"]["differences"][0].startswith("loss: focal(gamma=1) x0.7 + supcon")
+
+
+def test_lint_run_flags_class_weights_stacked_with_the_runs_tuned_thresholds(tmp_path, capsys):
+    recipe = {"task": {"kind": "binary"}, "loss": {"bce": {}}, "weighting": {"scheme": "inverse"}, "optim": {"lr": 3.0e-5}}
+    run = write_run(tmp_path / "spam", kind="binary", labels=["ham", "spam"], counts=[900, 100], recipe=recipe)
+    (run / "postprocess.json").write_text(json.dumps({"thresholds": [0.25], "temperature": 1.2, "tuned_on": "validation"}))
+    path = _recipe(tmp_path, "task: binary\nloss: {bce: {}}\nweighting: {scheme: inverse}\noptim: {lr: 3.0e-5}\n")
+    assert main(["lint", path, "--run", str(run), "--json"]) == 0
+    (f,) = [f for f in json.loads(capsys.readouterr().out) if f["rule"] == "weights_with_thresholds"]
+    spam = f["figures"]["classes"]["spam"]
+    assert spam["weight"] == pytest.approx(9.0) and spam["rule_factor"] == pytest.approx(3.0)
+    assert spam["combined_factor"] == pytest.approx(27.0)
+    # the same recipe without class weights: nothing stacks
+    plain = _recipe(tmp_path, "task: binary\nloss: {bce: {}}\noptim: {lr: 3.0e-5}\n", name="plain.yaml")
+    assert main(["lint", plain, "--run", str(run), "--json"]) == 0
+    assert "weights_with_thresholds" not in capsys.readouterr().out

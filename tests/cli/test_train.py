@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -25,11 +26,11 @@ def recipe_file(tmp_path, tiny_encoder_dir):
 
 
 def test_train_with_flags_prints_table_and_run_dir(recipe_file, tmp_path, capsys, monkeypatch):
-    from tailtune.diagnostics import lint
     from tailtune.diagnostics.findings import Finding
+    from tailtune.training import pipeline
 
     finding = Finding("double_weighting", "error", {}, "two mechanisms weight the same classes", "drop one")
-    monkeypatch.setattr(lint, "lint_recipe", lambda recipe, **counts: [finding])
+    monkeypatch.setattr(pipeline, "lint_recipe", lambda recipe, **counts: [finding])
     out = tmp_path / "run"
     code = main([
         "train", str(recipe_file), "--epochs", "1", "--learning-rate", "0.002", "--set", "train.batch_size=16",
@@ -43,6 +44,9 @@ def test_train_with_flags_prints_table_and_run_dir(recipe_file, tmp_path, capsys
     saved = yaml.safe_load((out / rundir.RECIPE).read_text())
     assert saved["train"]["epochs"] == 1 and saved["train"]["batch_size"] == 16
     assert saved["optim"]["lr"] == 0.002 and saved["tailtune_version"]
+    # the pipeline records the lint findings and what the recipe resolved to
+    assert json.loads((out / rundir.LINT).read_text())["findings"][0]["rule"] == "double_weighting"
+    assert json.loads((out / rundir.RESOLVED).read_text())["loss"]["cross_entropy"]["loss"] == "cross_entropy"
     # every run gets its report.html
     assert (out / rundir.REPORT).is_file() and "report:" in printed
     assert '<section id="per-class">' in (out / rundir.REPORT).read_text(encoding="utf-8")
@@ -50,18 +54,45 @@ def test_train_with_flags_prints_table_and_run_dir(recipe_file, tmp_path, capsys
 
 def test_lint_before_training_cites_the_training_data(recipe_file, tmp_path, capsys, monkeypatch):
     """The data-dependent lint checks run at the start of train (here: gamma 2 + weights on a mild imbalance)."""
-    import tailtune.training.run
+    import tailtune.training.pipeline
     from tailtune.errors import RecipeError
 
     def stop(*args, **kwargs):
         raise RecipeError("stopped by the test before training")
 
-    monkeypatch.setattr(tailtune.training.run, "train", stop)
+    monkeypatch.setattr(tailtune.training.pipeline, "train_model", stop)
     code = main(["train", str(recipe_file), "--set", "loss={focal: {gamma: 2.0}}", "--set", "weighting.scheme=inverse",
                  "--output", str(tmp_path / "run"), "-q"])
     printed = " ".join(capsys.readouterr().out.split())
     assert code == 2
     assert "warning (gamma_weights_mild)" in printed and "is only" in printed and "the smallest (plot)" in printed
+
+
+def test_the_data_loaders_notes_are_printed_before_training_and_returned(tmp_path, tiny_encoder_dir, capsys, monkeypatch):
+    """``LoadedData.notes`` (here: the detected ';' delimiter, the carved validation split) reach the
+    user of ``tailtune train`` before training starts, and ``RunResult.notes``."""
+    from tailtune.training import pipeline
+
+    rows = ["text;labels"] + [f"word{i} {'good' if i % 3 else 'bad'} movie;{'pos' if i % 3 else 'neg'}" for i in range(48)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    recipe = tiny_recipe("binary", tmp_path / "train.csv", tiny_encoder_dir, tmp_path / "run")
+    recipe["train"]["epochs"] = 1
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    results, real = [], pipeline.train_model
+
+    def spy(prepared, **kwargs):
+        print("TRAINING STARTS")
+        results.append(real(prepared, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(pipeline, "train_model", spy)
+    assert main(["train", str(tmp_path / "recipe.yaml"), "-q"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    note = "with ';' as the column delimiter"
+    assert note in printed and printed.index(note) < printed.index("TRAINING STARTS")
+    assert "no validation split: held out" in printed
+    (result,) = results
+    assert any(note in n for n in result.notes) and any("held out" in n for n in result.notes)
 
 
 def test_invalid_value_exits_2_before_any_model_load(recipe_file, tmp_path, capsys, monkeypatch):

@@ -290,7 +290,19 @@ def test_booleans_mixed_with_integer_indices_are_indices(tmp_path):
     data = load_dataset(tmp_path)
     assert data.task.kind == "binary"
     assert sorted(set(data.targets["train"].tolist()) | set(data.targets["validation"].tolist())) == [0, 1]
-    rows = [{"text": f"t{i}", "labels": [[0, True], [1], [False, 2]][i % 3]} for i in range(30)]
+    rows = [{"text": f"t{i}", "labels": [[0, True], [1], [False, 1]][i % 3]} for i in range(30)]
     write_jsonl(tmp_path / "ml" / "train.jsonl", rows)
     data = load_dataset(tmp_path / "ml")
-    assert data.task.kind == "multilabel" and data.task.labels == ["0", "1", "2"]
+    assert data.task.kind == "multilabel" and data.task.labels == ["0", "1"]
+
+
+def test_booleans_beside_indices_beyond_one_name_the_row(tmp_path):
+    """true among class indices 0..2 is not a class: an error naming the file, row and column."""
+    rows = [{"text": f"t{i}", "labels": [0, 1, 2][i % 3]} for i in range(12)] + [{"text": "x", "labels": True}]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"true/false at \S*train\.jsonl line 13 \(column 'labels'\) is a boolean .*line 3"):
+        load_dataset(tmp_path)
+    rows = [{"text": f"t{i}", "labels": [[0, True], [1], [False, 2]][i % 3]} for i in range(30)]
+    write_jsonl(tmp_path / "ml" / "train.jsonl", rows)
+    with pytest.raises(DataError, match=r"true/false inside the list at \S* line 1 .*beyond 0/1"):
+        load_dataset(tmp_path / "ml")

@@ -9,9 +9,9 @@ import pytest
 from tt_data_helpers import write_jsonl
 
 from tailtune.data import load_dataset, multilabel_split, stratified_split
-from tailtune.data.analysis import analyze, write_analysis
 from tailtune.data.plots import PLOTS
 from tailtune.data.stats import compute_statistics, leakage, text_features
+from tailtune.diagnostics.analysis import analyze, write_analysis
 
 
 def _multiclass(tmp_path, counts=(200, 30, 5), test=None):

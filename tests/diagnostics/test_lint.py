@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from tailtune.diagnostics import lint_recipe
@@ -129,10 +131,34 @@ def test_multilabel_pos_weight_over_fifty():
 
 
 @pytest.mark.parametrize("gamma", [-0.5, {"schedule": "linear", "start": 1.0, "end": -1.0}])
-def test_reversed_focal(gamma):
+def test_reversed_focal_is_a_warning_with_the_formula_the_loss_computes(gamma):
     f = one(lint_recipe(clean(loss={"focal": {"gamma": gamma}})), "reversed_focal")
-    assert f.severity == "error" and f.figures["gamma"] < 0
-    assert "reverses focal loss" in f.verdict and "gamma >= 0" in f.action
+    g = f.figures["gamma"]
+    # gamma < 0 (focus on easy examples) is the remedy for noisy labels: a legitimate choice, not an error
+    assert f.severity == "warning" and g < 0
+    assert "p_t^|gamma|" in f.verdict and "(1 - p_t)^gamma" not in f.verdict and "noisy labels" in f.verdict
+    # the figures are p_t^|gamma| (what losses/focal.py computes), not (1 - p_t)^gamma (3.2x for gamma -0.5)
+    assert f.figures["easy_factor"] == pytest.approx(0.9 ** abs(g), abs=1e-4)
+    assert f.figures["hard_factor"] == pytest.approx(0.1 ** abs(g), abs=1e-4)
+    assert f.figures["easy_over_hard"] == pytest.approx(9 ** abs(g), abs=0.01)
+    assert f"easy examples count {9 ** abs(g):.1f}x as much as hard ones" in f.verdict
+    assert "3.2x" not in f.verdict and "gamma >= 0" in f.action
+
+
+@pytest.mark.parametrize("gamma", [-1.0, -0.5, 0.0, 0.5, 2.0])
+def test_focal_factor_is_the_losss_own_ratio_to_cross_entropy(gamma):
+    import torch
+    import torch.nn.functional as F
+
+    from tailtune.diagnostics.loss_scale import focal_factor
+    from tailtune.losses.focal import softmax_focal_loss
+
+    p = 0.8
+    logits = torch.tensor([[math.log(p), math.log(1 - p)]], dtype=torch.float64)
+    target = torch.tensor([0])
+    ratio = float(softmax_focal_loss(logits, target, gamma=gamma) / F.cross_entropy(logits, target))
+    assert focal_factor(p, gamma) == pytest.approx(ratio, rel=1e-9)
+    assert focal_factor(p, gamma) == pytest.approx((1 - p) ** gamma if gamma >= 0 else p ** -gamma, rel=1e-9)
 
 
 def test_label_smoothing_with_confidence_weighting():
@@ -145,14 +171,15 @@ def test_label_smoothing_with_confidence_weighting():
 
 
 def test_errors_come_first_and_bad_input_type():
-    findings = lint_recipe(clean(loss={"focal": {"gamma": -1.0}}, optim={"lr": 5e-5}, train={"batch_size": 8}))
-    assert findings[0].severity == "error"
+    findings = lint_recipe(clean(loss={"focal": {"gamma": 2.0}}, optim={"lr": 5e-5}, train={"batch_size": 8},
+                                 weighting={"scheme": "inverse"}, sampler="class_balanced"))
+    assert findings[0].severity == "error" and findings[0].rule == "double_weighting"
     with pytest.raises(TypeError, match="recipe must be a Recipe or a mapping"):
         lint_recipe(42)
 
 
 def test_lint_accepts_a_validated_recipe():
-    recipe_mod = pytest.importorskip("tailtune.training.recipe")
+    recipe_mod = pytest.importorskip("tailtune.recipe")
     rec = recipe_mod.Recipe.model_validate(
         {"task": {"kind": "multiclass"}, "loss": {"focal": {"gamma": 2.0}}, "weighting": {"scheme": "inverse"},
          "sampler": "class_balanced"})
@@ -255,3 +282,15 @@ def test_double_weighting_cites_the_data_without_a_sampler_too():
     f = one(lint_recipe(recipe, class_counts=COUNTS), "double_weighting")
     assert f.figures["weight_ratio"] == 5.0 and f.figures["combined"] == 110.0
     assert "110x in all instead of about 22.0x" in f.verdict
+
+
+def test_focal_checks_use_the_losses_own_default_gamma():
+    """A part without ``gamma`` is checked at its loss's default (resolved from the signature):
+    focal 2.0, but sentiment_focal 0.1 (the lint used to assume 2.0 for every focal part)."""
+    weights = {"scheme": "inverse"}
+    focal = one(lint_recipe(clean(loss={"focal": {}}, weighting=weights), class_counts=MILD), "gamma_weights_mild")
+    assert focal.figures["gamma"] == 2.0
+    assert "gamma_weights_mild" not in rules(lint_recipe(clean(loss={"sentiment_focal": {}}, weighting=weights),
+                                                         class_counts=MILD))
+    lr = one(lint_recipe(clean(loss={"sentiment_focal": {}}, optim={"lr": 5e-5})), "focal_lr_unchanged")
+    assert lr.figures["gamma"] == pytest.approx(0.1)

@@ -39,3 +39,14 @@ def test_oscillating():
     assert not is_oscillating([0.5, 0.501, 0.5, 0.501, 0.5])       # zig-zag below the 5% amplitude
     assert not is_oscillating([0.5, 0.8, 0.45])                    # too short
     assert not is_oscillating([1.0, 0.6, 0.7, 0.3, 0.35, 0.1])     # falls more than it wobbles
+
+
+def test_drop_from_start_and_stalled():
+    from tailtune.diagnostics.series import drop_from_start, stalled
+
+    assert drop_from_start([0.65, 0.635, 0.62, 0.61, 0.60]) == pytest.approx(1 - 0.60 / 0.65)
+    assert math.isnan(drop_from_start([0.5])) and math.isnan(drop_from_start([0.0, 0.1]))
+    assert stalled([0.50, 0.60, 0.66, 0.661, 0.66, 0.662]) is True
+    assert stalled([0.50, 0.55, 0.60, 0.65, 0.70]) is False
+    assert stalled([0.9, 0.7, 0.6, 0.6, 0.6, 0.6], higher_is_better=False) is True
+    assert stalled([0.5, 0.6, 0.7]) is None  # too short

@@ -5,8 +5,10 @@ import pytest
 
 from tailtune.data import TaskSpec
 from tailtune.diagnostics.weights import recipe_class_weights
-
-training_run = pytest.importorskip("tailtune.training.run")
+from tailtune.recipe import recipe_from_dict
+from tailtune.recipe.build import build_loss
+from tailtune.recipe.counts import ClassCounts
+from tailtune.recipe.resolve import resolve
 
 SCHEMES = ["inverse", "sqrt_inverse", "effective_number"]
 
@@ -22,8 +24,13 @@ def test_training_pos_weight_follows_the_scheme():
 
 
 def _training(weighting: dict, task: TaskSpec, counts: np.ndarray, n_train: int) -> tuple[str, list[float]]:
-    arg, tensor = training_run._class_weight_kwargs({"weighting": weighting}, task, counts, n_train)
-    return arg, [float(v) for v in tensor.tolist()]
+    """(argument, tensor) of the focal loss training builds: the recipe resolved and the loss built."""
+    flat = counts.sum(axis=0) if counts.ndim == 2 else counts
+    cc = ClassCounts(tuple(task.kind_info.weight_classes(task)), tuple(float(c) for c in flat), n_train)
+    resolved = resolve(recipe_from_dict({"loss": {"focal": {}}, "weighting": weighting}), task, cc)
+    module = build_loss(resolved).losses["focal"]
+    arg = resolved.loss["focal"].class_weight_arg
+    return arg, [float(v) for v in getattr(module, arg).tolist()]
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tailtune.errors import DataError
@@ -38,3 +40,82 @@ def test_bad_files(tmp_path):
     f.write_text("\n\n", encoding="utf-8")
     with pytest.raises(DataError, match="holds no text"):
         read_texts(f)
+
+
+# ------------------------------------------------------------------------------ tables (issue 18)
+
+
+def test_csv_input_is_a_table_and_its_header_is_not_a_text(tmp_path):
+    f = tmp_path / "in.csv"
+    f.write_text('id,text\n1,first text\n2,"second, with a comma"\n3,"two\nlines"\n4,\n5,last\n', encoding="utf-8")
+    got = read_texts(f)
+    assert got.texts == ["first text", "second, with a comma", "two\nlines", "last"]
+    assert got.lines == [2, 3, 4, 7] and got.skipped == [6] and got.column == "text"
+
+
+def test_the_text_column_defaults_to_the_runs_then_text_and_can_be_named(tmp_path):
+    f = tmp_path / "in.csv"
+    f.write_text("review,text\ngood film,ignored\n", encoding="utf-8")
+    assert read_texts(f, default_column="review").texts == ["good film"]
+    assert read_texts(f).texts == ["ignored"]
+    assert read_texts(f, text_column="review").texts == ["good film"]
+    with pytest.raises(DataError, match=r"no column 'reveiw' \(did you mean 'review'\?\).*--text-column"):
+        read_texts(f, text_column="reveiw")
+    f.write_text("Body,Label\nhello,x\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"in\.csv: no text column: looked for .*found \['Body', 'Label'\].*--text-column"):
+        read_texts(f)
+    f.write_text("Text,Label\nhello,x\n", encoding="utf-8")
+    assert read_texts(f).texts == ["hello"]
+
+
+def test_semicolon_csv_tsv_and_bom(tmp_path):
+    f = tmp_path / "in.csv"
+    f.write_bytes(b"\xef\xbb\xbftext;label\nbonjour, le monde;x\nsalut;y\n")
+    got = read_texts(f)
+    assert got.texts == ["bonjour, le monde", "salut"] and got.notes
+    t = tmp_path / "in.tsv"
+    t.write_text("label\ttext\nx\tone\ny\ttwo\n", encoding="utf-8")
+    assert read_texts(t).texts == ["one", "two"]
+    p = tmp_path / "in.txt"
+    p.write_bytes(b"\xef\xbb\xbffirst\nsecond\n")
+    assert read_texts(p).texts == ["first", "second"]
+    j = tmp_path / "bom.jsonl"
+    j.write_bytes(b'\xef\xbb\xbf{"text": "a"}\n')
+    assert read_texts(j).texts == ["a"]
+
+
+def test_jsonl_uses_the_runs_text_field_and_json_arrays(tmp_path):
+    f = tmp_path / "in.jsonl"
+    f.write_text('{"sentence": "a", "text": "no"}\n{"sentence": "b"}\n', encoding="utf-8")
+    assert read_texts(f, default_column="sentence").texts == ["a", "b"]
+    assert read_texts(f, text_column="sentence").texts == ["a", "b"]
+    a = tmp_path / "in.json"
+    a.write_text('[{"text": "x"}, {"text": ""}, {"text": "y"}]', encoding="utf-8")
+    got = read_texts(a)
+    assert got.texts == ["x", "y"] and got.lines == [1, 3] and got.skipped == [2]
+
+
+def test_text_column_is_refused_for_plain_text_and_utf16_is_named(tmp_path):
+    p = tmp_path / "in.txt"
+    p.write_text("hello\n", encoding="utf-8")
+    with pytest.raises(DataError, match="--text-column applies to CSV, TSV and JSONL"):
+        read_texts(p, text_column="text")
+    p.write_bytes("hello\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"not UTF-8 but UTF-16.*re-encode the file as UTF-8"):
+        read_texts(p)
+
+
+def test_predict_reads_a_csv_with_its_text_column(tmp_path, run_factory, capsys):
+    """Before the fix the header line was predicted as a text (3 rows out for 2 texts)."""
+    from tailtune.cli.main import main
+
+    run = run_factory("multiclass")
+    f = tmp_path / "in.csv"
+    f.write_text("id;text\n1;a fine film\n2;\"a dull, long film\"\n", encoding="utf-8")
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", str(run), "-i", str(f), "-o", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in rows] == [2, 3]
+    assert "';' as the column delimiter" in capsys.readouterr().err
+    assert main(["predict", str(run), "-i", str(f), "-o", str(out), "--text-column", "txt"]) == 2
+    assert "no column 'txt' (did you mean 'text'?)" in capsys.readouterr().err

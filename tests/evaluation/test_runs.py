@@ -165,3 +165,39 @@ def test_evaluate_recompute_from_model(run_factory, tmp_path):
         assert f["targets"].tolist() == [i % 3 for i in range(len(TEXTS))]
     with pytest.raises(RunDirError, match="no data path"):
         evaluate_run(run, split="test", recompute=True)
+
+
+def test_recompute_reads_the_data_as_training_did(run_factory, tmp_path):
+    """``evaluate --recompute`` reads the data through ``recipe.data.load_recipe_data`` with the run's
+    task: the recipe's text and label columns (not a column that happens to be called ``text``) and
+    its split seed (the validation rows carved from a single file are training's)."""
+    import yaml
+
+    from tailtune.data import load_dataset
+
+    run = _copy(run_factory("multiclass"), tmp_path)
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 3)]
+    rows = [{"text": "decoy", "body": t, "tag": "abc"[i % 3]} for i, t in enumerate(texts)]
+    single = tmp_path / "all.jsonl"
+    single.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    recipe = {"data": {"path": str(single), "text": "body", "labels": "tag", "val_fraction": 0.25},
+              "train": {"seed": 7}}
+    (run / rundir.RECIPE).write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    evaluate_run(run, split="validation", recompute=True)
+    trained = load_dataset(single, task="multiclass", text_column="body", label_column="tag", val_fraction=0.25, seed=7)
+    other = load_dataset(single, task="multiclass", text_column="body", label_column="tag", val_fraction=0.25, seed=13)
+    val = list(trained.splits["validation"]["text"])
+    assert val != list(other.splits["validation"]["text"])  # the seed decides which rows are validation
+    with np.load(run / "predictions" / "validation.npz") as f:
+        np.testing.assert_allclose(f["logits"], Predictor.from_run_dir(run).predict_logits(val), atol=1e-4)
+        assert f["targets"].tolist() == list(trained.splits["validation"]["labels"])
+
+
+def test_recompute_refuses_an_invalid_recipe_yaml(run_factory, tmp_path):
+    """The data settings come from recipe.yaml: one that does not validate is named, not ignored."""
+    from tailtune.errors import RecipeError
+
+    run = _copy(run_factory("multiclass"), tmp_path)
+    (run / rundir.RECIPE).write_text("data: {path: x, empty_txt: drop}\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"recipe\.yaml.*data\.empty_txt"):
+        evaluate_run(run, split="test", recompute=True)

@@ -11,11 +11,11 @@ from tailtune.errors import RecipeError
 from tailtune.experiments.embeddings import cache_key, get_embeddings, model_digest
 from tailtune.experiments.screen import (
     HeadConfig,
-    _prepare_recipe,
-    _targets,
     minority_classes,
     parse_recipe_specs,
+    prepare_recipe,
     screen,
+    target_tensor,
     train_head,
 )
 
@@ -45,11 +45,11 @@ def test_heads_train_with_registry_losses_for_every_kind(kind, exp_data):
     task = loaded.task
     rng = np.random.default_rng(0)
     feats = {k: rng.normal(size=(len(v), 8)).astype(np.float32) for k, v in loaded.splits.items()}
-    targets = {k: _targets(task, v["labels"]) for k, v in loaded.splits.items()}
+    targets = {k: target_tensor(task, v["labels"]) for k, v in loaded.splits.items()}
     specs = "ce,focal:2,weighted-ce" + (",asl" if kind in ("binary", "multilabel") else ",logit-adjust")
     specs += "" if kind == "aspects" else ",supcon"  # the trainer refuses supcon for aspects, so does screen
     for spec in parse_recipe_specs(specs):
-        prep = _prepare_recipe(spec, task, loaded.splits["train"]["labels"])
+        prep = prepare_recipe(spec, task, loaded.splits["train"]["labels"])
         out = train_head(prep, task, feats, targets, seed=1, head=FAST)
         assert out["logits"]["test"].shape == (len(loaded.splits["test"]), task.num_outputs)
         assert np.isfinite(out["logits"]["test"]).all() and 1 <= out["best_epoch"] <= out["epochs"]
@@ -61,7 +61,7 @@ def test_asl_on_multiclass_is_refused_with_reason(exp_data):
 
     loaded = load_dataset(exp_data("multiclass"))
     with pytest.raises((RecipeError, ValueError), match="asl"):
-        _prepare_recipe(parse_recipe_specs("asl")[0], loaded.task, loaded.splits["train"]["labels"])
+        prepare_recipe(parse_recipe_specs("asl")[0], loaded.task, loaded.splits["train"]["labels"])
 
 
 def test_head_is_deterministic_given_a_seed(exp_data):
@@ -71,8 +71,8 @@ def test_head_is_deterministic_given_a_seed(exp_data):
     task = loaded.task
     rng = np.random.default_rng(0)
     feats = {k: rng.normal(size=(len(v), 8)).astype(np.float32) for k, v in loaded.splits.items()}
-    targets = {k: _targets(task, v["labels"]) for k, v in loaded.splits.items()}
-    prep = _prepare_recipe(parse_recipe_specs("focal:1")[0], task, loaded.splits["train"]["labels"])
+    targets = {k: target_tensor(task, v["labels"]) for k, v in loaded.splits.items()}
+    prep = prepare_recipe(parse_recipe_specs("focal:1")[0], task, loaded.splits["train"]["labels"])
     a = train_head(prep, task, feats, targets, seed=3, head=FAST)["logits"]["test"]
     b = train_head(prep, task, feats, targets, seed=3, head=FAST)["logits"]["test"]
     np.testing.assert_array_equal(a, b)

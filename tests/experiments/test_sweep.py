@@ -37,6 +37,13 @@ def test_space_format_and_errors(tmp_path):
         load_space(tmp_path / "nope.yaml")
 
 
+def test_loss_metric_is_refused_when_the_space_changes_the_loss(tmp_path):
+    """Issue 17: trials with different losses cannot be ranked by loss values (focal < CE by construction)."""
+    space = {"loss.focal.gamma": {"type": "float", "low": 0.0, "high": 3.0}}
+    with pytest.raises(RecipeError, match=r"--metric loss: the space varies loss.focal.gamma.*--metric macro_f1"):
+        sweep("focal", space=space, trials=1, out_dir=tmp_path, metric="loss")
+
+
 def test_pruning_callback_reports_each_epoch_and_stops_a_pruned_trial():
     class Trial:
         def __init__(self, prune_at):

@@ -38,8 +38,8 @@ def real_run(request, tmp_path_factory, tiny_encoder_dir) -> Path:
     checkpoints). Tests change only copies of it."""
     from tiny_runs import tiny_recipe, write_tiny_data
 
+    from tailtune.recipe import recipe_from_dict
     from tailtune.training import train
-    from tailtune.training.recipe import recipe_from_dict
 
     root = tmp_path_factory.mktemp(f"run-{request.module.__name__.rsplit('.', 1)[-1]}")
     data = write_tiny_data(root / "data", "multiclass")

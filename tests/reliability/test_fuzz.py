@@ -210,7 +210,7 @@ def test_load_dataset_on_near_valid_split_folders(train, validation, task, label
 
 
 def _recipe_fields() -> dict[str, list[str]]:
-    from tailtune.training.recipe import Recipe
+    from tailtune.recipe import Recipe
 
     out = {}
     for name, field in Recipe.model_fields.items():
@@ -352,7 +352,7 @@ def mutated_recipes(draw) -> dict:
 
 
 def _check_recipe(raw) -> None:
-    from tailtune.training.recipe import recipe_from_dict, resolved_recipe_dict
+    from tailtune.recipe import recipe_from_dict, resolved_recipe_dict
 
     try:
         recipe = recipe_from_dict(raw, source="fuzz.yaml")
@@ -394,7 +394,7 @@ OVERRIDE_VALUES = st.one_of(
            st.text(max_size=15),
        ), max_size=4))
 def test_overrides_on_hostile_paths_and_values(base, overrides):
-    from tailtune.training.overrides import apply_overrides
+    from tailtune.recipe.overrides import apply_overrides
 
     try:
         raw = apply_overrides(base, overrides)
@@ -414,7 +414,7 @@ YAML_TEXT = st.one_of(
 @settings(FUZZ, max_examples=100)
 @given(text=YAML_TEXT, encoding=st.sampled_from(["utf-8", "utf-16", "latin-1"]))
 def test_load_recipe_on_random_yaml_files(text, encoding):
-    from tailtune.training.recipe import load_recipe
+    from tailtune.recipe import load_recipe
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "recipe.yaml"
@@ -443,7 +443,7 @@ def test_every_loss_parameter_with_hostile_values(kind):
 
     from tailtune.data import TaskSpec
     from tailtune.losses import registry
-    from tailtune.training.recipe import recipe_from_dict, validate_against_task
+    from tailtune.recipe import recipe_from_dict, validate_against_task
 
     task = TaskSpec.from_dict(GRID_TASKS[kind])
     for name in registry.available(kind=kind):

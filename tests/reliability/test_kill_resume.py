@@ -238,7 +238,8 @@ def test_sigkill_then_resume(lab, moment):
 DISK_FULL = {
     "checkpoint-weights": ("safetensors", 2, "model.safetensors", "checkpoints/checkpoint-4", "checkpoint-2"),
     "checkpoint-optimizer": ("torch_save", 6, "optimizer.pt", "checkpoints/checkpoint-4", "checkpoint-2"),
-    "history": ("atomic", 5, rundir.HISTORY, rundir.HISTORY, "checkpoint-4"),
+    # atomic writes 1-4: recipe.yaml, task.json, resolved.json, lint.json; then the history of epoch 1, ...
+    "history": ("atomic", 7, rundir.HISTORY, rundir.HISTORY, "checkpoint-4"),
 }
 
 

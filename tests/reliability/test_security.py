@@ -136,6 +136,7 @@ def test_resume_refuses_a_pickled_state_file(name, real_run, tmp_path, capsys):
     """A resume that would torch.load the file stops with one RunDirError naming it; nothing runs or changes."""
     run = _copy_run(real_run, tmp_path)
     shutil.rmtree(_checkpoints(run)[-1])  # killed after epoch 1: resume must load the epoch-1 state
+    (run / "eval.json").unlink()  # not finished (a finished run is left alone, nothing loaded)
     ckpt = _checkpoints(run)[-1]
     marker = tmp_path / "PWNED"
     _plant(ckpt / name, marker)
@@ -154,6 +155,7 @@ def test_resume_never_reads_training_args_and_ignores_model_pickles(real_run, tm
     opened: with payloads there, resuming a killed run finishes normally (genuine state files pass)."""
     run = _copy_run(real_run, tmp_path)
     shutil.rmtree(_checkpoints(run)[-1])
+    (run / "eval.json").unlink()  # not finished: the resume really loads the epoch-1 state
     marker = tmp_path / "PWNED"
     _plant(_checkpoints(run)[-1] / "training_args.bin", marker)
     for rel in MODEL_PICKLES:
@@ -272,7 +274,7 @@ def test_run_recipe_with_python_tag_is_refused(real_run, tmp_path, capsys):
 
 
 def test_source_loads_yaml_only_safely():
-    from tailtune.training.overrides import RecipeLoader
+    from tailtune.recipe.overrides import RecipeLoader
 
     assert issubclass(RecipeLoader, yaml.SafeLoader)
     found = []
@@ -281,7 +283,7 @@ def test_source_loads_yaml_only_safely():
         for m in re.finditer(r"yaml\.(unsafe_load|full_load|load_all|load)\(([^)]*)\)|yaml\.(Unsafe|Full)?Loader\b|"
                              r"\byaml\.(CLoader|CUnsafeLoader|CFullLoader)\b", text):
             found.append((str(path.relative_to(SRC)), m.group(0)))
-    assert found == [("training/overrides.py", "yaml.load(text, Loader=RecipeLoader)")]
+    assert found == [("recipe/overrides.py", "yaml.load(text, Loader=RecipeLoader)")]
 
 
 # ---------------------------------------------------------------------------- 3. trust_remote_code
@@ -326,7 +328,7 @@ def test_trust_remote_code_defaults_are_off():
     from tailtune.evaluation.predictor import Predictor
     from tailtune.models import load_classifier
     from tailtune.models.classifier import MODEL_DEFAULTS, load_encoder
-    from tailtune.training.recipe import Recipe
+    from tailtune.recipe import Recipe
 
     assert MODEL_DEFAULTS["trust_remote_code"] is False
     assert Recipe.model_fields["model"].annotation.model_fields["trust_remote_code"].default is False
@@ -381,7 +383,7 @@ def test_custom_code_runs_only_with_the_explicit_flag(tmp_path, tiny_encoder_dir
     """--set model.trust_remote_code=true (the recipe field) is the opt-in: then, and only then, the code runs."""
     from tailtune.data import TaskSpec
     from tailtune.models.classifier import build_classifier
-    from tailtune.training.recipe import load_recipe
+    from tailtune.recipe import load_recipe
 
     marker = tmp_path / "PWNED"
     model = _custom_code_model(tiny_encoder_dir, tmp_path / "custom-model", marker)

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # tin
 def real_runs(tmp_path_factory, tiny_encoder_dir):
     tiny_runs = pytest.importorskip("tiny_runs")
     training = pytest.importorskip("tailtune.training")
-    from tailtune.training.recipe import recipe_from_dict
+    from tailtune.recipe import recipe_from_dict
 
     root = tmp_path_factory.mktemp("real")
     out = {}
@@ -44,3 +44,24 @@ def test_report_and_postmortem_on_real_runs(real_runs):
     assert "## Verdict" in text and "| `weighting.scheme` | `'uniform'` | `'inverse'` |" in text
     weighted = load_run(real_runs["multiclass-weighted"])
     assert weighted.class_weights is not None and len(weighted.class_weights) == 3
+
+
+@pytest.mark.slow
+def test_postmortem_against_a_tuned_real_baseline(real_runs, tmp_path):
+    """The path of docs/diagnostics.md's real example in CI: train, `tailtune tune` the baseline, post-mortem."""
+    import shutil
+
+    from tailtune.evaluation.runs import tune_run
+    from tailtune.reports import postmortem
+
+    base = shutil.copytree(real_runs["multiclass-ce"], tmp_path / "ce")
+    summary = tune_run(base, bootstrap=0)
+    assert summary["test_tuned"] is not None
+    text = postmortem([real_runs["multiclass-weighted"]], [base])
+    verdict = text.split("## Verdict")[1].split("## Metrics")[0]
+    assert "The verdict rests on **the candidate's default decision rule against the baseline's tuned rule**" in verdict
+    assert "| metric | baseline default | baseline tuned | candidate default | candidate tuned |" in text
+    for head in ("## Loss values", "## Next steps", "## Alternatives", "## Lessons"):
+        assert head in text
+    assert text.index("## Alternatives") < text.index("## Lessons")
+    assert "class weights: inverse vs none" in text.split("## Loss values")[1]

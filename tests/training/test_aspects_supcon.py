@@ -8,8 +8,8 @@ import torch
 from tiny_runs import tiny_recipe
 
 from tailtune.losses import get
+from tailtune.recipe import recipe_from_dict
 from tailtune.training import train
-from tailtune.training.recipe import recipe_from_dict
 from tailtune.training.trainer import TrainModule
 from tailtune.utils.io import read_jsonl
 

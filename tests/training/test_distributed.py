@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import os, sys
-from tailtune.training.recipe import load_recipe
+from tailtune.recipe import load_recipe
 from tailtune.training import train
 result = train(load_recipe(sys.argv[1]))
 print("rank", os.environ.get("RANK"), "done", result.run_dir, flush=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tailtune.cli.main import main
-from tailtune.training.recipe import load_recipe, read_recipe_file, validate_against_task
+from tailtune.recipe import load_recipe, read_recipe_file, validate_against_task
 from tailtune.utils import rundir
 from tailtune.utils.io import read_jsonl
 
@@ -42,13 +42,13 @@ def test_examples_cover_every_kind_with_shared_data_paths():
 def test_example_agrees_with_its_data_and_lints_clean(path, shared_data, monkeypatch, capsys):
     """Loaded as the trainer loads it (from the repository root), validated against the data's task,
     and ``tailtune lint --data`` reports no problem."""
-    from tailtune.training.run import _load_data, _recipe_dict
+    from tailtune.recipe.data import load_recipe_data
 
     monkeypatch.chdir(ROOT)  # data.path is relative to the working directory, as for the README's users
     relative = str(path.relative_to(ROOT))
     recipe = load_recipe(relative)
     shared_data(Path(recipe.data.path).name)
-    loaded = _load_data(_recipe_dict(recipe))
+    loaded = load_recipe_data(recipe)
     validate_against_task(recipe, loaded.task, source=relative)
     if recipe.task.kind:
         assert loaded.task.kind == recipe.task.kind

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 
 from tailtune.errors import StorageError, TailtuneError
 from tailtune.training import faults
+from tailtune.training.checkpoints import find_checkpoint
 from tailtune.training.faults import (
     RunWriteError,
     checkpoint_is_complete,
@@ -26,7 +27,7 @@ from tailtune.training.faults import (
     remove_interrupted,
     write_error_reason,
 )
-from tailtune.training.run import _storage_message, find_checkpoint
+from tailtune.training.outputs import storage_message as _storage_message
 from tailtune.utils.io import atomic_write_bytes, atomic_write_text
 
 
@@ -179,18 +180,18 @@ def test_cli_prints_one_error_line_and_stops_the_progress_bars(tmp_path, monkeyp
     """A failed training never reaches on_train_end: the CLI stops the live bars itself."""
     from types import SimpleNamespace
 
-    import tailtune.training.run as run_module
+    import tailtune.training.pipeline as pipeline_module
     from tailtune.cli.main import main
 
     started = []
 
-    def failing_train(recipe, *, resume=None, callbacks=()):
+    def failing_train(recipe, *, resume=None, callbacks=(), on_findings=None, on_notes=None):
         (bars,) = callbacks
         bars.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=0), None)
         started.append(bars)
         raise StorageError(f"could not write history.jsonl in {resume}: no space left on device [disk /x]")
 
-    monkeypatch.setattr(run_module, "train", failing_train)
+    monkeypatch.setattr(pipeline_module, "train", failing_train)
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert started and started[0]._progress is None
     err = capsys.readouterr().err

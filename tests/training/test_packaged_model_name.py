@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from tiny_runs import tiny_recipe
 
+from tailtune.recipe import recipe_from_dict
 from tailtune.training import train
-from tailtune.training.recipe import recipe_from_dict
 
 
 def test_hub_id_of_packaged_minilm_trains_offline(tiny_data, tiny_encoder_dir, tmp_path, monkeypatch):

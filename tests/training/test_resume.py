@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys, time
 from transformers import TrainerCallback
-from tailtune.training.recipe import load_recipe
+from tailtune.recipe import load_recipe
 from tailtune.training import train
 
 class WaitToBeKilled(TrainerCallback):

@@ -9,11 +9,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tailtune.data.kinds import task_kind
+
 console = Console()
 
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:,.0f}"
+
+
+def _trained(weights: dict, scheme: str, name: str) -> float | None:
+    """The weight of ``name`` that ``weighting.scheme: <scheme>`` trains with (``weights.training``)."""
+    per = (weights.get("training") or {}).get(scheme, {}).get("per_class") or {}
+    return per.get(name)
 
 
 def _class_table(stats: dict) -> Table:
@@ -36,7 +44,7 @@ def _class_table(stats: dict) -> Table:
     for name in sorted(stats["classes"], key=lambda n: -train[n]):
         row = [escape(name)] + [f"{stats['counts'][s][name]:,}" for s in splits] + [f"{100 * train[name] / total:.2f}"]
         if "per_scheme" in weights:
-            row += [_fmt(weights["per_scheme"][s][name]) if name in weights["per_scheme"][s] else "-" for s in schemes]
+            row += [_fmt(_trained(weights, s, name)) if _trained(weights, s, name) is not None else "-" for s in schemes]
         else:
             aspect, pol = name.split("#", 1)
             per = weights["per_aspect"][aspect]
@@ -77,7 +85,14 @@ def _print(stats: dict, out: Path | None, written) -> None:
                       highlight=False)
     if not stats["warnings"]:
         console.print("[green]no warnings[/]")
-    console.print("[dim]w = class weight per scheme (mean 1); len = mean train length; red = under 10 train examples[/]")
+    info = task_kind(stats["task"]["kind"])
+    if info.per_aspect:
+        what = "class weight per scheme within each aspect (mean 1; training pools the polarities over the aspects)"
+    elif info.sigmoid:
+        what = "the pos_weight each scheme trains with (positives vs negatives; a binary task's negative class 1)"
+    else:
+        what = "the class weight each scheme trains with (mean 1)"
+    console.print(f"[dim]w = {what}; len = mean train length; red = under 10 train examples[/]")
     if out is not None:
         console.print(escape(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written)), highlight=False)
     else:
@@ -99,11 +114,17 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(13, "--seed", help="Seed of the validation split carved when there is none."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of train held out when there is no validation split."),
         drop_empty_text: bool = typer.Option(False, "--drop-empty-text", help="Drop rows whose text is empty instead of failing."),
+        drop_unused_labels: bool = typer.Option(
+            False, "--drop-unused-labels", help="Leave out declared labels without training examples (no renumbering)."
+        ),
         no_plots: bool = typer.Option(False, "--no-plots", help="Write analysis.json only."),
     ):
         """Show how skewed a dataset is and what each class-weighting scheme would do about it."""
-        from tailtune.data.analysis import analyze, write_analysis
+        from tailtune.diagnostics.analysis import analyze, write_analysis
+        from tailtune.utils.paths import check_writable
 
+        if out is not None:
+            check_writable(out, option="--out")
         if tokenizer is not None:  # the packaged all-MiniLM-L6-v2 for its hub id, offline (as train does)
             from tailtune.models.classifier import resolve_encoder_name
 
@@ -111,6 +132,7 @@ def register(app: typer.Typer) -> None:
         _, stats = analyze(
             data, task=task, text_column=text_column, label_column=label_column, label_sep=label_sep, seed=seed,
             val_fraction=val_fraction, empty_text="drop" if drop_empty_text else "error", tokenizer=tokenizer,
+            unused_labels="drop" if drop_unused_labels else "error",
         )
         written = write_analysis(stats, out, plots=not no_plots) if out is not None else []
         _print(stats, out, written)

@@ -3,6 +3,10 @@ tailtune.reports, print.
 
 Exit codes: 0 success (``lint``: warnings allowed), 1 ``lint`` found an error-level problem,
 2 a user error (bad recipe, missing run directory).
+
+``lint --run RUN`` adds the check of class weights stacked with RUN's tuned decision rule
+(:mod:`tailtune.diagnostics.stacking`); ``diagnose --baseline BASE`` adds the comparison of
+:mod:`tailtune.diagnostics.baseline` (metrics; loss values only against their own start).
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ def _print_findings(findings, *, empty: str) -> None:
             console.print(f"          [dim]->[/] {escape(f.action)}")
 
 
+def _stacking(recipe, trained, counts, n, task=None) -> list:
+    """``weights_with_thresholds`` of the recipe's class weights (as :func:`tailtune.recipe.resolve`
+    makes them; ``task``: the data's, when ``--data`` loaded it) against the run's tuned decision rule."""
+    from tailtune.diagnostics.stacking import stacked_corrections
+    from tailtune.diagnostics.weights import recipe_class_weights
+
+    weights = recipe_class_weights(recipe, trained.kind, counts, labels=trained.labels, num_examples=n, task=task)
+    f = stacked_corrections(weights, trained.postprocess, kind=trained.kind, labels=trained.labels)
+    return [f] if f is not None else []
+
+
 def register(app: typer.Typer) -> None:
     """Add ``lint``, ``diagnose``, ``postmortem`` and ``report`` to ``app``."""
 
@@ -48,18 +63,30 @@ def register(app: typer.Typer) -> None:
         data_path: str = typer.Option(None, "--data-path", help="Count classes in this data instead of data.path (implies --data)."),
         baseline: Path = typer.Option(None, "--baseline", help="Baseline recipe (its lr and batch are the reference)."),
         overrides: list[str] = typer.Option([], "--set", help="Override a field, e.g. --set loss.focal.gamma=1.0."),
+        run: Path = typer.Option(None, "--run", help="A trained run of this recipe: its class counts and its tuned "
+                                 "decision rule (postprocess.json) are checked against the recipe's class weights."),
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     ):
         """Check a recipe for remedies that cancel or compound each other. Exit 1 on errors, 0 otherwise."""
-        from tailtune.diagnostics import class_counts_from_data, lint_recipe
-        from tailtune.training.recipe import load_recipe
+        from tailtune.diagnostics.lint import lint_recipe, recipe_counts
+        from tailtune.recipe import load_recipe
 
         rec = load_recipe(recipe, overrides)
         base = load_recipe(baseline) if baseline is not None else None
-        counts = n = None
+        task = counts = n = None
         if data or data_path:
-            counts, n = class_counts_from_data(rec, data_path=data_path)
-        findings = lint_recipe(rec, class_counts=counts, num_examples=n, baseline=base)
+            task, data_counts = recipe_counts(rec, data_path=data_path)
+            counts, n = data_counts.as_dict(), data_counts.num_examples
+        trained = None
+        if run is not None:
+            from tailtune.diagnostics import load_run
+
+            trained = load_run(run)
+            if counts is None:
+                counts, n = trained.class_counts, trained.extra.get("n_train")
+        findings = lint_recipe(rec, class_counts=counts, num_examples=n, baseline=base, task=task)
+        if trained is not None:
+            findings += _stacking(rec, trained, counts, n, task)
         if as_json:
             typer.echo(json.dumps([f.to_dict() for f in findings], indent=2))
         else:
@@ -72,16 +99,27 @@ def register(app: typer.Typer) -> None:
     def diagnose(
         run: Path = typer.Argument(..., help="Run directory."),
         show_all: bool = typer.Option(False, "--all", help="Also show ok/info findings (best epoch, why training stopped)."),
+        baseline: Path = typer.Option(None, "--baseline", help="A baseline run: compare metrics (never raw loss values "
+                                      "of different losses) and each loss against its own start."),
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     ):
         """Run the history rules on a run directory and print what they found."""
         from tailtune.diagnostics import load_run, run_rules
 
-        findings = run_rules(load_run(run), min_severity="ok" if show_all else "warning")
+        data = load_run(run)
+        findings = run_rules(data, min_severity="ok" if show_all else "warning")
+        against = []
+        if baseline is not None:
+            from tailtune.diagnostics.baseline import compare_with_baseline
+
+            against = compare_with_baseline(data, load_run(baseline))
         if as_json:
-            typer.echo(json.dumps([f.to_dict() for f in findings], indent=2))
-        else:
-            _print_findings(findings, empty=f"{run}: no problems found (use --all for the details)")
+            typer.echo(json.dumps([f.to_dict() for f in findings + against], indent=2))
+            return
+        _print_findings(findings, empty=f"{run}: no problems found (use --all for the details)")
+        if against:
+            console.print(f"\n[bold]against the baseline {escape(str(baseline))}[/]")
+            _print_findings(against, empty="")
 
     @app.command("postmortem")
     def postmortem(
@@ -93,8 +131,10 @@ def register(app: typer.Typer) -> None:
         """Markdown post-mortem of RUN(s) against --baseline run(s): metrics, verdict, causes, next steps."""
         from tailtune.reports import postmortem as make
         from tailtune.reports import write_postmortem
+        from tailtune.utils.paths import check_writable
 
         if out is not None:
+            check_writable(out, option="--out", kind="file")
             path = write_postmortem(runs, baseline, out, split=split)
             console.print(f"wrote {path}")
         else:
@@ -108,6 +148,15 @@ def register(app: typer.Typer) -> None:
     ):
         """Write the self-contained report.html of a run."""
         from tailtune.reports import write_report
+        from tailtune.utils.paths import check_writable
+        from tailtune.utils.runlock import run_dir_lock
 
-        path = write_report(run, baseline, out=out)
+        if out is not None:
+            check_writable(out, option="--out", kind="file")
+            path = write_report(run, baseline, out=out)
+        else:  # into the run directory: its lock, like every other writer of it
+            if run.is_dir():
+                check_writable(run, option="RUN")
+            with run_dir_lock(run, create=False, command=f"tailtune report {run}"):
+                path = write_report(run, baseline)
         console.print(f"wrote {path}")

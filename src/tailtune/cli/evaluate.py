@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tailtune.errors import DataError, RunDirError, TailtuneError
@@ -67,8 +68,47 @@ def _user_errors(command: str):
         raise RunDirError(f"tailtune {command}: {exc}") from None
 
 
+def _print_warnings(postprocess: dict) -> None:
+    """The tuning's warnings (too little validation evidence, a one-class temperature), on stderr."""
+    for note in postprocess.get("warnings") or []:
+        err.print(f"[yellow]warning[/] {escape(str(note))}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _writing(run: Path, command: str, *, create: bool = False):
+    """Hold ``run``'s lock while a command writes into it (a second writer exits 2 naming the holder);
+    a folder it cannot write is one message before any work."""
+    from tailtune.utils.paths import check_writable
+    from tailtune.utils.runlock import run_dir_lock
+
+    if create or run.is_dir():
+        check_writable(run, option="--out" if create else "RUN")
+    with run_dir_lock(run, create=create, command=f"tailtune {command} {run}"):
+        yield
+
+
+def _run_text_column(run: Path) -> str | None:
+    """The text column the run was trained on (``task.json``), or ``None`` when unreadable (loading the
+    run reports that)."""
+    from tailtune.data import TaskSpec
+    from tailtune.utils import rundir
+
+    try:
+        return TaskSpec.from_json(Path(run) / rundir.TASK).text_column
+    except (TailtuneError, OSError, ValueError):
+        return None
+
+
 def register(app: typer.Typer) -> None:
     """Add ``evaluate``, ``tune``, ``ensemble`` and ``predict`` to ``app``."""
+    _add_evaluate(app)
+    _add_tune(app)
+    _add_ensemble(app)
+    _add_predict(app)
+
+
+def _add_evaluate(app: typer.Typer) -> None:
+    """``tailtune evaluate``."""
 
     @app.command("evaluate")
     def evaluate_cmd(
@@ -86,7 +126,7 @@ def register(app: typer.Typer) -> None:
         """Score a split with the default and the tuned decision rule; update eval.json."""
         from tailtune.evaluation import evaluate_run
 
-        with _user_errors("evaluate"):
+        with _user_errors("evaluate"), _writing(run, "evaluate"):
             entries = evaluate_run(
                 run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code
             )
@@ -98,6 +138,10 @@ def register(app: typer.Typer) -> None:
             },
         )
         console.print(f"wrote {run / 'eval.json'}", highlight=False)
+
+
+def _add_tune(app: typer.Typer) -> None:
+    """``tailtune tune``."""
 
     @app.command("tune")
     def tune_cmd(
@@ -128,7 +172,7 @@ def register(app: typer.Typer) -> None:
         """Fit temperature and thresholds/biases on validation; write postprocess.json."""
         from tailtune.evaluation import tune_run
 
-        with _user_errors("tune"):
+        with _user_errors("tune"), _writing(run, "tune"):
             s = tune_run(
                 run,
                 split=split,
@@ -140,6 +184,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 margin=margin,
             )
+        _print_warnings(s["postprocess"])
         boot = s["postprocess"].get("bootstrap") or {}
         if boot.get("resamples"):
             lo, hi = boot["oob_gain_ci"]
@@ -169,6 +214,10 @@ def register(app: typer.Typer) -> None:
             )
         console.print(f"wrote {run / 'postprocess.json'}", highlight=False)
 
+
+def _add_ensemble(app: typer.Typer) -> None:
+    """``tailtune ensemble``."""
+
     @app.command("ensemble")
     def ensemble_cmd(
         runs: list[Path] = typer.Argument(..., help="Two or more run directories of the same task and data."),
@@ -181,7 +230,7 @@ def register(app: typer.Typer) -> None:
         """Average the runs' probabilities, re-tune on validation, write a run-like directory."""
         from tailtune.evaluation import build_ensemble
 
-        with _user_errors("ensemble"):
+        with _user_errors("ensemble"), _writing(out, "ensemble", create=True):
             w = _parse_weights(weights)
             s = build_ensemble(
                 [str(r) for r in runs],
@@ -191,6 +240,7 @@ def register(app: typer.Typer) -> None:
                 min_support=min_support,
                 hierarchy_mode=hierarchy_mode,
             )
+        _print_warnings(s.get("postprocess") or {})
         if s.get("members_test_macro_f1"):
             console.print(
                 "members' test macro-F1: " + ", ".join(_fmt(x) for x in s["members_test_macro_f1"]),
@@ -203,11 +253,19 @@ def register(app: typer.Typer) -> None:
         )
         console.print(f"wrote {out}", highlight=False)
 
+
+def _add_predict(app: typer.Typer) -> None:
+    """``tailtune predict``."""
+
     @app.command("predict")
     def predict_cmd(
         run: Path = typer.Argument(..., help="Run (or ensemble) directory."),
         input: Path | None = typer.Option(
-            None, "--input", "-i", help="Text file (one text a line) or JSONL with 'text'."
+            None, "--input", "-i", help="Text file (one text a line), or CSV/TSV/JSONL with a text column."
+        ),
+        text_column: str | None = typer.Option(
+            None, "--text-column", help="Column (field) of a CSV/TSV/JSONL --input holding the texts "
+            "(default: the run's text column, else text)."
         ),
         text: list[str] = typer.Option([], "--text", "-t", help="A text to classify (repeatable)."),
         output: Path | None = typer.Option(None, "--output", "-o", help="JSONL file (default: stdout)."),
@@ -226,8 +284,14 @@ def register(app: typer.Typer) -> None:
 
         if (input is None) == (not text):
             raise DataError('pass exactly one of --input FILE or --text "..." (repeatable)')
+        if text_column is not None and input is None:
+            raise DataError("--text-column names the column of an --input file; drop it with --text")
+        if output is not None:
+            from tailtune.utils.paths import check_writable
+
+            check_writable(output, option="--output", kind="file")
         if input is not None:
-            items = read_texts(input)
+            items = read_texts(input, text_column=text_column, default_column=_run_text_column(run))
         else:
             empty = [i + 1 for i, t in enumerate(text) if not t.strip()]
             if len(empty) == len(text):
@@ -244,6 +308,8 @@ def register(app: typer.Typer) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reported below, once
             rows = predictor.predict(items.texts)
+        for note in items.notes:
+            err.print(f"note: {note}", highlight=False)
         key = "line" if input is not None else "index"
         rows = [{key: n, **r} for n, r in zip(items.lines, rows, strict=True)]
         if items.skipped:
@@ -260,3 +326,4 @@ def register(app: typer.Typer) -> None:
         else:
             for r in rows:
                 sys.stdout.write(dumps_json(r, indent=None) + "\n")
+

@@ -59,6 +59,14 @@ def _screen_table(result) -> Table:
 
 def register(app: typer.Typer) -> None:
     """Add ``screen``, ``ablate``, ``compare`` and ``sweep`` to ``app``."""
+    _add_screen(app)
+    _add_ablate(app)
+    _add_compare(app)
+    _add_sweep(app)
+
+
+def _add_screen(app: typer.Typer) -> None:
+    """``tailtune screen``."""
 
     @app.command("screen")
     def screen_cmd(
@@ -82,7 +90,9 @@ def register(app: typer.Typer) -> None:
     ):
         """Rank recipes cheaply: frozen-encoder embeddings (cached) + a small head per recipe x seed."""
         from tailtune.experiments.screen import HeadConfig, screen
+        from tailtune.utils.paths import check_writable
 
+        check_writable(out, option="--out")
         result = screen(data, recipes=recipes, seeds=seeds, seed=seed, model=model, out=out,
                         max_length=max_length, batch_size=batch_size, precision=precision, cache_dir=cache_dir,
                         head=HeadConfig(hidden=hidden), baseline=baseline, rank_by=rank_by, threads=threads,
@@ -97,6 +107,10 @@ def register(app: typer.Typer) -> None:
         hit = "cache hit" if result.embedding["cache_hit"] else "computed"
         console.print(f"embeddings {hit} in {t['embedding_s']:.1f} s, heads {t['heads_s']:.1f} s, total "
                       f"{t['total_s']:.1f} s; wrote {out / 'screen.json'}", highlight=False)
+
+
+def _add_ablate(app: typer.Typer) -> None:
+    """``tailtune ablate``."""
 
     @app.command("ablate")
     def ablate_cmd(
@@ -113,7 +127,9 @@ def register(app: typer.Typer) -> None:
         """Full fine-tunes of several recipes over seeds (run dirs under --out), then compare them."""
         from tailtune.experiments.ablate import ablate, compare
         from tailtune.utils.io import atomic_write_json
+        from tailtune.utils.paths import check_writable
 
+        check_writable(out, option="--out")
         overrides = ([f"data.path={data}"] if data else []) + list(set_)
         specs = [r for item in recipes for r in item.split(",") if r]
         result = ablate(specs, seeds=seeds, seed=seed, out_dir=out, overrides=overrides, workers=workers,
@@ -129,6 +145,10 @@ def register(app: typer.Typer) -> None:
         if failed:
             raise typer.Exit(1)
 
+
+def _add_compare(app: typer.Typer) -> None:
+    """``tailtune compare``."""
+
     @app.command("compare")
     def compare_cmd(
         runs: list[Path] = typer.Argument(..., help="Run directories (grouped by recipe)."),
@@ -140,11 +160,18 @@ def register(app: typer.Typer) -> None:
         """Mean/sd/95% CI per metric and recipe; paired tests on the same test items; a verdict."""
         from tailtune.experiments.ablate import compare
         from tailtune.utils.io import atomic_write_json
+        from tailtune.utils.paths import check_writable
 
+        if output is not None:
+            check_writable(output, option="--output", kind="file")
         summary = compare(runs, baseline=baseline, n_resamples=resamples, alpha=alpha)
         if output is not None:
             atomic_write_json(output, summary)
         _print_compare(summary)
+
+
+def _add_sweep(app: typer.Typer) -> None:
+    """``tailtune sweep``."""
 
     @app.command("sweep")
     def sweep_cmd(
@@ -164,7 +191,9 @@ def register(app: typer.Typer) -> None:
     ):
         """Optuna TPE sweep with pruning from the per-epoch validation metric."""
         from tailtune.experiments.sweep import sweep
+        from tailtune.utils.paths import check_writable
 
+        check_writable(out, option="--out")
         result = sweep(recipe, space=space, trials=trials, out_dir=out, storage=storage, study_name=study,
                        metric=metric, objective=objective, data=data, overrides=set_, seed=seed, model=model,
                        cache_dir=cache_dir, log=lambda m: console.print(m, highlight=False))

@@ -9,51 +9,36 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tailtune.errors import RecipeError, TailtuneError
+from tailtune.errors import RecipeError
 
 console = Console()
 
 
-def _lint(recipe) -> None:
-    """Print the recipe linter's warnings and errors (``tailtune.diagnostics.lint``) before training.
-
-    The class counts of the recipe's training data are read first, so the checks that cite the data
-    (mild imbalance, weights over 50x, the combined factor of double weighting) run as in
-    ``tailtune lint --data``. A data problem is left to training, which reports it.
-    """
-    try:
-        from tailtune.diagnostics.lint import class_counts_from_data, lint_recipe
-    except ImportError:
-        return
-    counts = n_train = None
-    try:
-        counts, n_train = class_counts_from_data(recipe)
-    except TailtuneError:
-        pass
-    for finding in lint_recipe(recipe, class_counts=counts, num_examples=n_train):
-        severity = getattr(finding, "severity", "warning")
-        if severity not in ("warning", "error"):
+def _print_findings(findings) -> None:
+    """Print the recipe lint's warnings and errors (``tailtune.diagnostics.lint``) before training; the
+    pipeline lints with the training data's counts, so the checks that cite the data run too."""
+    for finding in findings:
+        if finding.severity not in ("warning", "error"):
             continue
-        colour = "red" if severity == "error" else "yellow"
-        text = " ".join(x for x in (getattr(finding, "verdict", ""), getattr(finding, "action", "")) if x)
-        console.print(f"[{colour}]{severity}[/] ({finding.rule}): {escape(text)}", highlight=False, soft_wrap=True)
+        colour = "red" if finding.severity == "error" else "yellow"
+        text = " ".join(x for x in (finding.verdict, finding.action) if x)
+        console.print(f"[{colour}]{finding.severity}[/] ({finding.rule}): {escape(text)}", highlight=False, soft_wrap=True)
 
 
-def _report(run_dir) -> None:
-    """Write ``report.html`` into the run directory (every run gets one; ``tailtune report`` re-writes it).
+def _print_notes(notes) -> None:
+    """Print what the data loader decided on the user's behalf (``LoadedData.notes``: the delimiter
+    it detected, text it NFC-normalised, rows it dropped) before training, as ``tailtune analyze`` does."""
+    for note in notes:
+        # notes quote file names and cells: escaped, so "[/b]" is text, not markup
+        console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
 
-    Training has succeeded by now, so a report that cannot be written is a printed warning, not a
-    failed command.
-    """
-    try:
-        from tailtune.reports import write_report
 
-        path = write_report(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the run directory is complete; say how to retry
-        console.print(f"[yellow]warning[/] report.html not written ({type(exc).__name__}: {escape(str(exc))}); "
-                      f"retry with `tailtune report {escape(str(run_dir))}`", highlight=False, soft_wrap=True)
-        return
-    console.print(f"report: [bold]{escape(str(path))}[/]", highlight=False)
+def _print_report(result) -> None:
+    """Where ``report.html`` is, or why it was not written (training succeeded either way)."""
+    if result.report is not None:
+        console.print(f"report: [bold]{escape(str(result.report))}[/]", highlight=False)
+    elif result.report_error:
+        console.print(f"[yellow]warning[/] {escape(result.report_error)}", highlight=False, soft_wrap=True)
 
 
 def _summary(result) -> None:
@@ -80,13 +65,36 @@ def _summary(result) -> None:
     console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]", highlight=False)
 
 
-def _train(train, *args, callbacks: list, **kwargs):
-    """``train(*args, callbacks=callbacks, **kwargs)``; the progress bars stop even when it fails."""
+def _train(recipe, *, run_dir, callbacks: list, resume=None) -> None:
+    """The pipeline (lint, train, report) with the findings and the data's notes printed before
+    training and the closing summary after; the CLI's one way to run.
+
+    The output is checked writable before any work; the progress bars stop even when it fails; an
+    interrupt names the resume command. A resumed run that had already finished is left untouched
+    (its ``eval.json`` keeps any tuned entries): it is said so and nothing is written.
+    """
+    from tailtune.training.pipeline import train
+    from tailtune.utils.paths import check_writable
+
+    if run_dir is not None and (resume is None or Path(run_dir).is_dir()):
+        check_writable(run_dir, option="--resume" if resume is not None else "--output")
     try:
-        return train(*args, callbacks=callbacks, **kwargs)
+        result = train(recipe, resume=resume, callbacks=callbacks, on_findings=_print_findings,
+                       on_notes=_print_notes)
+    except KeyboardInterrupt:
+        if run_dir is not None:
+            console.print(f"interrupted; continue with: tailtune train --resume {escape(str(run_dir))}", highlight=False)
+        raise
     finally:
         for callback in callbacks:
             getattr(callback, "close", lambda: None)()
+    if getattr(result, "already_finished", False):
+        console.print(f"{escape(str(result.run_dir))}: the run is finished (history, eval.json and model/ are "
+                      "complete); nothing to resume, nothing written. To train more, start a new run with "
+                      "another --output", highlight=False, soft_wrap=True)
+        return
+    _summary(result)
+    _print_report(result)
 
 
 def register(app: typer.Typer) -> None:
@@ -108,10 +116,14 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ):
         """Train a classifier as RECIPE says and write its run directory."""
+        from tailtune.recipe import (
+            apply_overrides,
+            flag_overrides,
+            preset_dict,
+            read_recipe_file,
+            recipe_from_dict,
+        )
         from tailtune.training.callbacks import RichProgressCallback
-        from tailtune.training.overrides import apply_overrides, flag_overrides
-        from tailtune.training.recipe import preset_dict, read_recipe_file, recipe_from_dict
-        from tailtune.training.run import train
 
         callbacks = [] if quiet else [RichProgressCallback(console=console)]
         flags_given = set_ or any(
@@ -122,9 +134,7 @@ def register(app: typer.Typer) -> None:
                 raise RecipeError(
                     "--resume continues a run with its own recipe.yaml; drop RECIPE, --preset and overrides"
                 )
-            result = _train(train, None, resume=resume, callbacks=callbacks)
-            _summary(result)
-            _report(result.run_dir)
+            _train(None, run_dir=resume, resume=resume, callbacks=callbacks)
             return
         if (recipe is None) == (preset is None):
             raise RecipeError("give a RECIPE file or --preset NAME (one of them), or --resume RUN_DIR")
@@ -142,10 +152,7 @@ def register(app: typer.Typer) -> None:
             output=output,
         )
         parsed = recipe_from_dict(apply_overrides(raw, flags), source=source)
-        _lint(parsed)
-        result = _train(train, parsed, callbacks=callbacks)
-        _summary(result)
-        _report(result.run_dir)
+        _train(parsed, run_dir=parsed.output, callbacks=callbacks)
 
     @app.command("demo")
     def demo_cmd(
@@ -156,8 +163,9 @@ def register(app: typer.Typer) -> None:
         """Train MiniLM on Rotten Tomatoes (fresh/rotten/plot) with a focal recipe on CPU (< 10 min)."""
         from tailtune.training.callbacks import RichProgressCallback
         from tailtune.training.demo import DEMO_SIZES, prepare_demo
-        from tailtune.training.run import train
+        from tailtune.utils.paths import check_writable
 
+        check_writable(output, option="--output")  # the demo's data goes beside it, its run into it
         recipe = prepare_demo(output, epochs=epochs)
         console.print(
             f"demo: all-MiniLM-L6-v2, Rotten Tomatoes fresh/rotten/plot (plot is the 7.9% minority), "
@@ -165,7 +173,4 @@ def register(app: typer.Typer) -> None:
             f"test texts, focal loss, {recipe.train.epochs} epochs on CPU",
             highlight=False,
         )
-        _lint(recipe)
-        result = _train(train, recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
-        _summary(result)
-        _report(result.run_dir)
+        _train(recipe, run_dir=recipe.output, callbacks=[] if quiet else [RichProgressCallback(console=console)])

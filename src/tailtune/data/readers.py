@@ -3,19 +3,29 @@
 Every reader goes through the ``datasets`` library (its packaged ``csv``/``json``/``parquet``
 builders or ``load_from_disk``), so the rows live in a memory-mapped Arrow file and large data never
 has to fit in RAM. Problems a user can cause become :class:`tailtune.errors.DataError`.
+
+CSV/TSV files are read with the delimiter their header uses (``,``/``;``/tab/``|``, see
+:func:`sniff_delimiter`); header names are stripped, an empty name becomes ``Unnamed: i`` (as pandas
+names it) and a name given twice is an error. Error locations are exact lines: blank lines (which
+the parsers skip) and quoted cells spanning lines are counted by re-reading the file when an error
+names a row (:meth:`SplitSource.where`).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import logging
 import os
+import unicodedata
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import datasets
+import numpy as np
 
 from tailtune.errors import DataError
 
@@ -23,29 +33,123 @@ SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 TEXT_FORMATS = ("csv", "tsv", "jsonl", "json")
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 LABELS_FILE = "labels.txt"
+#: column delimiters a csv/tsv file may use (spreadsheets in many locales export ``;``)
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "UTF-32", "utf-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32", "utf-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16", "utf-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16", "utf-16"),
+)
 
 
 @dataclass
 class SplitSource:
-    """One split as read: where it came from and the raw (not yet encoded) rows."""
+    """One split as read: where it came from and the raw (not yet encoded) rows.
+
+    ``rows`` maps each current row to its row in the file when rows were dropped (empty texts);
+    ``sep`` is the csv/tsv delimiter used; ``notes`` says what the reader decided (a detected delimiter,
+    renamed header cells).
+    """
 
     split: str
     origin: str  # file path, or "<folder>#<split>" for load_from_disk / hub data
     fmt: str  # csv, tsv, jsonl, json, parquet, arrow
     dataset: datasets.Dataset
+    sep: str | None = None
+    rows: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    _lines: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def row_of(self, index: int) -> int:
+        """0-based row in the file of current row ``index``."""
+        return int(self.rows[index]) if self.rows is not None else int(index)
 
     def where(self, index: int) -> str:
         """Human locator of 0-based row ``index``: a 1-based line for text files, a row otherwise."""
+        row = self.row_of(index)
         if self.fmt == "jsonl":
-            return f"{self.origin} line {index + 1}"
+            return f"{self.origin} line {self.line_of(row)}"
         if self.fmt in ("csv", "tsv"):
-            return f"{self.origin} line {index + 2} (row {index + 1} after the header)"
-        return f"{self.origin} row {index + 1}"
+            return f"{self.origin} line {self.line_of(row)} (row {row + 1} after the header)"
+        return f"{self.origin} row {row + 1}"
+
+    def line_of(self, row: int) -> int:
+        """1-based line where file row ``row`` starts (re-reads the file once per row asked for)."""
+        if row not in self._lines:
+            guess = row + (2 if self.fmt in ("csv", "tsv") else 1)
+            try:
+                found = _record_line(Path(self.origin), self.fmt, self.sep or ",", row)
+            except (OSError, csv.Error, UnicodeDecodeError):
+                found = None
+            self._lines[row] = found or guess
+        return self._lines[row]
+
+
+def _blank_record(rec: list[str]) -> bool:
+    """A record the csv parser skips: an empty line or one holding only spaces."""
+    return not rec or (len(rec) == 1 and not rec[0].strip())
+
+
+@contextmanager
+def _big_csv_fields():
+    """Let the ``csv`` module read cells of any size (its default limit is 128 KiB)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(1 << 30)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _record_line(path: Path, fmt: str, sep: str, row: int) -> int | None:
+    """The 1-based line where data row ``row`` starts, skipping blank lines as the parsers do."""
+    if fmt == "jsonl":
+        count = -1
+        with open(path, "rb") as fh:
+            for no, line in enumerate(fh, start=1):
+                if line.strip():
+                    count += 1
+                    if count == row:
+                        return no
+        return None
+    with open(path, encoding="utf-8-sig", newline="") as fh, _big_csv_fields():
+        reader = csv.reader(fh, delimiter=sep)
+        count, previous = -2, 0  # -2: the header is the first non-blank record
+        for rec in reader:
+            start, previous = previous + 1, reader.line_num
+            if _blank_record(rec):
+                continue
+            count += 1
+            if count == row:
+                return start
+    return None
 
 
 def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
-    """Raise :class:`DataError` naming the byte offset (and line) of the first invalid UTF-8 byte."""
+    """Raise :class:`DataError` naming the byte offset (and line) of the first invalid UTF-8 byte.
+
+    A UTF-16/UTF-32 file (a byte-order mark, or NUL bytes: spreadsheet "Unicode text" exports) is
+    named as such.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    for bom, name, codec in _BOMS:
+        if head.startswith(bom):
+            raise DataError(
+                f"{path} is {name} (it starts with the byte-order mark {bom.hex(' ').upper()}), not UTF-8; re-encode "
+                f"the file as UTF-8 (e.g. iconv -f {codec} -t utf-8 IN > OUT, or save it from the spreadsheet as "
+                f"'CSV UTF-8')"
+            )
+    if b"\x00" in head:
+        at = head.index(b"\x00")
+        raise DataError(
+            f"{path} holds NUL bytes (first at byte offset {at}): it is UTF-16 without a byte-order mark or not a "
+            f"text file; re-encode the file as UTF-8 (e.g. iconv -f utf-16le -t utf-8 IN > OUT)"
+        )
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
     newlines = 0
@@ -62,7 +166,8 @@ def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
                     line = again.read(bad).count(b"\n") + 1 if bad < (1 << 30) else newlines + 1
                 raise DataError(
                     f"{path} is not valid UTF-8: byte offset {bad} (line {line}) {exc.reason}; "
-                    f"re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                    f"re-encode the file as UTF-8 (e.g. iconv -f cp1252 -t utf-8 for a Windows/Excel export, "
+                    f"-f latin1 otherwise)"
                 ) from None
             if final:
                 return
@@ -73,6 +178,11 @@ def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
+        if path.suffix.lower() in SPREADSHEETS:
+            raise DataError(
+                f"{path}: unsupported file type {path.suffix!r} (a spreadsheet); export it as 'CSV UTF-8' "
+                f"(Excel: File > Save As) and pass the .csv, or use one of {sorted(FORMATS)}"
+            )
         raise DataError(
             f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(FORMATS)} "
             f"or a `datasets` save_to_disk folder"
@@ -80,8 +190,45 @@ def file_format(path: Path) -> str:
     return fmt
 
 
+def _records(sample: str, sep: str, limit: int = 21) -> list[list[str]]:
+    try:
+        with _big_csv_fields():
+            return [r for r in islice(csv.reader(io.StringIO(sample), delimiter=sep), limit * 2) if not _blank_record(r)][:limit]
+    except csv.Error:
+        return []
+
+
+def sniff_delimiter(path: Path, default: str) -> str:
+    """The column delimiter of a csv/tsv file.
+
+    ``default`` (``,`` for .csv, tab for .tsv) unless the header is a single column under it while
+    another of :data:`DELIMITERS` splits the header into several columns and most of the first 20
+    rows into as many: then that one (a spreadsheet in a locale with decimal commas writes ``;``).
+    """
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        sample = fh.read(1 << 16)
+    records = _records(sample, default)
+    if not records or len(records[0]) > 1:
+        return default
+    best: tuple[tuple[int, int], str] | None = None
+    for sep in DELIMITERS:
+        if sep == default:
+            continue
+        recs = _records(sample, sep)
+        width = len(recs[0]) if recs else 0
+        if width < 2:
+            continue
+        rows = recs[1:-1] if len(recs) > 2 else recs[1:]  # the sample may cut the last record
+        agree = sum(len(r) == width for r in rows)
+        if rows and agree * 2 < len(rows):
+            continue
+        if best is None or (agree, width) > best[0]:
+            best = ((agree, width), sep)
+    return best[1] if best else default
+
+
 def _csv_header(path: Path, sep: str) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark is not part of the name
+    with open(path, encoding="utf-8-sig", newline="") as fh, _big_csv_fields():  # -sig: a BOM is not part of the name
         reader = csv.reader(fh, delimiter=sep)
         try:
             row = next(reader, None)
@@ -89,13 +236,28 @@ def _csv_header(path: Path, sep: str) -> list[str]:
             raise DataError(f"could not read the header of {path}: {exc}; check the file is well-formed csv") from None
         try:
             has_data = any(r for r in reader)  # stops at the first non-blank data row
-        except csv.Error:  # e.g. a cell over the csv module's size limit: the real parser reads it
+        except csv.Error:  # the real parser reads it and names the problem
             has_data = True
     if not row:
         raise DataError(f"{path} has no header row; the first line must name the columns")
     if not has_data:
         raise DataError(f"{path} has a header but no data rows; add one row per text below the header")
     return row
+
+
+def clean_header(names: list[str], path: Path) -> list[str]:
+    """Header names stripped of surrounding spaces; an empty one becomes ``Unnamed: i`` (0-based
+    position, as pandas names it); a name given twice is a :class:`DataError`."""
+    out = [n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)]
+    first: dict[str, int] = {}
+    for i, n in enumerate(out):
+        if n in first:
+            raise DataError(
+                f"the header of {path} names column {n!r} twice (columns {first[n] + 1} and {i + 1}); rename or "
+                f"delete one of them"
+            )
+        first[n] = i
+    return out
 
 
 def _check_json_not_blank(path: Path) -> None:
@@ -117,6 +279,32 @@ def _quiet_datasets_logger():
         logger.setLevel(level)
 
 
+def _csv_options(path: Path, fmt: str) -> tuple[dict, str, list[str]]:
+    """``datasets`` csv-builder options for ``path``, the delimiter and the notes on what was decided."""
+    default = "\t" if fmt == "tsv" else ","
+    sep = sniff_delimiter(path, default)
+    notes = []
+    if sep != default:
+        notes.append(
+            f"read {path} with {_DELIMITER_NAMES[sep]} as the column delimiter (its header is one column when split "
+            f"on {_DELIMITER_NAMES[default]})"
+        )
+    raw = _csv_header(path, sep)
+    header = clean_header(raw, path)
+    kwargs = dict(
+        sep=sep,
+        encoding="utf-8-sig",
+        keep_default_na=False,
+        na_values=[""],
+        features=datasets.Features({name: datasets.Value("string") for name in header}),
+    )
+    if header != raw:
+        kwargs.update(column_names=header, header=0)
+        renamed = [f"{r!r} -> {h!r}" for r, h in zip(raw, header, strict=True) if r != h]
+        notes.append(f"renamed header cells of {path}: {', '.join(renamed[:5])}{' ...' if len(renamed) > 5 else ''}")
+    return kwargs, sep, notes
+
+
 def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitSource:
     """Read one csv/tsv/jsonl/json/parquet file with the ``datasets`` packaged builders.
 
@@ -132,16 +320,9 @@ def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitS
     if fmt in TEXT_FORMATS:
         check_utf8(path)
     kwargs: dict = {}
+    sep, notes = None, []
     if fmt in ("csv", "tsv"):
-        sep = "\t" if fmt == "tsv" else ","
-        header = _csv_header(path, sep)
-        kwargs = dict(
-            sep=sep,
-            encoding="utf-8-sig",
-            keep_default_na=False,
-            na_values=[""],
-            features=datasets.Features({name: datasets.Value("string") for name in header}),
-        )
+        kwargs, sep, notes = _csv_options(path, fmt)
         builder = "csv"
     elif fmt in ("jsonl", "json"):
         _check_json_not_blank(path)
@@ -165,7 +346,7 @@ def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitS
         raise DataError(f"could not read {path} as {fmt}: {message}; check the file is well-formed {fmt}") from None
     if len(ds) == 0:
         raise DataError(f"{path} holds no rows; add at least one record with a text and a label")
-    return SplitSource(split=split, origin=str(path), fmt=fmt, dataset=ds)
+    return SplitSource(split=split, origin=str(path), fmt=fmt, dataset=ds, sep=sep, notes=notes)
 
 
 def _find_split_file(folder: Path, split: str) -> Path | None:
@@ -253,15 +434,34 @@ def discover(source, *, cache_dir: str | None = None) -> tuple[list[SplitSource]
     return _from_dataset_dict(obj, text), None
 
 
-def read_labels_file(path: Path) -> list[str]:
-    """One label name per line; blank lines ignored; duplicates rejected."""
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form C (one spelling for 'café' typed as é or as e + U+0301)."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def read_labels_file(path: Path, notes: list[str] | None = None) -> list[str]:
+    """One label name per line (a byte-order mark and blank lines ignored), in Unicode NFC;
+    duplicates rejected. A name that NFC changed is reported in ``notes``."""
     check_utf8(path)
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names: list[str] = []
+    lines: list[int] = []
+    changed = []
+    for no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if nfc(name) != name:
+            changed.append(no)
+        names.append(nfc(name))
+        lines.append(no)
     if not names:
         raise DataError(f"{path} is empty; write one label name per line or delete it")
-    seen: set[str] = set()
-    for i, name in enumerate(names):
+    seen: dict[str, int] = {}
+    for name, no in zip(names, lines, strict=True):
         if name in seen:
-            raise DataError(f"{path} names label {name!r} twice (line {i + 1}); keep one")
-        seen.add(name)
+            how = " (the two differ only in their Unicode form)" if {seen[name], no} & set(changed) else ""
+            raise DataError(f"{path} names label {name!r} twice (line {no}), first at line {seen[name]}{how}; keep one")
+        seen[name] = no
+    if changed and notes is not None:
+        notes.append(f"normalised {len(changed)} label name(s) of {path} to Unicode NFC (first at line {changed[0]})")
     return names

@@ -25,15 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tailtune.data.kinds import KINDS, TaskKind, task_kind
 from tailtune.errors import DataError, did_you_mean
 from tailtune.utils.io import atomic_write_json
 
-KINDS = ("binary", "multiclass", "multilabel", "aspects")
 ABSENT = "absent"
 # polarities are listed in this order when inferred from data (others follow, sorted)
 CANONICAL_POLARITIES = ("positive", "negative", "neutral", "conflict")
 
-TaskKind = Literal["binary", "multiclass", "multilabel", "aspects"]
+#: the kind names as a type (``TaskSpec.kind``); :class:`~tailtune.data.kinds.TaskKind` is the kind as an object
+KindName = Literal["binary", "multiclass", "multilabel", "aspects"]
 
 
 def order_polarities(values) -> list[str]:
@@ -82,7 +83,7 @@ class TaskSpec:
         ``num_outputs`` is 1 (binary), C (multiclass, multilabel) or A * (P + 1) (aspects).
     """
 
-    kind: TaskKind
+    kind: KindName
     labels: list[str]
     polarities: list[str] = field(default_factory=list)
     hierarchy: dict[str, str] | None = None
@@ -92,9 +93,10 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise DataError(f"task kind {self.kind!r} is not one of {list(KINDS)}{did_you_mean(self.kind, KINDS)}")
+        info = task_kind(self.kind)
         self.labels = [str(x) for x in self.labels]
         self.polarities = [str(x) for x in self.polarities]
-        what = "aspects" if self.kind == "aspects" else "labels"
+        what = "aspects" if info.per_aspect else "labels"
         if not self.labels:
             raise DataError(f"task {what} must not be empty")
         if len(set(self.labels)) != len(self.labels):
@@ -102,12 +104,16 @@ class TaskSpec:
             raise DataError(f"task {what} contain duplicates: {dupes}; give each name once")
         if any(not x.strip() for x in self.labels):
             raise DataError(f"task {what} contain an empty name; every label needs a name")
-        if self.kind == "binary" and len(self.labels) != 2:
+        if info.is_binary and len(self.labels) != 2:
             raise DataError(
                 f"a binary task needs exactly 2 labels [negative, positive], got {len(self.labels)}: "
                 f"{self.labels[:10]}; use kind 'multiclass' for more classes"
             )
-        if self.kind == "aspects":
+        self._check_polarities(info)
+        self._check_hierarchy(info)
+
+    def _check_polarities(self, info: TaskKind) -> None:
+        if info.per_aspect:
             if not self.polarities:
                 raise DataError("an aspects task needs polarities, e.g. ['positive', 'negative', 'neutral']")
             if ABSENT in self.polarities:
@@ -116,26 +122,34 @@ class TaskSpec:
                 raise DataError(f"task polarities contain duplicates: {self.polarities}")
         elif self.polarities:
             raise DataError(f"polarities are for kind 'aspects' only, not {self.kind!r}")
-        if self.hierarchy:
-            if self.kind != "multilabel":
-                raise DataError(f"a label hierarchy is for kind 'multilabel' only, not {self.kind!r}")
-            self.hierarchy = {str(k): str(v) for k, v in self.hierarchy.items()}
-            for child, parent in self.hierarchy.items():
-                for name in (child, parent):
-                    if name not in self.labels:
-                        raise DataError(
-                            f"hierarchy names {name!r}, which is not a label{did_you_mean(name, self.labels)}; "
-                            f"labels: {self.labels[:20]}"
-                        )
-                if child == parent:
-                    raise DataError(f"hierarchy maps {child!r} to itself; remove that entry")
-            cycle = hierarchy_cycle(self.hierarchy)
-            if cycle:
-                raise DataError(f"hierarchy has a cycle: {' -> '.join(cycle)}; a child's parent chain must end")
-        else:
+
+    def _check_hierarchy(self, info: TaskKind) -> None:
+        if not self.hierarchy:
             self.hierarchy = None
+            return
+        if not info.multi_hot:
+            raise DataError(f"a label hierarchy is for kind 'multilabel' only, not {self.kind!r}")
+        self.hierarchy = {str(k): str(v) for k, v in self.hierarchy.items()}
+        for child, parent in self.hierarchy.items():
+            for name in (child, parent):
+                if name not in self.labels:
+                    raise DataError(
+                        f"hierarchy names {name!r}, which is not a label{did_you_mean(name, self.labels)}; "
+                        f"labels: {self.labels[:20]}"
+                    )
+            if child == parent:
+                raise DataError(f"hierarchy maps {child!r} to itself; remove that entry")
+        cycle = hierarchy_cycle(self.hierarchy)
+        if cycle:
+            raise DataError(f"hierarchy has a cycle: {' -> '.join(cycle)}; a child's parent chain must end")
 
     # ------------------------------------------------------------------ derived
+    @property
+    def kind_info(self) -> TaskKind:
+        """The kind as an object: outputs, targets, decoding, how class weights apply
+        (:mod:`tailtune.data.kinds`)."""
+        return task_kind(self.kind)
+
     @property
     def num_labels(self) -> int:
         """C for binary (2), multiclass and multilabel; A (aspects) for aspects."""
@@ -144,23 +158,19 @@ class TaskSpec:
     @property
     def num_outputs(self) -> int:
         """Logits the model emits: binary 1; multiclass/multilabel C; aspects A * (P + 1)."""
-        if self.kind == "binary":
-            return 1
-        if self.kind == "aspects":
-            return len(self.labels) * (len(self.polarities) + 1)
-        return len(self.labels)
+        return self.kind_info.num_outputs(self)
 
     @property
     def aspect_classes(self) -> list[str]:
         """Aspects only: ``polarities + ["absent"]`` (absent is the last index, P)."""
-        if self.kind != "aspects":
+        if not self.kind_info.per_aspect:
             return []
         return [*self.polarities, ABSENT]
 
     @property
     def aspects(self) -> list[str]:
         """Alias of ``labels`` for aspect tasks (empty otherwise)."""
-        return list(self.labels) if self.kind == "aspects" else []
+        return list(self.labels) if self.kind_info.per_aspect else []
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ check                           severity fires when
                                          ``sampler: class_balanced``, a loss that rebalances by
                                          class counts itself (logit_adjusted, distribution_balanced)
                                          act on the same loss part's classes
-``reversed_focal``              error    a focal ``gamma`` (or schedule end) ``< 0``
+``reversed_focal``              warning  a focal ``gamma`` (or schedule value) ``< 0`` (p_t^|gamma|: noisy labels)
                                 warning  a focal ``alpha`` pointing the wrong way (needs counts):
                                          a class-weight list heavier on the largest class than
                                          on the rarest, or a sigmoid ``alpha < 0.5`` (0.25 is
@@ -30,23 +30,32 @@ check                           severity fires when
 ``weights_over_50x``            warning  a class weight more than 50x the smallest (pos_weight > 50)
 ``smoothing_with_confidence``   warning  label smoothing together with confidence weighting
                                          (``sample_weighting.confidence`` or a part's ``confidence``)
+``max_length_over_positions``  error    ``data.max_length`` above the encoder's positions (its
+                                         ``config.json`` readable from a local folder)
 =============================== ======== ====================================================
 
 Example:
     >>> findings = lint_recipe({"loss": {"focal": {"gamma": -1.0}}})
     >>> [(f.rule, f.severity) for f in findings]
-    [('reversed_focal', 'error'), ('focal_lr_unchanged', 'warning')]
+    [('reversed_focal', 'warning'), ('focal_lr_unchanged', 'warning')]
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from tailtune.data import TaskSpec, task_kind
 from tailtune.diagnostics.findings import Finding, sort_findings
+from tailtune.diagnostics.loss_scale import focal_factor
 from tailtune.diagnostics.rundata import DEFAULT_LR, is_contrastive
-from tailtune.diagnostics.weights import imbalance_ratio, recipe_class_weights, weighting_active
+from tailtune.diagnostics.weights import imbalance_ratio, recipe_class_weights
+from tailtune.errors import RecipeError
+from tailtune.recipe import Recipe, recipe_from_dict
+from tailtune.recipe.data import load_recipe_data, train_counts
+from tailtune.recipe.resolve import resolve_loss_part, weighting_active
 
 #: batch size the "smaller batch" check compares with when no baseline recipe is given
 REFERENCE_BATCH = 32
@@ -62,8 +71,9 @@ EASY_P = 0.9
 #: loss-part parameters that carry class weights (``weight`` only when it is a list: a number is the
 #: part's weight in the composite loss)
 _WEIGHT_PARAMS = ("alpha", "pos_weight", "class_weight", "weight")
-
-
+#: a sigmoid focal ``alpha`` of -1 is torchvision's "no weighting" (the rule's owner is
+#: ``tailtune.losses.focal.NO_ALPHA``; repeated here so that linting does not import torch)
+_NO_ALPHA = -1
 #: losses whose ``alpha`` is not a class weight (Tversky: false-positive weight)
 _ALPHA_NOT_CLASS_WEIGHT = ("tversky", "dice")
 #: losses that rebalance classes themselves from the class counts (priors): logit adjustment
@@ -73,13 +83,14 @@ _REBALANCING_LOSSES = ("logit_adjusted", "la", "distribution_balanced", "db")
 
 
 def _explicit_weights(spec: dict, ltype: str = "") -> list[str]:
+    """The class-weight parameters a loss part sets itself (as written in the recipe)."""
     out = []
     for p in _WEIGHT_PARAMS:
         if spec.get(p) is None:
             continue
         if p == "weight" and not isinstance(spec[p], (list, tuple)):
             continue
-        if p == "alpha" and ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT:
+        if p == "alpha" and (ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT or spec[p] == _NO_ALPHA):
             continue
         out.append(p)
     return out
@@ -104,30 +115,24 @@ def _as_mapping(recipe: Any) -> dict:
     return data
 
 
-def _section(data: dict, name: str) -> dict:
-    s = data.get(name)
-    return dict(s) if isinstance(s, Mapping) else {}
+def _validated(data: dict) -> Recipe:
+    """The recipe as the schema reads it. A list under a part's ``weight`` is a class-weight list the
+    checks read from the raw mapping; the schema's ``weight`` is the part's number, so it is left out."""
+    view = dict(data)
+    view["loss"] = {k: {p: v for p, v in spec.items() if not (p == "weight" and isinstance(v, (list, tuple)))}
+                    for k, spec in data["loss"].items()}
+    return recipe_from_dict(view, source="recipe", check_registry=False)
 
 
 def _is_focal(name: str, spec: dict) -> bool:
     return "focal" in str(spec.get("type") or name).lower()
 
 
-def _gammas(spec: dict) -> list[float]:
-    g = spec.get("gamma", 2.0)
+def _gamma_values(g: Any) -> list[float]:
     if isinstance(g, Mapping):
         vals = [g[k] for k in ("start", "end") if k in g] + list(g.get("values") or [])
         return [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return [float(g)] if isinstance(g, (int, float)) and not isinstance(g, bool) else []
-
-
-def _smoothing(name: str, spec: dict) -> float:
-    eps = spec.get("label_smoothing", spec.get("smoothing", spec.get("epsilon")))
-    if isinstance(eps, (int, float)) and not isinstance(eps, bool):
-        return float(eps)
-    if "label_smoothing" in str(spec.get("type") or name).lower() or "smooth" in str(spec.get("type") or name).lower():
-        return 0.1  # the registry's default smoothing
-    return 0.0
 
 
 def _counts(class_counts) -> dict[str, float] | None:
@@ -147,12 +152,63 @@ def _vector_ratio(value) -> float | None:
     return None
 
 
-def _weight_ratio(weights: dict[str, float] | None, spec: dict, ltype: str, counts: dict[str, float],
-                  small: str, big: str) -> float | None:
+@dataclass
+class _Context:
+    """What every check reads: the raw recipe (the values as written), the validated one, its loss
+    parts resolved (every argument, defaults from the loss signatures), the counts and the weights."""
+
+    data: dict
+    recipe: Recipe
+    base: Recipe | None
+    base_data: dict | None
+    kind: str | None
+    counts: dict[str, float] | None
+    num_examples: float | None
+    labels: list[str] | None
+    args: dict[str, dict]
+    weights: dict[str, float] | None
+    ratio: float | None
+    big: str | None
+    small: str | None
+
+    @property
+    def loss(self) -> dict[str, dict]:
+        return self.data["loss"]
+
+    def ltype(self, name: str) -> str:
+        return str(self.loss[name].get("type") or name)
+
+    @property
+    def active(self) -> bool:
+        return weighting_active(self.recipe.weighting)
+
+    @property
+    def apply_to(self) -> str:
+        apply_to = self.recipe.weighting.apply_to
+        if apply_to != "auto":
+            return apply_to
+        return task_kind(self.kind).auto_class_weight if self.kind else "alpha/pos_weight"
+
+
+def _part_args(recipe: Recipe, data: dict, kind: str | None) -> dict[str, dict]:
+    """Each part's constructor arguments as training builds them (the raw values when the loss is
+    not known for the kind: the other checks still read what was written)."""
+    out = {}
+    for name, part in recipe.loss.items():
+        try:
+            out[name] = resolve_loss_part(name, part, kind=kind).args
+        except RecipeError:
+            out[name] = dict(data["loss"].get(name) or {})
+    return out
+
+
+def _weight_ratio(ctx: _Context, name: str) -> float | None:
     """Weight of the rarest class over the largest's: from ``weighting`` or an explicit per-class list."""
+    weights, counts, small, big = ctx.weights, ctx.counts, ctx.small, ctx.big
     if weights and small in weights and big in weights and weights[big] > 0:
         return weights[small] / weights[big]
-    for p in _explicit_weights(spec, ltype):
+    spec = ctx.loss[name]
+    for p in _explicit_weights(spec, ctx.ltype(name)):
         value = spec.get(p)
         if isinstance(value, (list, tuple)) and len(value) == len(counts):
             by_class = dict(zip(counts, value))
@@ -173,26 +229,10 @@ def _reversed_alpha(alpha, kind: str | None, counts: dict[str, float] | None,
     if alpha is None or not counts or isinstance(alpha, (str, bool)):
         return None
     names = list(counts)
-    sigmoid = kind in ("binary", "multilabel") or (kind is None and isinstance(alpha, (int, float)))
+    info = task_kind(kind) if kind else None
+    sigmoid = info.sigmoid if info else isinstance(alpha, (int, float))
     if sigmoid:
-        if kind == "binary" or (kind is None and len(names) == 2):
-            if len(names) != 2:
-                return None
-            labels, pos, total = [names[1]], [counts[names[1]]], sum(counts.values())
-        else:
-            if not num_examples:
-                return None
-            labels, pos, total = names, [counts[n] for n in names], float(num_examples)
-        values = [float(alpha)] * len(labels) if isinstance(alpha, (int, float)) else list(alpha)
-        if len(values) != len(labels) or not all(isinstance(v, (int, float)) for v in values):
-            return None
-        hits = {lab: (float(a), p) for lab, a, p in zip(labels, values, pos) if 0 < a < 0.5 and p < total - p}
-        if not hits:
-            return None
-        lab = min(hits, key=lambda k: hits[k][1])
-        a, p = hits[lab]
-        return {"form": "sigmoid", "class": lab, "alpha": a, "positives": p, "examples": total,
-                "positive_share": round(p / total, 4), "down_weight": round((1 - a) / a, 2), "labels": sorted(hits)}
+        return _reversed_sigmoid_alpha(alpha, info, names, counts, num_examples)
     if isinstance(alpha, (int, float)) or len(alpha) != len(names) or not all(isinstance(v, (int, float)) for v in alpha):
         return None
     weights = dict(zip(names, (float(v) for v in alpha)))
@@ -204,214 +244,236 @@ def _reversed_alpha(alpha, kind: str | None, counts: dict[str, float] | None,
             "ratio": round(weights[big] / weights[small], 2) if weights[small] > 0 else None}
 
 
-def lint_recipe(
-    recipe: Any,
-    *,
-    class_counts: Mapping[str, float] | Sequence[float] | None = None,
-    num_examples: float | None = None,
-    baseline: Any = None,
-) -> list[Finding]:
-    """Check a recipe for remedies that cancel or compound each other.
+def _reversed_sigmoid_alpha(alpha, info, names, counts, num_examples) -> dict[str, Any] | None:
+    if (info is not None and info.is_binary) or (info is None and len(names) == 2):
+        if len(names) != 2:
+            return None
+        labels, pos, total = [names[1]], [counts[names[1]]], sum(counts.values())
+    else:
+        if not num_examples:
+            return None
+        labels, pos, total = names, [counts[n] for n in names], float(num_examples)
+    values = [float(alpha)] * len(labels) if isinstance(alpha, (int, float)) else list(alpha)
+    if len(values) != len(labels) or not all(isinstance(v, (int, float)) for v in values):
+        return None
+    hits = {lab: (float(a), p) for lab, a, p in zip(labels, values, pos) if 0 < a < 0.5 and p < total - p}
+    if not hits:
+        return None
+    lab = min(hits, key=lambda k: hits[k][1])
+    a, p = hits[lab]
+    return {"form": "sigmoid", "class": lab, "alpha": a, "positives": p, "examples": total,
+            "positive_share": round(p / total, 4), "down_weight": round((1 - a) / a, 2), "labels": sorted(hits)}
 
-    Args:
-        recipe: a :class:`tailtune.training.recipe.Recipe` or its mapping form.
-        class_counts: training examples per class (multilabel: positives per label), e.g. from
-            :func:`class_counts_from_data`; enables the checks that cite the data.
-        num_examples: training set size (multilabel ``pos_weight`` needs it).
-        baseline: the recipe this one is compared with (a CE recipe it switches from); its lr and
-            effective batch replace the defaults of ``focal_lr_unchanged`` and ``small_batch_no_accum``.
 
-    Returns:
-        findings, errors first (empty when the recipe is clean).
+def _reversed_gamma(name: str, gamma: float) -> Finding:
+    """``reversed_focal`` warning for ``gamma < 0``: a legitimate choice (noisy labels) that also mutes rare classes."""
+    easy, hard = focal_factor(EASY_P, gamma), focal_factor(1 - EASY_P, gamma)
+    return Finding(
+        "reversed_focal", "warning",
+        {"part": name, "gamma": gamma, "easy_p": EASY_P, "hard_p": round(1 - EASY_P, 4), "easy_factor": round(easy, 4),
+         "hard_factor": round(hard, 4), "easy_over_hard": round(easy / hard, 2)},
+        f"loss.{name}.gamma = {gamma:g} < 0 is the reversed focal loss: the loss computes p_t^|gamma| x cross-entropy, "
+        f"so an easy example (p_t = {EASY_P}) keeps {easy:.2f} of its cross-entropy and a hard one (p_t = "
+        f"{1 - EASY_P:.1f}) {hard:.2f}: easy examples count {easy / hard:.1f}x as much as hard ones. That is the remedy "
+        "for noisy labels (a mislabelled example looks hard to the model); on imbalanced data the rare classes are "
+        "hard examples too, so it mutes them as well",
+        f"keep it if your labels are noisy (the hardest training examples are mostly mislabelled) and give the rare "
+        f"classes their weight through weighting:; otherwise use gamma >= 0 (loss.{name}.gamma: 1.0 focuses on the "
+        "hard and rare examples; 0 is cross-entropy)",
+    )
 
-    Example:
-        >>> lint_recipe({"loss": {"ce": {}}, "train": {"batch_size": 32}})
-        []
-    """
-    data = _as_mapping(recipe)
-    base = _as_mapping(baseline) if baseline is not None else None
-    counts = _counts(class_counts)
-    kind = _section(data, "task").get("kind")
-    loss: dict[str, dict] = data["loss"]
-    weighting = _section(data, "weighting")
-    sampler = data.get("sampler") or "none"
-    active = weighting_active(data)
-    ratio, big, small = imbalance_ratio(counts) if counts else (None, None, None)
-    weights = recipe_class_weights(data, kind, counts, num_examples=num_examples) if counts else None
-    out: list[Finding] = []
 
-    # --- double weighting ---------------------------------------------------------------
-    apply_to = weighting.get("apply_to") or "auto"
-    if apply_to == "auto":
-        apply_to = {"binary": "pos_weight", "multilabel": "pos_weight"}.get(kind, "alpha" if kind else "alpha/pos_weight")
-    for name, spec in loss.items():
-        if is_contrastive(name, str(spec.get("type") or name)):
+# ------------------------------------------------------------------------------------ the checks
+def _double_weighting(ctx: _Context) -> list[Finding]:
+    out = []
+    sampler = ctx.recipe.sampler
+    for name, spec in ctx.loss.items():
+        ltype = ctx.ltype(name)
+        if is_contrastive(name, ltype):
             continue
-        ltype = str(spec.get("type") or name)
         mechs = []
         if ltype.lower() in _REBALANCING_LOSSES:
             mechs.append(f"loss.{name} ({ltype} rebalances by class counts itself)")
-        if active:
-            mechs.append(f"weighting.scheme {weighting.get('scheme', 'uniform')} (as {apply_to})")
+        if ctx.active:
+            mechs.append(f"weighting.scheme {ctx.recipe.weighting.scheme} (as {ctx.apply_to})")
         for p in _explicit_weights(spec, ltype):
             mechs.append(f"loss.{name}.{p}")
         if sampler == "class_balanced":
             mechs.append("sampler: class_balanced")
         if len(mechs) >= 2:
-            figs: dict[str, Any] = {"part": name, "mechanisms": mechs}
-            why = "each one already up-weights the rare classes; together their effect multiplies"
-            rel_w = _weight_ratio(weights, spec, ltype, counts, small, big) if counts and ratio else None
-            if rel_w is not None and sampler == "class_balanced":
-                factor = rel_w * ratio
-                figs.update(rarest=small, weight_ratio=round(rel_w, 2), sampling_ratio=round(ratio, 2), combined=round(factor, 1))
-                why = (f"the sampler already draws {small} {ratio:.1f}x more often (relative to {big}) than the data does, and the class weights "
-                       f"multiply its loss by another {rel_w:.1f}x: {factor:.0f}x in all instead of about {ratio:.1f}x")
-            elif rel_w is not None:
-                figs.update(rarest=small, largest=big, weight_ratio=round(rel_w, 2), imbalance_ratio=round(ratio, 2))
-                why = (f"the class weights alone give {small} {rel_w:.1f}x the weight of {big} (the data is {ratio:.1f}:1), "
-                       "and the other mechanism corrects the same imbalance again on top")
-            elif counts and ratio:
-                figs.update(rarest=small, largest=big, imbalance_ratio=round(ratio, 2))
-                why = f"each one already corrects the {ratio:.1f}:1 imbalance ({big} vs {small}); together their effect multiplies"
-            fixes = []
-            if sampler == "class_balanced":
-                fixes.append("set sampler: none")
-            if active:
-                fixes.append("set weighting.apply_to: none")
-            explicit = [f"loss.{name}.{p}" for p in _explicit_weights(spec, ltype)]
-            if explicit:
-                fixes.append(f"remove {', '.join(explicit)}")
-            if ltype.lower() in _REBALANCING_LOSSES:
-                fixes.append(f"replace {ltype} by ce/focal")
-            out.append(Finding(
-                "double_weighting", "error", figs,
-                f"class weights applied more than once on loss.{name}: {', '.join(mechs)}; {why}",
-                "keep one owner of class weights: " + ", or ".join(fixes),
-            ))
+            out.append(_double_finding(ctx, name, ltype, mechs))
+    return out
 
-    # --- focal checks -----------------------------------------------------------------
-    focal_parts = {n: s for n, s in loss.items() if _is_focal(n, s)}
-    for name, spec in focal_parts.items():
-        gammas = _gammas(spec)
+
+def _double_finding(ctx: _Context, name: str, ltype: str, mechs: list[str]) -> Finding:
+    counts, ratio, small, big = ctx.counts, ctx.ratio, ctx.small, ctx.big
+    sampler = ctx.recipe.sampler
+    figs: dict[str, Any] = {"part": name, "mechanisms": mechs}
+    why = "each one already up-weights the rare classes; together their effect multiplies"
+    rel_w = _weight_ratio(ctx, name) if counts and ratio else None
+    if rel_w is not None and sampler == "class_balanced":
+        factor = rel_w * ratio
+        figs.update(rarest=small, weight_ratio=round(rel_w, 2), sampling_ratio=round(ratio, 2), combined=round(factor, 1))
+        why = (f"the sampler already draws {small} {ratio:.1f}x more often (relative to {big}) than the data does, and the class weights "
+               f"multiply its loss by another {rel_w:.1f}x: {factor:.0f}x in all instead of about {ratio:.1f}x")
+    elif rel_w is not None:
+        figs.update(rarest=small, largest=big, weight_ratio=round(rel_w, 2), imbalance_ratio=round(ratio, 2))
+        why = (f"the class weights alone give {small} {rel_w:.1f}x the weight of {big} (the data is {ratio:.1f}:1), "
+               "and the other mechanism corrects the same imbalance again on top")
+    elif counts and ratio:
+        figs.update(rarest=small, largest=big, imbalance_ratio=round(ratio, 2))
+        why = f"each one already corrects the {ratio:.1f}:1 imbalance ({big} vs {small}); together their effect multiplies"
+    fixes = []
+    if sampler == "class_balanced":
+        fixes.append("set sampler: none")
+    if ctx.active:
+        fixes.append("set weighting.apply_to: none")
+    explicit = [f"loss.{name}.{p}" for p in _explicit_weights(ctx.loss[name], ltype)]
+    if explicit:
+        fixes.append(f"remove {', '.join(explicit)}")
+    if ltype.lower() in _REBALANCING_LOSSES:
+        fixes.append(f"replace {ltype} by ce/focal")
+    return Finding(
+        "double_weighting", "error", figs,
+        f"class weights applied more than once on loss.{name}: {', '.join(mechs)}; {why}",
+        "keep one owner of class weights: " + ", or ".join(fixes),
+    )
+
+
+def _gammas(ctx: _Context, name: str) -> list[float]:
+    """The focusing parameter(s) of a part as it trains (its loss's default when not written)."""
+    return _gamma_values(ctx.args[name].get("gamma"))
+
+
+def _focal_checks(ctx: _Context) -> list[Finding]:
+    out = []
+    for name, spec in ctx.loss.items():
+        if not _is_focal(name, spec):
+            continue
+        gammas = _gammas(ctx, name)
         neg = [g for g in gammas if g < 0]
         if neg:
-            g = min(neg)
-            factor = (1 - EASY_P) ** g
-            out.append(Finding(
-                "reversed_focal", "error", {"part": name, "gamma": g, "easy_p": EASY_P, "easy_factor": round(factor, 2)},
-                f"loss.{name}.gamma = {g:g} < 0 reverses focal loss: (1 - p_t)^gamma grows as the model gets "
-                f"right, so an easy example (p_t = {EASY_P}) weighs {factor:.1f}x instead of less than 1x; hard and rare "
-                "examples lose influence",
-                f"use gamma >= 0 (1.0-2.0 is usual; 0 is plain cross-entropy): loss.{name}.gamma: 2.0",
-            ))
-        rev = _reversed_alpha(spec.get("alpha"), kind, counts, num_examples)
-        if rev is not None and rev["form"] == "softmax":
-            times = f" ({rev['ratio']:g}x)" if rev["ratio"] else ""
-            out.append(Finding(
-                "reversed_focal", "warning", {"part": name, **rev},
-                f"loss.{name}.alpha is reversed: it gives the largest class {rev['largest']} "
-                f"({rev['largest_count']:g} examples) weight {rev['largest_alpha']:g} and the rarest {rev['rarest']} "
-                f"({rev['rarest_count']:g} examples) {rev['rarest_alpha']:g}{times}, so it up-weights the majority",
-                f"give rarer classes the larger alpha, or drop loss.{name}.alpha and let weighting own the class "
-                "weights (weighting.scheme: sqrt_inverse, apply_to: alpha)",
-            ))
-        elif rev is not None:
-            out.append(Finding(
-                "reversed_focal", "warning", {"part": name, **rev},
-                f"loss.{name}.alpha = {rev['alpha']:g} weighs positives {rev['alpha']:g} and negatives "
-                f"{1 - rev['alpha']:g} while the positives are the minority ({rev['class']}: {rev['positives']:g} of "
-                f"{rev['examples']:g}, {100 * rev['positive_share']:.1f}%): the rare positives are down-weighted "
-                f"{rev['down_weight']:g}x" + (f" (on {len(rev['labels'])} labels)" if len(rev["labels"]) > 1 else ""),
-                f"use alpha above 0.5 for rare positives (e.g. loss.{name}.alpha: {1 - rev['alpha']:g}), or drop it and "
-                "let weighting own the class weights (weighting.scheme: sqrt_inverse); 0.25 is RetinaNet's value "
-                "for dense detection with gamma 2, not a class-balancing weight",
-            ))
+            out.append(_reversed_gamma(name, min(neg)))
+        out += _alpha_finding(name, _reversed_alpha(spec.get("alpha"), ctx.kind, ctx.counts, ctx.num_examples))
         high = [g for g in gammas if g >= HIGH_GAMMA]
-        has_weights = active or bool(_explicit_weights(spec, str(spec.get("type") or name)))
-        if high and has_weights and ratio is not None and ratio < MILD_IMBALANCE:
+        has_weights = ctx.active or bool(_explicit_weights(spec, ctx.ltype(name)))
+        if high and has_weights and ctx.ratio is not None and ctx.ratio < MILD_IMBALANCE:
             out.append(Finding(
                 "gamma_weights_mild", "warning",
-                {"part": name, "gamma": max(high), "imbalance_ratio": round(ratio, 2), "largest": big, "smallest": small,
-                 "threshold": MILD_IMBALANCE},
+                {"part": name, "gamma": max(high), "imbalance_ratio": round(ctx.ratio, 2), "largest": ctx.big,
+                 "smallest": ctx.small, "threshold": MILD_IMBALANCE},
                 f"loss.{name}.gamma = {max(high):g} plus class weights on a mild imbalance: the largest class "
-                f"({big}) is only {ratio:.1f}x the smallest ({small}); focal loss already shifts weight to hard "
+                f"({ctx.big}) is only {ctx.ratio:.1f}x the smallest ({ctx.small}); focal loss already shifts weight to hard "
                 "examples, so both together over-correct and cost majority-class precision",
                 f"use one remedy: gamma 1.0 with the class weights, or gamma {max(high):g} with weighting.scheme: uniform",
             ))
-    if focal_parts:
-        lr = _section(data, "optim").get("lr", DEFAULT_LR)
-        ref_lr, ref_what = DEFAULT_LR, "the cross-entropy default"
-        if base is not None:
-            if not any(_is_focal(n, s) for n, s in base["loss"].items()):
-                ref_lr = _section(base, "optim").get("lr", DEFAULT_LR)
-                ref_what = "the cross-entropy baseline's"
-            else:
-                ref_lr = None
-        if ref_lr is not None and isinstance(lr, (int, float)) and math.isclose(float(lr), float(ref_lr), rel_tol=1e-9):
-            name = next(iter(focal_parts))
-            gs = _gammas(focal_parts[name]) or [2.0]
-            g = max(gs)
-            shrink = (1 - EASY_P) ** g if g > 0 else 1.0
-            out.append(Finding(
-                "focal_lr_unchanged", "warning",
-                {"lr": float(lr), "reference_lr": float(ref_lr), "gamma": g, "easy_p": EASY_P, "easy_loss_factor": round(shrink, 4)},
-                f"optim.lr = {float(lr):g} is {ref_what} learning rate, unchanged for focal loss: with gamma {g:g} an "
-                f"example the model gets right with p_t = {EASY_P} contributes {shrink:.3g}x its cross-entropy loss, "
-                "so the gradient scale (and the best learning rate) differs from cross-entropy's",
-                f"tune the learning rate for focal loss: try {float(lr) * 2:g} and {float(lr) / 2:g} (tailtune sweep)",
-            ))
+    return out
 
-    # --- batch --------------------------------------------------------------------------
-    train = _section(data, "train")
-    bs, accum = int(train.get("batch_size", 32)), int(train.get("grad_accum", 1))
+
+def _alpha_finding(name: str, rev: dict | None) -> list[Finding]:
+    if rev is None:
+        return []
+    if rev["form"] == "softmax":
+        times = f" ({rev['ratio']:g}x)" if rev["ratio"] else ""
+        return [Finding(
+            "reversed_focal", "warning", {"part": name, **rev},
+            f"loss.{name}.alpha is reversed: it gives the largest class {rev['largest']} "
+            f"({rev['largest_count']:g} examples) weight {rev['largest_alpha']:g} and the rarest {rev['rarest']} "
+            f"({rev['rarest_count']:g} examples) {rev['rarest_alpha']:g}{times}, so it up-weights the majority",
+            f"give rarer classes the larger alpha, or drop loss.{name}.alpha and let weighting own the class "
+            "weights (weighting.scheme: sqrt_inverse, apply_to: alpha)",
+        )]
+    return [Finding(
+        "reversed_focal", "warning", {"part": name, **rev},
+        f"loss.{name}.alpha = {rev['alpha']:g} weighs positives {rev['alpha']:g} and negatives "
+        f"{1 - rev['alpha']:g} while the positives are the minority ({rev['class']}: {rev['positives']:g} of "
+        f"{rev['examples']:g}, {100 * rev['positive_share']:.1f}%): the rare positives are down-weighted "
+        f"{rev['down_weight']:g}x" + (f" (on {len(rev['labels'])} labels)" if len(rev["labels"]) > 1 else ""),
+        f"use alpha above 0.5 for rare positives (e.g. loss.{name}.alpha: {1 - rev['alpha']:g}), or drop it and "
+        "let weighting own the class weights (weighting.scheme: sqrt_inverse); 0.25 is RetinaNet's value "
+        "for dense detection with gamma 2, not a class-balancing weight",
+    )]
+
+
+def _focal_lr(ctx: _Context) -> list[Finding]:
+    focal_parts = [n for n, s in ctx.loss.items() if _is_focal(n, s)]
+    if not focal_parts:
+        return []
+    lr = float(ctx.recipe.optim.lr)
+    ref_lr, ref_what = DEFAULT_LR, "the cross-entropy default"
+    if ctx.base is not None:
+        if any(_is_focal(n, s) for n, s in ctx.base_data["loss"].items()):
+            return []
+        ref_lr, ref_what = float(ctx.base.optim.lr), "the cross-entropy baseline's"
+    if not math.isclose(lr, float(ref_lr), rel_tol=1e-9):
+        return []
+    name = focal_parts[0]
+    g = max(_gammas(ctx, name) or [2.0])
+    shrink = focal_factor(EASY_P, g)
+    return [Finding(
+        "focal_lr_unchanged", "warning",
+        {"lr": lr, "reference_lr": float(ref_lr), "gamma": g, "easy_p": EASY_P, "easy_loss_factor": round(shrink, 4)},
+        f"optim.lr = {lr:g} is {ref_what} learning rate, unchanged for focal loss: with gamma {g:g} an "
+        f"example the model gets right with p_t = {EASY_P} contributes {shrink:.3g}x its cross-entropy loss, "
+        "so the gradient scale (and the best learning rate) differs from cross-entropy's",
+        f"tune the learning rate for focal loss: try {lr * 2:g} and {lr / 2:g} (tailtune sweep)",
+    )]
+
+
+def _batch(ctx: _Context) -> list[Finding]:
+    bs, accum = ctx.recipe.train.batch_size, ctx.recipe.train.grad_accum
     ref_bs, ref_what = REFERENCE_BATCH, f"the reference batch of {REFERENCE_BATCH}"
-    if base is not None:
-        bt = _section(base, "train")
-        ref_bs = int(bt.get("batch_size", 32)) * int(bt.get("grad_accum", 1))
+    if ctx.base is not None:
+        ref_bs = ctx.base.train.batch_size * ctx.base.train.grad_accum
         ref_what = f"the baseline's effective batch of {ref_bs}"
-    if bs < ref_bs and bs * accum < ref_bs:  # no accumulation, or not enough to make up for the smaller batch
-        figs = {"batch_size": bs, "grad_accum": accum, "effective_batch": bs * accum, "reference": ref_bs}
-        extra = ""
-        if counts:
-            # multilabel counts are positives per label: the share of a label is of the rows, not of all positives
-            total = float(num_examples) if kind == "multilabel" and num_examples else sum(counts.values())
-            share = counts[small] / total if total and small else None
-            if share:
-                p_none = (1 - share) ** bs
-                figs.update(rarest=small, rarest_share=round(share, 4), p_batch_without_rarest=round(p_none, 3))
-                extra = (f"; the rarest class {small} is {100 * share:.1f}% of the data, so {100 * p_none:.0f}% of "
-                         f"batches of {bs} hold none of it")
-        need = math.ceil(ref_bs / bs)
-        what = ("without gradient accumulation" if accum == 1
-                else f"with train.grad_accum = {accum} (effective batch {bs * accum})")
-        out.append(Finding(
-            "small_batch_no_accum", "warning", figs,
-            f"train.batch_size = {bs} {what} is smaller than {ref_what}: gradients are "
-            f"about {ref_bs / (bs * accum):.1f}x noisier and the tuned learning rate no longer fits{extra}",
-            f"keep the effective batch: train.grad_accum: {need} (effective {bs * need}), or scale optim.lr by {bs / ref_bs:g}",
-        ))
+    if not (bs < ref_bs and bs * accum < ref_bs):  # no accumulation, or not enough to make up for the smaller batch
+        return []
+    figs = {"batch_size": bs, "grad_accum": accum, "effective_batch": bs * accum, "reference": ref_bs}
+    extra = ""
+    counts, small = ctx.counts, ctx.small
+    if counts:
+        # multilabel counts are positives per label: the share of a label is of the rows, not of all positives
+        multi_hot = ctx.kind is not None and task_kind(ctx.kind).multi_hot
+        total = float(ctx.num_examples) if multi_hot and ctx.num_examples else sum(counts.values())
+        share = counts[small] / total if total and small else None
+        if share:
+            p_none = (1 - share) ** bs
+            figs.update(rarest=small, rarest_share=round(share, 4), p_batch_without_rarest=round(p_none, 3))
+            extra = (f"; the rarest class {small} is {100 * share:.1f}% of the data, so {100 * p_none:.0f}% of "
+                     f"batches of {bs} hold none of it")
+    need = math.ceil(ref_bs / bs)
+    what = ("without gradient accumulation" if accum == 1
+            else f"with train.grad_accum = {accum} (effective batch {bs * accum})")
+    return [Finding(
+        "small_batch_no_accum", "warning", figs,
+        f"train.batch_size = {bs} {what} is smaller than {ref_what}: gradients are "
+        f"about {ref_bs / (bs * accum):.1f}x noisier and the tuned learning rate no longer fits{extra}",
+        f"keep the effective batch: train.grad_accum: {need} (effective {bs * need}), or scale optim.lr by {bs / ref_bs:g}",
+    )]
 
-    # --- extreme weights ------------------------------------------------------------------
-    if weights:
-        sigmoid = kind in ("binary", "multilabel")
-        vals = {k: v for k, v in weights.items() if v > 0}
-        if vals:
-            top = max(vals, key=vals.get)
-            r = vals[top] if sigmoid else vals[top] / min(vals.values())
-            if r > MAX_WEIGHT_RATIO:
-                low = min(vals, key=vals.get)
-                what = (f"pos_weight of {top} is {r:.0f}" if sigmoid
-                        else f"the weight of {top} ({vals[top]:.3g}) is {r:.0f}x that of {low} ({vals[low]:.3g})")
-                cnt = f" (it has {counts.get(top, 0):g} training examples)" if counts and top in counts else ""
-                out.append(Finding(
-                    "weights_over_50x", "warning",
-                    {"class": top, "ratio": round(r, 1), "threshold": MAX_WEIGHT_RATIO, "weights": {k: round(v, 4) for k, v in weights.items()}},
-                    f"extreme class weights: {what}{cnt}; one mislabelled example of it then outweighs {r:.0f} correct ones "
-                    "and the loss is dominated by a handful of texts",
-                    "bound them: weighting.cap: 10, or weighting.scheme: sqrt_inverse / effective_number",
-                ))
-    for name, spec in loss.items():
-        for p in _explicit_weights(spec, str(spec.get("type") or name)):
+
+def _extreme_weights(ctx: _Context) -> list[Finding]:
+    out = []
+    weights, counts = ctx.weights, ctx.counts
+    vals = {k: v for k, v in (weights or {}).items() if v > 0}
+    if vals:
+        sigmoid = ctx.kind is not None and task_kind(ctx.kind).sigmoid
+        top = max(vals, key=vals.get)
+        r = vals[top] if sigmoid else vals[top] / min(vals.values())
+        if r > MAX_WEIGHT_RATIO:
+            low = min(vals, key=vals.get)
+            what = (f"pos_weight of {top} is {r:.0f}" if sigmoid
+                    else f"the weight of {top} ({vals[top]:.3g}) is {r:.0f}x that of {low} ({vals[low]:.3g})")
+            cnt = f" (it has {counts.get(top, 0):g} training examples)" if counts and top in counts else ""
+            out.append(Finding(
+                "weights_over_50x", "warning",
+                {"class": top, "ratio": round(r, 1), "threshold": MAX_WEIGHT_RATIO, "weights": {k: round(v, 4) for k, v in weights.items()}},
+                f"extreme class weights: {what}{cnt}; one mislabelled example of it then outweighs {r:.0f} correct ones "
+                "and the loss is dominated by a handful of texts",
+                "bound them: weighting.cap: 10, or weighting.scheme: sqrt_inverse / effective_number",
+            ))
+    for name, spec in ctx.loss.items():
+        for p in _explicit_weights(spec, ctx.ltype(name)):
             r = _vector_ratio(spec.get(p))
             if r is not None and r > MAX_WEIGHT_RATIO:
                 out.append(Finding(
@@ -419,30 +481,122 @@ def lint_recipe(
                     f"loss.{name}.{p}: the largest weight is {r:.0f}x the smallest; a few examples dominate the loss",
                     "bound them below 50x (or let weighting: own the class weights with a cap)",
                 ))
+    return out
 
-    # --- label smoothing + confidence weighting ---------------------------------------------
-    global_conf = bool(_section(data, "sample_weighting").get("confidence"))
-    for name, spec in loss.items():
-        if global_conf or spec.get("confidence") is True:
-            eps = _smoothing(name, spec)
-            if eps > 0:
-                labels = _section(data, "task").get("labels") or (list(counts) if counts else None)
-                c = len(labels) if labels else None
-                figs = {"part": name, "label_smoothing": eps}
-                cap_txt = ""
-                if c and kind in ("multiclass", None):
-                    top_target = 1 - eps + eps / c
-                    figs.update(num_classes=c, max_target=round(top_target, 4))
-                    cap_txt = f" (the target for the true class is {top_target:.3f} with {c} classes)"
-                out.append(Finding(
-                    "smoothing_with_confidence", "warning", figs,
-                    f"loss.{name} smooths labels by {eps:g}{cap_txt} while "
-                    f"{'sample_weighting.confidence' if global_conf else f'loss.{name}.confidence'} weights each "
-                    "example by the model's confidence: smoothing pulls confidence down, the weighting reads that "
-                    "lowered confidence as a signal, so the two fight and the weights carry little information",
-                    "use one: drop label_smoothing, or turn confidence weighting off",
-                ))
-    return sort_findings(out)
+
+def _smoothing(ctx: _Context, name: str) -> float:
+    """The part's label smoothing as it trains (the loss's default when not written)."""
+    args, spec = ctx.args[name], ctx.loss[name]
+    for key in ("label_smoothing", "smoothing", "epsilon"):
+        eps = args.get(key, spec.get(key))
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+            return float(eps)
+    return 0.0
+
+
+def _smoothing_with_confidence(ctx: _Context) -> list[Finding]:
+    out = []
+    global_conf = ctx.recipe.sample_weighting.confidence
+    for name in ctx.loss:
+        part_conf = ctx.args[name].get("confidence") is True
+        if not (global_conf or part_conf):
+            continue
+        eps = _smoothing(ctx, name)
+        if eps <= 0:
+            continue
+        c = len(ctx.labels) if ctx.labels else None
+        figs = {"part": name, "label_smoothing": eps}
+        cap_txt = ""
+        if c and (ctx.kind is None or task_kind(ctx.kind).is_multiclass):
+            top_target = 1 - eps + eps / c
+            figs.update(num_classes=c, max_target=round(top_target, 4))
+            cap_txt = f" (the target for the true class is {top_target:.3f} with {c} classes)"
+        out.append(Finding(
+            "smoothing_with_confidence", "warning", figs,
+            f"loss.{name} smooths labels by {eps:g}{cap_txt} while "
+            f"{'sample_weighting.confidence' if global_conf else f'loss.{name}.confidence'} weights each "
+            "example by the model's confidence: smoothing pulls confidence down, the weighting reads that "
+            "lowered confidence as a signal, so the two fight and the weights carry little information",
+            "use one: drop label_smoothing, or turn confidence weighting off",
+        ))
+    return out
+
+
+def _max_length(ctx: _Context) -> list[Finding]:
+    """``data.max_length`` above the encoder's positions (when its config.json is readable locally:
+    :func:`tailtune.models.checks.position_limit_of_folder`; ``train`` checks it before loading)."""
+    from tailtune.models.checks import position_limit_of_folder
+    from tailtune.models.classifier import resolve_encoder_name
+
+    name, max_length = ctx.recipe.model.name, ctx.recipe.data.max_length
+    limit = position_limit_of_folder(resolve_encoder_name(str(name))) if name else None
+    if limit is None or max_length is None or int(max_length) <= limit:
+        return []
+    return [Finding(
+        "max_length_over_positions", "error", {"max_length": int(max_length), "positions": limit, "model": str(name)},
+        f"data.max_length = {int(max_length)} but the encoder {name} has {limit} positions: training would stop "
+        f"at the first text longer than {limit} tokens",
+        f"set data.max_length: {limit} (or less)",
+    )]
+
+
+_CHECKS = (_double_weighting, _focal_checks, _focal_lr, _batch, _extreme_weights, _smoothing_with_confidence,
+           _max_length)
+
+
+def lint_recipe(
+    recipe: Any,
+    *,
+    class_counts: Mapping[str, float] | Sequence[float] | None = None,
+    num_examples: float | None = None,
+    baseline: Any = None,
+    task: TaskSpec | None = None,
+) -> list[Finding]:
+    """Check a recipe for remedies that cancel or compound each other.
+
+    Every figure is what training uses: the class weights come from :func:`tailtune.recipe.resolve`
+    and each loss part's arguments from its loss signature (a focal part that sets no ``gamma`` is
+    checked at its loss's default, e.g. 0.1 for ``sentiment_focal``).
+
+    Args:
+        recipe: a :class:`tailtune.recipe.Recipe` or its mapping form.
+        class_counts: training examples per class (multilabel: positives per label), e.g. from
+            :func:`class_counts_from_data`; enables the checks that cite the data.
+        num_examples: training set size (multilabel ``pos_weight`` needs it).
+        baseline: the recipe this one is compared with (a CE recipe it switches from); its lr and
+            effective batch replace the defaults of ``focal_lr_unchanged`` and ``small_batch_no_accum``.
+        task: the data's TaskSpec (its kind, label order and hierarchy; default: the recipe's
+            ``task`` section and the class names of ``class_counts``).
+
+    Returns:
+        findings, errors first (empty when the recipe is clean).
+
+    Raises:
+        TypeError: ``recipe`` is neither a Recipe nor a mapping. RecipeError: it does not validate.
+
+    Example:
+        >>> lint_recipe({"loss": {"ce": {}}, "train": {"batch_size": 32}})
+        []
+    """
+    data = _as_mapping(recipe)
+    rec = _validated(data)
+    base_data = _as_mapping(baseline) if baseline is not None else None
+    counts = _counts(class_counts)
+    kind = task.kind if task is not None else rec.task.kind
+    ratio, big, small = imbalance_ratio(counts) if counts else (None, None, None)
+    weights = (recipe_class_weights(rec, kind, counts, num_examples=num_examples, task=task) if counts else None)
+    labels = list(task.labels) if task is not None else (rec.task.labels or (list(counts) if counts else None))
+    ctx = _Context(data, rec, _validated(base_data) if base_data is not None else None, base_data, kind, counts,
+                   num_examples, labels, _part_args(rec, data, kind), weights, ratio, big, small)
+    return sort_findings([f for check in _CHECKS for f in check(ctx)])
+
+
+def recipe_counts(recipe: Any, *, data_path: str | None = None) -> tuple[TaskSpec, Any]:
+    """Load the recipe's training data as training does (:func:`tailtune.recipe.data.load_recipe_data`)
+    and count it: ``(task, ClassCounts)``."""
+    rec = recipe if isinstance(recipe, Recipe) else _validated(_as_mapping(recipe))
+    loaded = load_recipe_data(rec, data_path=data_path, require=("train",))
+    return loaded.task, train_counts(loaded)
 
 
 def class_counts_from_data(recipe: Any, *, data_path: str | None = None) -> tuple[dict[str, float], int]:
@@ -455,38 +609,5 @@ def class_counts_from_data(recipe: Any, *, data_path: str | None = None) -> tupl
         RecipeError: no ``data.path`` in the recipe and none given.
         DataError: from :func:`tailtune.data.load_dataset`.
     """
-    import numpy as np
-
-    from tailtune.data import load_dataset
-    from tailtune.errors import RecipeError
-
-    data = _as_mapping(recipe)
-    ds = _section(data, "data")
-    path = data_path or ds.get("path")
-    if not path:
-        raise RecipeError("data.path: not set; give the recipe a data.path or pass --data-path DIR to count classes")
-    kwargs = {}
-    # read the data exactly as training will (empty_text: drop, label_sep, the split seed)
-    for key, arg in (("text", "text_column"), ("labels", "label_column"), ("empty_text", "empty_text"),
-                     ("label_sep", "label_sep"), ("val_fraction", "val_fraction")):
-        if ds.get(key):
-            kwargs[arg] = ds[key]
-    seed = _section(data, "train").get("seed")
-    if seed is not None:
-        kwargs["seed"] = int(seed)
-    loaded = load_dataset(path, **kwargs)
-    task = loaded.task
-    y = np.asarray(loaded.splits["train"]["labels"])
-    n = int(len(y))
-    if task.kind == "multiclass":
-        c = np.bincount(y.astype(int), minlength=len(task.labels))
-        return {name: float(v) for name, v in zip(task.labels, c)}, n
-    if task.kind == "binary":
-        c = np.bincount(y.reshape(-1).astype(int), minlength=2)
-        return {name: float(v) for name, v in zip(task.labels, c)}, n
-    if task.kind == "multilabel":
-        c = y.reshape(n, -1).sum(axis=0)
-        return {name: float(v) for name, v in zip(task.labels, c)}, n
-    classes = list(task.aspect_classes)
-    c = np.bincount(y.reshape(-1).astype(int), minlength=len(classes))
-    return {name: float(v) for name, v in zip(classes, c)}, n
+    _, counts = recipe_counts(recipe, data_path=data_path)
+    return counts.as_dict(), int(counts.num_examples)

@@ -21,12 +21,22 @@ Relations:
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Iterable
 
-from tailtune.diagnostics.findings import Finding, severity_rank, sort_findings
+from tailtune.diagnostics.findings import Finding, Knob, severity_rank, sort_findings
 from tailtune.diagnostics.rundata import RunData, _num, val_metric
-from tailtune.diagnostics.series import FLAT_SLOPE, WINDOW, is_oscillating, relative_slope, shape
+from tailtune.diagnostics.series import (
+    FLAT_SLOPE,
+    STALL_EPOCHS,
+    WINDOW,
+    drop_from_start,
+    is_oscillating,
+    relative_slope,
+    shape,
+    stalled,
+)
 
 # -------------------------------------------------------------------------------- thresholds
 #: train-minus-validation score gap (macro-F1 points as fractions) that bounds each trend label
@@ -40,9 +50,16 @@ GAP_CRITICAL = 0.30
 GAP_LABELS = ("normal", "inverted", "growing", "overfitting", "severe", "critical")
 #: a validation-to-test drop larger than this (2 points) is reported
 VAL_TEST_DROP = 0.02
-#: a classification loss at or below this absolute value, or this share of its first epoch, is saturated
-SATURATION_ABS = 0.05
-SATURATION_REL = 0.05
+#: a classification loss that has shed at least this share of its first epoch's value is near its floor
+SATURATION_DROP = 0.85
+#: ... and, in a composite loss, saturated early when its remaining share of its start is at most this
+#: share of the contrastive part's remaining share (8% of its start against 79%: 0.1)
+SAT_VS_CONTRASTIVE = 1 / 6
+#: the classification part lags when its recent pace (relative slope) is under this share of the
+#: contrastive part's
+LAG_RATIO = 1 / 3
+#: share of the contrastive part's weight moved back to the classification part when it lags
+LAG_MOVE_SHARE = 0.5
 #: a class is rare when its training share is below this, or its count <= RARE_RATIO_TO_MAX x the largest
 RARE_SHARE = 0.05
 RARE_RATIO_TO_MAX = 0.2
@@ -50,7 +67,7 @@ RARE_RATIO_TO_MAX = 0.2
 UPWEIGHT_FACTOR = 1.5
 #: precision under this on an up-weighted class means its weight is too high
 LOW_PRECISION = 0.5
-#: weight moved between loss parts when one plateaus
+#: share of the total loss weight moved to the contrastive part when it plateaus
 WEIGHT_SHIFT = 0.1
 #: inverted gap on at least this share of epochs (and >= 3 epochs) is reported
 INVERTED_SHARE = 0.5
@@ -79,13 +96,19 @@ def run_rules(
     *,
     rules: Iterable[str] | None = None,
     min_severity: str = "warning",
+    reconcile: bool = True,
 ) -> list[Finding]:
     """Run every registered rule (or those named) and return findings at ``min_severity`` or above.
+
+    Findings that move one setting in opposite directions are merged into one ``reconciled``
+    finding first (:func:`tailtune.diagnostics.reconcile.reconcile`), at the severity of the most
+    serious of them.
 
     Args:
         run: a :class:`RunData` (see :func:`tailtune.diagnostics.load_run`) or bare history rows.
         rules: names from :data:`RULES` (default: all).
         min_severity: ``"ok"`` returns everything, ``"warning"`` (default) only problems.
+        reconcile: merge conflicting advice (default); ``False`` returns each rule's own finding.
 
     Returns:
         findings, most serious first.
@@ -101,8 +124,12 @@ def run_rules(
     floor = severity_rank(min_severity)
     out: list[Finding] = []
     for name in names:
-        out.extend(f for f in RULES[name](run) if severity_rank(f.severity) >= floor)
-    return sort_findings(out)
+        out.extend(RULES[name](run))
+    if reconcile:
+        from tailtune.diagnostics.reconcile import reconcile as merge
+
+        out = merge(out, run=run)
+    return sort_findings([f for f in out if severity_rank(f.severity) >= floor])
 
 
 # -------------------------------------------------------------------------------- helpers
@@ -219,61 +246,91 @@ def _pts(x: float) -> str:
 
 
 # ---------------------------------------------------------------------------- loss dynamics
-@register("composite_loss")
-def composite_loss(run: RunData) -> list[Finding]:
-    """Dynamics of a loss with a classification part and a contrastive part (train ``loss_parts``).
-
-    both falling -> ok; classification falling while contrastive is flat -> shift 0.1 of weight to
-    the contrastive part; the reverse -> shift 0.1 to the classification part; both flat from the
-    first epoch -> learning rate or data; a part rising -> learning rate too high.
-    """
+def _composite_parts(run: RunData) -> tuple[str, str] | None:
+    """``(classification part, contrastive part)`` names when both are logged, else ``None``."""
     parts = run.loss_parts()
     logged = {p for row in run.history for p in ((row.get("train") or {}).get("loss_parts") or {})}
     cls = [p for p, m in parts.items() if p in logged and not m["contrastive"]]
     con = [p for p, m in parts.items() if p in logged and m["contrastive"]]
-    if not cls or not con or len(run.history) < 3:
+    return (cls[0], con[0]) if cls and con else None
+
+
+def _val_summary(run: RunData) -> tuple[str, list[float], bool | None]:
+    """``(early-stopping metric, its validation series, whether it has stalled)``."""
+    metric = run.stop_metric
+    v = _present([val_metric(r, metric) for r in run.history])
+    return metric, v, stalled(v, higher_is_better=not metric.endswith("loss"))
+
+
+def _move_weight(weights: dict[str, float | None], src: str, dst: str, amount: float | None, *, share: float | None = None) -> str:
+    """``loss.src.weight a -> a', loss.dst.weight b -> b'`` moving ``amount`` (or ``share`` of src's weight)."""
+    w_src, w_dst = weights.get(src), weights.get(dst)
+    if isinstance(w_src, float) and isinstance(w_dst, float):
+        moved = share * w_src if share is not None else amount
+        if moved is not None and 0 < moved < w_src:
+            return (f"loss.{src}.weight {w_src:g} -> {w_src - moved:.3g}, "
+                    f"loss.{dst}.weight {w_dst:g} -> {w_dst + moved:.3g} (the sum stays {w_src + w_dst:.3g})")
+    if share is not None:
+        return f"multiply loss.{src}.weight by {1 - share:g} and add what it loses to loss.{dst}.weight"
+    return f"move weight from loss.{src}.weight to loss.{dst}.weight"
+
+
+def _weight_knobs(up: str, down: str) -> tuple[Knob, Knob]:
+    return Knob(f"loss.{up}.weight", "up", (up,)), Knob(f"loss.{down}.weight", "down", (down,))
+
+
+@register("composite_loss")
+def composite_loss(run: RunData) -> list[Finding]:
+    """Dynamics of a loss with a classification part and a contrastive part (train ``loss_parts``).
+
+    The parts are judged against each other and against their own first epoch (see
+    docs/diagnostics.md): a part rising -> learning rate; the classification part lagging the
+    contrastive one (its recent pace under :data:`LAG_RATIO` of the contrastive part's, while it
+    has shed less than :data:`SATURATION_DROP` of its start) -> move weight back to it; both
+    falling -> ok; the contrastive part flat while the classification part falls -> move weight to
+    it; both flat from the first epoch -> learning rate or data.
+    """
+    names = _composite_parts(run)
+    if names is None or len(run.history) < 3:
         return []
-    c_name, k_name = cls[0], con[0]
-    c, k = _part_series(run.history, c_name), _part_series(run.history, k_name)
+    c_name, k_name = names
+    c, k = _present(_part_series(run.history, c_name)), _present(_part_series(run.history, k_name))
     sc, sk = shape(c), shape(k)
     if sc is None or sk is None:
         return []
+    rate_c, rate_k = relative_slope(c[-WINDOW:]), relative_slope(k[-WINDOW:])
+    drop_c, drop_k = drop_from_start(c), drop_from_start(k)
+    parts = run.loss_parts()
+    weights = {c_name: parts[c_name].get("weight"), k_name: parts[k_name].get("weight")}
     figs = {
         "parts": {c_name: "classification", k_name: "contrastive"},
-        "window_epochs": min(WINDOW, len(_present(c))),
-        f"{c_name}_rel_slope": _r(relative_slope(_present(c)[-WINDOW:])),
-        f"{k_name}_rel_slope": _r(relative_slope(_present(k)[-WINDOW:])),
-        f"{c_name}_first_last": [_r(_present(c)[0]), _r(_present(c)[-1])],
-        f"{k_name}_first_last": [_r(_present(k)[0]), _r(_present(k)[-1])],
-        "flat_threshold": FLAT_SLOPE,
+        "window_epochs": min(WINDOW, len(c)),
+        f"{c_name}_rel_slope": _r(rate_c), f"{k_name}_rel_slope": _r(rate_k),
+        f"{c_name}_first_last": [_r(c[0]), _r(c[-1])], f"{k_name}_first_last": [_r(k[0]), _r(k[-1])],
+        f"{c_name}_drop_from_start": _r(drop_c), f"{k_name}_drop_from_start": _r(drop_k),
+        "weights": weights, "flat_threshold": FLAT_SLOPE, "lag_ratio": LAG_RATIO,
     }
-    wc, wk = parts[c_name].get("weight"), parts[k_name].get("weight")
-    figs["weights"] = {c_name: wc, k_name: wk}
-
-    def shift(src: str, dst: str, w_src, w_dst) -> str:
-        if isinstance(w_src, float) and isinstance(w_dst, float) and w_src > WEIGHT_SHIFT:
-            return (
-                f"shift {WEIGHT_SHIFT} of loss weight to {dst}: loss.{src}.weight {w_src:g} -> "
-                f"{w_src - WEIGHT_SHIFT:g}, loss.{dst}.weight {w_dst:g} -> {w_dst + WEIGHT_SHIFT:g}"
-            )
-        return f"shift {WEIGHT_SHIFT} of loss weight from {src} to {dst}"
-
-    slope_c, slope_k = figs[f"{c_name}_rel_slope"], figs[f"{k_name}_rel_slope"]
+    pace = f"({c_name} {rate_c:+.1%}/epoch, {k_name} {rate_k:+.1%}/epoch)"
+    rising = [n for n, sh in ((c_name, sc), (k_name, sk)) if sh == "rising"]
+    if rising:
+        return [Finding("composite_loss", "warning", figs,
+                        f"training loss part {', '.join(rising)} is rising over the last epochs {pace}",
+                        "lower the learning rate (optim.lr x0.5) or lengthen warmup (optim.warmup 0.1)",
+                        (Knob("optim.lr", "down"),))]
+    if sk == "falling" and _lags(rate_c, rate_k, drop_c, drop_k):
+        return [_lagging_classifier(run, c_name, k_name, c, k, figs, weights)]
     if sc == "falling" and sk == "falling":
-        return [Finding("composite_loss", "ok", figs,
-                        f"both loss parts are falling ({c_name} {slope_c:+.1%}/epoch, {k_name} {slope_k:+.1%}/epoch)", "")]
+        return [Finding("composite_loss", "ok", figs, f"both loss parts are falling {pace}", "")]
     if sc == "falling" and sk == "flat":
+        total = sum(w for w in weights.values() if isinstance(w, float)) or 1.0
         return [Finding("composite_loss", "warning", figs,
-                        f"{c_name} is still falling ({slope_c:+.1%}/epoch) but the contrastive part {k_name} has "
-                        f"plateaued ({slope_k:+.1%}/epoch over the last {figs['window_epochs']} epochs)",
-                        shift(c_name, k_name, wc, wk))]
-    if sk == "falling" and sc == "flat":
-        return [Finding("composite_loss", "warning", figs,
-                        f"the contrastive part {k_name} is still falling ({slope_k:+.1%}/epoch) but {c_name} has "
-                        f"plateaued ({slope_c:+.1%}/epoch)", shift(k_name, c_name, wk, wc))]
+                        f"{c_name} is still falling ({rate_c:+.1%}/epoch) but the contrastive part {k_name} has "
+                        f"plateaued ({rate_k:+.1%}/epoch over the last {figs['window_epochs']} epochs)",
+                        f"shift {WEIGHT_SHIFT:.0%} of the total loss weight to {k_name}: "
+                        + _move_weight(weights, c_name, k_name, WEIGHT_SHIFT * total),
+                        _weight_knobs(k_name, c_name))]
     if sc == "flat" and sk == "flat":
-        whole_c = relative_slope(_present(c))
-        whole_k = relative_slope(_present(k))
+        whole_c, whole_k = relative_slope(c), relative_slope(k)
         if abs(whole_c) < FLAT_SLOPE and abs(whole_k) < FLAT_SLOPE:
             figs["whole_run_rel_slopes"] = {c_name: _r(whole_c), k_name: _r(whole_k)}
             lr = _num((run.recipe or {}).get("optim", {}).get("lr")) if run.recipe else None
@@ -282,49 +339,92 @@ def composite_loss(run: RunData) -> list[Finding]:
                             f"both loss parts are flat from the first epoch ({c_name} {whole_c:+.1%}/epoch, "
                             f"{k_name} {whole_k:+.1%}/epoch): the model is not learning",
                             f"raise the learning rate about 3x{lr_txt}, or check the data: labels shuffled or "
-                            "misaligned with texts, texts truncated to nothing, a frozen encoder")]
+                            "misaligned with texts, texts truncated to nothing, a frozen encoder",
+                            (Knob("optim.lr", "up"),))]
         return [Finding("composite_loss", "ok", figs, "both loss parts fell and have now converged", "")]
-    rising = [n for n, s in ((c_name, sc), (k_name, sk)) if s == "rising"]
-    if rising:
-        return [Finding("composite_loss", "warning", figs,
-                        f"training loss part {', '.join(rising)} is rising over the last epochs",
-                        "lower the learning rate (optim.lr x0.5) or lengthen warmup (optim.warmup 0.1)")]
     return []
+
+
+def _lags(rate_c: float, rate_k: float, drop_c: float, drop_k: float) -> bool:
+    """The classification part falls at under LAG_RATIO of the contrastive part's pace over the window
+    (relative slopes: each part against its own level) and is not near its floor (it has shed less
+    than SATURATION_DROP of its start: that case is :func:`loss_saturated`'s)."""
+    if not (rate_k < 0 and drop_k > 0) or any(map(math.isnan, (rate_c, drop_c))):
+        return False
+    return rate_c / rate_k < LAG_RATIO and drop_c < SATURATION_DROP
+
+
+def _lagging_classifier(run: RunData, c_name: str, k_name: str, c: list[float], k: list[float], figs: dict,
+                        weights: dict) -> Finding:
+    metric, v, stuck = _val_summary(run)
+    val_txt = ""
+    if len(v) >= 2:
+        figs[f"val_{metric}_first_last"] = [_r(v[0]), _r(v[-1])]
+        figs["val_stalled"] = stuck
+        val_txt = f"; validation {metric} {v[0]:.3f} -> {v[-1]:.3f}" + (" and has stopped improving" if stuck else "")
+    balance = ((run.recipe or {}).get("loss_balance") or "fixed") if run.recipe else "fixed"
+    move = _move_weight(weights, k_name, c_name, None, share=LAG_MOVE_SHARE)
+    action = (f"move weight back to the classification part: {move}; if {c_name} still lags, halve again; if "
+              f"{k_name} then stops falling, you moved too much. Or ramp the contrastive part in later "
+              f"(train the classifier alone for the first epochs)")
+    if balance == "uncertainty":
+        action = f"loss_balance: uncertainty let the learned balance drift to {k_name}: set loss_balance: fixed and {action}"
+    return Finding(
+        "composite_loss", "warning", figs,
+        f"the classifier has stopped learning while the contrastive part dominates: {c_name} {c[0]:.3f} -> "
+        f"{c[-1]:.3f} (shed {figs[f'{c_name}_drop_from_start']:.0%} of its start, {figs[f'{c_name}_rel_slope']:+.1%}/epoch "
+        f"lately) while {k_name} {k[0]:.3f} -> {k[-1]:.3f} (shed {figs[f'{k_name}_drop_from_start']:.0%}, "
+        f"{figs[f'{k_name}_rel_slope']:+.1%}/epoch){val_txt}. The encoder follows the contrastive gradient; the "
+        "classification part, the one the metric depends on, barely moves",
+        action, _weight_knobs(c_name, k_name))
 
 
 @register("loss_saturated")
 def loss_saturated(run: RunData) -> list[Finding]:
-    """The classification training loss has reached its floor while the validation metric is flat."""
-    parts = run.loss_parts()
-    cls = [p for p, m in parts.items() if not m["contrastive"]]
-    name, series = "loss", _series(run.history, "train", "loss")
-    for p in cls:
-        s = _part_series(run.history, p)
-        if len(_present(s)) >= 3:
-            name, series = p, s
-            break
+    """The classification loss is near its floor (relative to its own start, and to the contrastive part
+    when there is one) while the validation metric has stalled."""
+    names = _composite_parts(run)
+    if names is not None:
+        name, series = names[0], _part_series(run.history, names[0])
+    else:
+        parts = run.loss_parts()
+        cls = [p for p, m in parts.items() if not m["contrastive"] and len(_present(_part_series(run.history, p))) >= 3]
+        name, series = (cls[0], _part_series(run.history, cls[0])) if cls else ("loss", _series(run.history, "train", "loss"))
     y = _present(series)
-    metric = run.stop_metric
-    v = _present([val_metric(r, metric) for r in run.history])
-    if len(y) < 3 or len(v) < 3:
+    metric, v, stuck = _val_summary(run)
+    if len(y) < 3 or not stuck:
         return []
-    saturated = y[-1] <= SATURATION_ABS or (y[0] > 0 and y[-1] <= SATURATION_REL * y[0])
-    if not saturated or shape(v) != "flat":
+    drop = drop_from_start(y)
+    if math.isnan(drop) or drop < SATURATION_DROP:
         return []
-    figs = {
-        "part": name,
-        "first": _r(y[0]),
-        "last": _r(y[-1]),
-        "last_over_first": _r(y[-1] / y[0]) if y[0] else None,
-        f"val_{metric}_rel_slope": _r(relative_slope(v[-WINDOW:])),
-        f"val_{metric}_last": _r(v[-1]),
-    }
+    figs = {"part": name, "first": _r(y[0]), "last": _r(y[-1]), "last_over_first": _r(y[-1] / y[0]),
+            "drop_from_start": _r(drop), "saturation_drop": SATURATION_DROP,
+            f"val_{metric}_last": _r(v[-1]), f"val_{metric}_best": _r(max(v) if not metric.endswith("loss") else min(v)),
+            "val_stalled_epochs": STALL_EPOCHS}
+    epoch = _epochs(run.history)[-1]
+    if names is not None:
+        k = _present(_part_series(run.history, names[1]))
+        drop_k = drop_from_start(k)
+        if math.isnan(drop_k) or (1 - drop) > SAT_VS_CONTRASTIVE * (1 - drop_k):
+            return []
+        figs.update(contrastive=names[1], contrastive_first_last=[_r(k[0]), _r(k[-1])],
+                    contrastive_drop_from_start=_r(drop_k), sat_vs_contrastive=_r(SAT_VS_CONTRASTIVE))
+        verdict = (f"the classification part {name} saturated early: {y[0]:.3f} -> {y[-1]:.3f} at epoch {epoch} "
+                   f"({y[-1] / y[0]:.0%} of its start) while the contrastive part {names[1]} is at {k[-1]:.3f} "
+                   f"({k[-1] / k[0]:.0%} of its own start), and validation {metric} has not improved for "
+                   f"{STALL_EPOCHS} epochs ({v[-1]:.3f}): the classifier fits the training labels and passes the "
+                   f"encoder little gradient, so the later epochs train it on {names[1]} alone")
+    else:
+        verdict = (f"the classification loss ({name}) is at its floor: {y[0]:.3f} -> {y[-1]:.4f} ({y[-1] / y[0]:.0%} of "
+                   f"its start) while validation {metric} has not improved for {STALL_EPOCHS} epochs ({v[-1]:.3f}): "
+                   "the model has memorised the training set and further epochs add nothing")
+    part = name if name != "loss" else next((p for p, m in run.loss_parts().items() if not m["contrastive"]), None)
+    smooth = f"label smoothing 0.1 on loss.{part}" if part else "label smoothing 0.1"
     return [Finding(
-        "loss_saturated", "warning", figs,
-        f"the classification loss ({name}) is at its floor ({y[0]:.3f} -> {y[-1]:.4f}) while validation "
-        f"{metric} is flat at {v[-1]:.3f}: the model has memorised the training set and further epochs add nothing",
-        "stop earlier (early_stopping.patience 2), regularise (model.dropout 0.2, optim.weight_decay 0.05), "
-        "or give a contrastive part more weight; more data helps most",
+        "loss_saturated", "warning", figs, verdict,
+        f"stop earlier (early_stopping.patience 2), keep the classification loss from collapsing ({smooth}, "
+        "model.dropout 0.2, optim.weight_decay 0.05); more data helps most",
+        (Knob("train.epochs", "down"), Knob("regularisation", "up")),
     )]
 
 
@@ -347,6 +447,7 @@ def loss_oscillating(run: RunData) -> list[Finding]:
                 f"{split} loss oscillates ({' -> '.join(f'{x:.3f}' for x in y[-6:])})",
                 f"halve the learning rate{lr_txt}, lengthen warmup (optim.warmup 0.1) or raise the batch "
                 "(train.grad_accum x2)",
+                (Knob("optim.lr", "down"),),
             ))
     return out
 
@@ -373,6 +474,7 @@ def val_loss_rising(run: RunData) -> list[Finding]:
         f"{epochs[i_min]} -> {vp[-1]:.3f} now, while the training loss keeps falling (overconfident on validation)",
         f"stop near epoch {epochs[i_min]} (early_stopping on loss or patience 2); calibrate with temperature "
         "scaling if scores matter; regularise (dropout, weight decay, label smoothing)",
+        (Knob("train.epochs", "down"), Knob("regularisation", "up")),
     )]
 
 
@@ -410,13 +512,14 @@ def train_val_gap(run: RunData) -> list[Finding]:
         out.append(Finding("train_val_gap", sev, figs,
                            f"{last['label']}: train {metric} exceeds validation by {_pts(last['gap'])} at epoch "
                            f"{last['epoch']}" + (f" (gap {_pts(best['gap'])} at the best epoch {best['epoch']})" if best else ""),
-                           action))
+                           action, (Knob("train.epochs", "down"), Knob("regularisation", "up"))))
     elif (last["label"] == "growing" and len(labelled) >= 3 and labelled[-2]["label"] in ("growing", "normal")
           and sum(r["label"] == "growing" for r in labelled[-3:]) >= 2
           and last["gap"] - labelled[-3]["gap"] >= GAP_WIDENING - 1e-9):  # a net rise, not noise around a level
         out.append(Finding("train_val_gap", "warning", figs,
                            f"the train/validation gap keeps widening ({', '.join(_pts(r['gap']) for r in labelled[-3:])})",
-                           "expect overfitting within a few epochs: rely on early stopping (patience 2) or regularise"))
+                           "expect overfitting within a few epochs: rely on early stopping (patience 2) or regularise",
+                           (Knob("train.epochs", "down"),)))
     inverted = [r for r in labelled if r["label"] == "inverted"]
     if len(labelled) >= 3 and len(inverted) / len(labelled) >= INVERTED_SHARE:
         figs_i = dict(figs, inverted_epochs=[r["epoch"] for r in inverted])
@@ -445,7 +548,8 @@ def best_epoch(run: RunData) -> list[Finding]:
     if e == epochs[-1] and last.get("stopped") == "max_epochs" and len(epochs) >= 2:
         return [Finding("best_epoch", "info", figs,
                         f"the best epoch is the last one ({e} of {len(epochs)}, validation {metric} {_fmt(figs['value'])}): "
-                        "training may not have converged", "raise train.epochs (e.g. x1.5) and keep early stopping on")]
+                        "training may not have converged", "raise train.epochs (e.g. x1.5) and keep early stopping on",
+                        (Knob("train.epochs", "up"),))]
     return [Finding("best_epoch", "info", figs,
                     f"best epoch {e} of {len(epochs)} (validation {metric} {_fmt(figs['value'])}); the saved model is from it", "")]
 
@@ -554,7 +658,8 @@ def rare_zero_recall(run: RunData) -> list[Finding]:
     verdict = f"{len(names)} class{'es' if len(names) > 1 else ''} never recalled at the best epoch: {desc}"
     if not rare_names:
         verdict += " (not rare: check their labels)"
-    return [Finding("rare_zero_recall", "warning", figs, verdict, f"raise their weight ({weight_txt}) or {gamma_txt}")]
+    knobs = (Knob("class_weights", "up", tuple(names)), Knob("focal.gamma", "up"))
+    return [Finding("rare_zero_recall", "warning", figs, verdict, f"raise their weight ({weight_txt}) or {gamma_txt}", knobs)]
 
 
 def _focal_gamma(recipe: dict | None) -> float | None:
@@ -587,11 +692,23 @@ def upweighted_low_precision(run: RunData) -> list[Finding]:
     if not hits:
         return []
     cap = ((run.recipe or {}).get("weighting") or {}).get("cap")
-    figs = {"epoch": run.best_epoch, "median_weight": _r(median), "upweight_bar": _r(bar), "classes": hits, "cap": cap}
     desc = ", ".join(f"{k} (weight {v['weight']:.2f}, precision {v['precision']:.2f}, recall {v['recall']:.2f})" for k, v in hits.items())
     top = max(v["weight"] for v in hits.values())
     new_cap = max(1.5, round(min(float(cap) if cap else top, top) / 2, 1))
+    figs = {"epoch": run.best_epoch, "median_weight": _r(median), "upweight_bar": _r(bar), "classes": hits, "cap": cap,
+            "suggested_cap": new_cap}
     return [Finding("upweighted_low_precision", "warning", figs,
                     f"up-weighted class{'es' if len(hits) > 1 else ''} over-predicted: {desc}",
                     f"the weights are too high: cap them (weighting.cap {new_cap:g}), use scheme sqrt_inverse, "
-                    "or tune a decision threshold instead (tailtune tune)")]
+                    "or tune a decision threshold instead (tailtune tune)",
+                    (Knob("class_weights", "down", tuple(hits)),))]
+
+
+@register("weights_with_thresholds")
+def weights_with_thresholds(run: RunData) -> list[Finding]:
+    """Class weights and the tuned decision rule (``postprocess.json``) both favour the same classes:
+    the prior is corrected twice (see :func:`tailtune.diagnostics.stacking.stacked_corrections`)."""
+    from tailtune.diagnostics.stacking import stacked_corrections
+
+    f = stacked_corrections(run.class_weights, run.postprocess, kind=run.kind, labels=run.labels)
+    return [f] if f is not None else []

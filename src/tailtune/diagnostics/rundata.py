@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
 from tailtune.errors import RunDirError
+from tailtune.recipe.schema import OptimSection
 from tailtune.utils import rundir
 
 #: names (or substrings of names/types) of loss parts that work on embeddings, not logits
 CONTRASTIVE_NAMES = ("supcon", "contrast", "triplet", "ntxent", "infonce", "simcse", "scl")
-#: the CE default learning rate the lint compares focal recipes with (``OptimSection.lr`` default)
-DEFAULT_LR = 5.0e-5
+#: the CE default learning rate the lint compares focal recipes with (the schema's ``optim.lr`` default)
+DEFAULT_LR = OptimSection.model_fields["lr"].default
 
 
 @dataclass
@@ -204,6 +207,7 @@ def _rewrite_fix(path: Path) -> str:
         rundir.EVAL: "Fix: re-run `tailtune evaluate RUN` to rewrite it (or delete it)",
         rundir.POSTPROCESS: "Fix: re-run `tailtune tune RUN` or delete the file",
         rundir.TASK: "Fix: restore task.json from the training run (model/tailtune_model.json holds a copy)",
+        rundir.RESOLVED: "Fix: delete it (diagnostics then recompute the class weights from recipe.yaml)",
     }.get(path.name, "Fix: restore the file or re-run training")
 
 
@@ -242,8 +246,6 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
     Raises:
         RunDirError: no such folder, no ``history.jsonl``, or a corrupt file (named, with its line).
     """
-    import yaml
-
     path = Path(run_dir)
     if not path.is_dir():
         raise RunDirError(f"{path}: no such run directory; pass the folder a `tailtune train` wrote (its output:)")
@@ -278,11 +280,12 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
         name=path.name,
     )
     run.class_counts = dict(class_counts) if class_counts else train_counts(history)
-    from tailtune.diagnostics.weights import recipe_class_weights
-
     n_train = next((_num((r.get("train") or {}).get("n_samples")) for r in history if (r.get("train") or {}).get("n_samples")), None)
     run.extra["n_train"] = n_train
-    run.class_weights = recipe_class_weights(run.recipe, run.kind, run.class_counts, labels=run.labels, num_examples=n_train)
+    resolved = _read_json(path / rundir.RESOLVED)  # what the run recorded it trained with
+    run.extra["resolved"] = resolved
+    run.class_weights = (weights_from_resolved(resolved) if resolved is not None else
+                         recipe_class_weights(run.recipe, run.kind, run.class_counts, labels=run.labels, num_examples=n_train))
     return run
 
 

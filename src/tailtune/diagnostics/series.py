@@ -19,6 +19,14 @@ oscillating at least 4 points; the first differences change sign at
            net change (it goes up and down more than it goes anywhere)
 ========== ===========================================================================
 
+Two measures compare a series with *its own start* rather than with a constant, so that loss
+parts of different scales (and different losses) can be judged side by side:
+
+* ``drop_from_start(y)`` = ``1 - y[-1] / y[0]``: the share of its first value the series has shed
+  (a focal part 0.65 -> 0.60 has shed 7.7%, a contrastive part 0.64 -> 0.35 has shed 45%);
+* ``stalled(y)``: the best value of the last :data:`STALL_EPOCHS` epochs improves on the best
+  before them by at most :data:`STALL_SHARE` of the improvement the series made until then.
+
 Example:
     >>> shape([1.0, 0.8, 0.6, 0.5])
     'falling'
@@ -45,6 +53,10 @@ OSC_FLIP_SHARE = 0.6
 OSC_AMPLITUDE = 0.05
 #: path length / |net change| above which the series goes up and down more than it goes anywhere
 OSC_PATH_RATIO = 3.0
+#: recent epochs looked at by :func:`stalled`
+STALL_EPOCHS = 3
+#: a series has stalled when its recent gain is at most this share of its earlier gain
+STALL_SHARE = 0.1
 
 
 def _clean(values: Sequence[float | None]) -> np.ndarray:
@@ -97,3 +109,40 @@ def is_oscillating(values: Sequence[float | None]) -> bool:
         and float(np.median(np.abs(d))) / level >= OSC_AMPLITUDE
         and path >= OSC_PATH_RATIO * net
     )
+
+
+def drop_from_start(values: Sequence[float | None]) -> float:
+    """``1 - last / first``: the share of its first value a (positive) series has shed; ``nan`` if undefined.
+
+    Example:
+        >>> round(drop_from_start([0.64, 0.55, 0.47, 0.40, 0.35]), 3)
+        0.453
+    """
+    y = _clean(values)
+    if y.size < 2 or y[0] <= 0:
+        return float("nan")
+    return float(1.0 - y[-1] / y[0])
+
+
+def stalled(values: Sequence[float | None], *, higher_is_better: bool = True, recent: int = STALL_EPOCHS) -> bool | None:
+    """Whether a score stopped improving: the best of its last ``recent`` points gains at most
+    :data:`STALL_SHARE` of what the series had gained by then over its first value; ``None`` when
+    there are fewer than ``recent + 1`` points.
+
+    Example:
+        >>> stalled([0.50, 0.60, 0.66, 0.661, 0.66, 0.662])
+        True
+        >>> stalled([0.50, 0.55, 0.60, 0.65, 0.70])
+        False
+    """
+    y = _clean(values)
+    if y.size < recent + 1:
+        return None
+    if not higher_is_better:
+        y = -y
+    before, last = y[:-recent], y[-recent:]
+    earlier_gain = float(before.max() - y[0])
+    recent_gain = float(last.max() - before.max())
+    if earlier_gain <= 0:
+        return recent_gain <= 0
+    return recent_gain <= STALL_SHARE * earlier_gain

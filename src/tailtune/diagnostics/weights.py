@@ -1,13 +1,12 @@
-"""The class weights a recipe gives each class, recomputed from the recipe and the class counts.
+"""The class weights a recipe gives each class, as training applies them.
 
-This mirrors what training does with ``weighting`` (docs/architecture.md, "Weighting"): softmax
-tasks (multiclass, aspects) get :func:`tailtune.weighting.class_weights` over the classes;
-binary/multilabel tasks get ``pos_weight = negatives / positives`` per label
-(:func:`tailtune.weighting.pos_weight`, bounded by ``cap``; its square root under ``sqrt_inverse``,
-as training takes it). ``overrides`` are applied last, ``apply_to: none`` or a ``uniform`` scheme
-without overrides means no class weights (``None``). Sigmoid tasks report the ``pos_weight`` even
-when training hands it to a focal loss as ``alpha = pos_weight / (1 + pos_weight)``: it is the
-positive-to-negative weight ratio either way.
+Nothing is re-derived here: the weights come from :func:`tailtune.recipe.resolve` (the one owner of
+what a recipe means), or from the ``resolved.json`` a run recorded. Softmax tasks (multiclass,
+aspects) report the class weight of each class; sigmoid tasks (binary, multilabel) report each
+label's ``pos_weight``, the positive-to-negative weight ratio the loss applies (also when training
+hands it to a focal loss as ``alpha = pos_weight / (1 + pos_weight)``). ``None`` means no class
+weights (``apply_to: none``, or ``uniform`` without overrides) or weights that cannot be computed
+from what is known.
 
 Example:
     >>> recipe_class_weights({"weighting": {"scheme": "inverse", "normalize": False}}, "multiclass",
@@ -18,74 +17,103 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from tailtune.data import TaskSpec, task_kind
+from tailtune.errors import TailtuneError
+from tailtune.recipe.counts import ClassCounts
+from tailtune.recipe.resolve import resolve_class_weights
+from tailtune.recipe.resolve import weighting_active as _active
+from tailtune.recipe.schema import WeightingSection
+
+__all__ = ["imbalance_ratio", "recipe_class_weights", "task_from_counts", "weighting_active", "weights_from_resolved"]
 
 
-def weighting_active(recipe: Mapping | None) -> bool:
-    """Whether the recipe's ``weighting`` section produces non-uniform class weights."""
-    w = (recipe or {}).get("weighting") or {}
-    if not isinstance(w, Mapping) or w.get("apply_to") == "none":
-        return False
-    scheme = w.get("scheme") or "uniform"
-    overrides = w.get("overrides") or {}
-    return scheme not in ("uniform", "none") or any(float(v) != 1.0 for v in overrides.values())
+def _weighting(recipe: Mapping | Any | None) -> WeightingSection | None:
+    """The recipe's validated ``weighting`` section (``None`` when it does not validate)."""
+    if recipe is not None and hasattr(recipe, "weighting") and isinstance(recipe.weighting, WeightingSection):
+        return recipe.weighting
+    w = (recipe or {}).get("weighting") if isinstance(recipe, Mapping) else None
+    try:
+        return WeightingSection.model_validate(dict(w) if isinstance(w, Mapping) else {})
+    except ValidationError:
+        return None
+
+
+def weighting_active(recipe: Mapping | Any | None) -> bool:
+    """Whether the recipe's ``weighting`` section produces class weights
+    (:func:`tailtune.recipe.resolve.weighting_active`)."""
+    w = _weighting(recipe)
+    return w is not None and _active(w)
+
+
+def task_from_counts(kind: str | None, names: Sequence[str], *, hierarchy: Mapping | None = None) -> TaskSpec | None:
+    """A :class:`~tailtune.data.TaskSpec` whose weighted classes are ``names`` (the class-count keys:
+    binary ``[negative, positive]``, labels, or an aspect task's polarities with ``absent`` last);
+    ``None`` when the names cannot be such a task."""
+    if kind is None:
+        return None
+    try:
+        info = task_kind(kind)
+        if info.per_aspect:
+            names = list(names)
+            if not names or names[-1] != "absent":
+                return None
+            return TaskSpec(kind, ["aspect"], polarities=names[:-1])
+        return TaskSpec(kind, list(names), hierarchy=dict(hierarchy) if hierarchy and info.multi_hot else None)
+    except (TailtuneError, ValueError):
+        return None
 
 
 def recipe_class_weights(
-    recipe: Mapping | None,
+    recipe: Mapping | Any | None,
     kind: str | None,
     counts: Mapping[str, float] | None,
     *,
     labels: Sequence[str] | None = None,
     num_examples: float | None = None,
+    task: TaskSpec | None = None,
 ) -> dict[str, float] | None:
-    """``{class: weight}`` the recipe's ``weighting`` gives, or ``None`` (no weighting, or unknown).
+    """``{class: weight}`` training applies for the recipe's ``weighting``, or ``None``.
 
     Args:
-        recipe: the recipe mapping (``recipe.yaml`` contents or ``Recipe.model_dump()``).
+        recipe: a Recipe or its mapping (``recipe.yaml`` contents).
         kind: the task kind.
         counts: training examples per class (multilabel: positives per label).
         labels: class order (default: the keys of ``counts``).
         num_examples: training set size, needed for multilabel ``pos_weight`` (negatives = N - positives).
+        task: the data's TaskSpec (default: one made from ``kind`` and the class names).
     """
-    if not weighting_active(recipe) or not counts:
+    w = _weighting(recipe)
+    if w is None or not _active(w) or not counts:
         return None
-    from tailtune import weighting
-
-    w = dict((recipe or {}).get("weighting") or {})
     names = [str(n) for n in (labels or list(counts))]
     if any(n not in counts for n in names):
         names = list(counts)
-    values = [float(counts[n]) for n in names]
-    overrides = {str(k): float(v) for k, v in (w.get("overrides") or {}).items()}
-    try:
-        if kind in ("binary", "multilabel"):
-            if kind == "binary":
-                if len(values) != 2:
-                    return None
-                pos, neg, out_names = [values[1]], [values[0]], [names[1]]
-            else:
-                if num_examples is None:
-                    return None
-                pos, neg, out_names = values, [float(num_examples) - v for v in values], names
-            tensor = weighting.pos_weight(pos, neg, cap=w.get("cap"), names=out_names,
-                                          scheme=w.get("scheme") or "uniform", beta=float(0.999 if w.get("beta") is None else w["beta"]))
-            result = {n: float(v) for n, v in zip(out_names, tensor.tolist())}
-            for k, v in overrides.items():
-                if k in result:
-                    result[k] = v
-            return result
-        opts = {"scheme": w.get("scheme") or "uniform"}
-        if w.get("beta") is not None:
-            opts["beta"] = float(w["beta"])
-        if w.get("cap") is not None:
-            opts["cap"] = float(w["cap"])
-        if w.get("normalize") is not None:
-            opts["normalize"] = bool(w["normalize"])
-        ov = {k: v for k, v in overrides.items() if k in names}
-        tensor = weighting.class_weights(values, overrides=ov or None, names=names, **opts)
-        return {n: float(v) for n, v in zip(names, tensor.tolist())}
-    except (ValueError, TypeError):
+    task = task or task_from_counts(kind, names)
+    if task is None:
         return None
+    info = task.kind_info
+    if info.is_multilabel and num_examples is None:
+        return None
+    try:
+        cc = ClassCounts(tuple(names), tuple(float(counts[n]) for n in names),
+                         None if num_examples is None else int(num_examples))
+        weights = resolve_class_weights(w, task, cc)
+    except (TailtuneError, ValueError, KeyError, TypeError):
+        return None
+    return None if weights is None else weights.effective
+
+
+def weights_from_resolved(resolved: Mapping | None) -> dict[str, float] | None:
+    """The class weights a run recorded in ``resolved.json`` (same layout as :func:`recipe_class_weights`)."""
+    cw = (resolved or {}).get("class_weights") if isinstance(resolved, Mapping) else None
+    if not isinstance(cw, Mapping):
+        return None
+    table = cw.get("pos_weight") if cw.get("pos_weight") is not None else cw.get("per_class")
+    return {str(k): float(v) for k, v in table.items()} if isinstance(table, Mapping) else None
 
 
 def imbalance_ratio(counts: Mapping[str, float] | Sequence[float]) -> tuple[float, str | None, str | None]:

@@ -7,7 +7,8 @@ Metrics themselves live in :mod:`tailtune.metrics` (below training). Guide: docs
 from tailtune.evaluation.calibration import calibration_summary, fit_temperature, negative_log_likelihood
 from tailtune.evaluation.constraints import HIERARCHY_MODES, enforce_hierarchy
 from tailtune.evaluation.postprocess import PostProcess
-from tailtune.evaluation.runs import evaluate_run, load_predictions, open_run, tune_run
+from tailtune.evaluation.run_dir import load_predictions, open_run
+from tailtune.evaluation.runs import evaluate_run, tune_run
 from tailtune.evaluation.tuning import (
     TuneResult,
     check_tuning_split,

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,37 +32,21 @@ from typing import Any
 import numpy as np
 
 from tailtune.errors import RunDirError
-from tailtune.evaluation.runs import (
+from tailtune.evaluation.postprocess import probs_to_logits
+from tailtune.evaluation.run_dir import (
     MEMBERS,
     available_splits,
-    evaluate_run,
     load_predictions,
     open_run,
+    read_members,
     save_predictions,
-    tune_run,
 )
+from tailtune.evaluation.runs import evaluate_run, tune_run
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_json
+from tailtune.utils.runlock import LOCK_NAME
 
-__all__ = ["build_ensemble", "read_members"]
-
-
-def read_members(path: str | os.PathLike) -> list[tuple[Path, float]]:
-    """``[(member run dir, weight)]`` of an ensemble folder; RunDirError when unreadable."""
-    f = Path(path) / MEMBERS
-    try:
-        d = json.loads(f.read_text(encoding="utf-8"))
-        # a relative member path is relative to the ensemble folder
-        members = [Path(m) if Path(m).is_absolute() else Path(path) / m for m in d["members"]]
-        weights = [float(w) for w in d.get("weights") or [1.0] * len(members)]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise RunDirError(f"{f}: unreadable ({exc}). Fix: rebuild with `tailtune ensemble RUN... --out DIR`") from None
-    if not members or len(weights) != len(members):
-        raise RunDirError(f"{f}: needs a non-empty 'members' list and one weight per member")
-    for m in members:
-        if not m.is_dir():
-            raise RunDirError(f"{f}: member {m} no longer exists. Fix: restore it or rebuild the ensemble")
-    return list(zip(members, weights, strict=True))
+__all__ = ["build_ensemble", "read_members"]  # read_members lives in evaluation.run_dir
 
 
 def build_ensemble(
@@ -94,7 +77,10 @@ def build_ensemble(
         )
     out = Path(out)
     if out.exists():
-        if (out / rundir.MODEL_DIR).exists() or (out.is_dir() and any(out.iterdir()) and not (out / MEMBERS).is_file()):
+        held = {LOCK_NAME}  # the lock of the command writing it (tailtune.utils.runlock)
+        if (out / rundir.MODEL_DIR).exists() or (
+            out.is_dir() and any(p.name not in held for p in out.iterdir()) and not (out / MEMBERS).is_file()
+        ):
             raise RunDirError(f"{out}: exists and is not an ensemble folder; refusing to overwrite. Fix: pick a new --out")
     runs = [open_run(r) for r in run_dirs]
     if len({str(r.path.resolve()) for r in runs}) != len(runs):
@@ -109,8 +95,6 @@ def build_ensemble(
             "the runs share no 'validation' predictions (needed to tune the ensemble); shared splits: "
             f"{splits or 'none'}. Fix: ensemble finished runs of the same data"
         )
-    from tailtune.evaluation.predictor import probs_to_logits
-
     w = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
     averaged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split in splits:

@@ -28,13 +28,23 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.errors import RunDirError
 from tailtune.evaluation.constraints import HIERARCHY_MODES, enforce_hierarchy
 from tailtune.metrics import decode, probabilities
 from tailtune.metrics._task import as_task
 from tailtune.utils.io import atomic_write_json
 
-__all__ = ["PostProcess"]
+__all__ = ["PostProcess", "probs_to_logits"]
+
+
+def probs_to_logits(probs: np.ndarray, task: Any) -> np.ndarray:
+    """Logits whose sigmoid/softmax gives ``probs`` back: ``logit(p)`` or ``log(p)``, shape ``(N, num_outputs)``."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1 - 1e-12)
+    if task_kind(as_task(task)).sigmoid:
+        z = np.log(p) - np.log1p(-p)
+        return z.reshape(p.shape[0], -1)
+    return np.log(p).reshape(p.shape[0], -1)
 
 
 @dataclass

@@ -21,7 +21,9 @@ Texts longer than the limit are truncated: the model's limit (the smaller of the
 ``model_max_length`` and the encoder's ``max_position_embeddings``), lowered to ``max_length`` when
 given, else to the run's ``recipe.yaml`` ``data.max_length`` (what training and the stored
 predictions used); the count is reported once
-per call through :mod:`warnings` and kept in :attr:`Predictor.last_truncated`.
+per call through :mod:`warnings` and kept in :attr:`Predictor.last_truncated`. As in training,
+characters beyond ``max_length * 32`` are dropped before tokenising
+(:mod:`tailtune.models.truncation`), so one 10 MB line costs no more than a 16k-character one.
 
 Ensemble directories (``members.json``) load every member's Predictor, average the members'
 temperature-scaled probabilities with the ensemble's weights, and apply the ensemble's own rule.
@@ -42,37 +44,15 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.errors import RunDirError
-from tailtune.evaluation.postprocess import PostProcess
-from tailtune.evaluation.runs import MEMBERS, RunInfo, open_run
+from tailtune.evaluation.postprocess import PostProcess, probs_to_logits
+from tailtune.evaluation.run_dir import MEMBERS, RunInfo, open_run, read_members, recipe_max_length
 from tailtune.utils import rundir
 
-__all__ = ["Predictor", "probs_to_logits"]
+__all__ = ["Predictor", "probs_to_logits"]  # probs_to_logits lives in evaluation.postprocess
 
 _HUGE = 1_000_000
-
-
-def probs_to_logits(probs: np.ndarray, task: Any) -> np.ndarray:
-    """Logits whose sigmoid/softmax gives ``probs`` back: ``logit(p)`` or ``log(p)``, shape ``(N, num_outputs)``."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1 - 1e-12)
-    if task.kind in ("binary", "multilabel"):
-        z = np.log(p) - np.log1p(-p)
-        return z.reshape(p.shape[0], -1)
-    return np.log(p).reshape(p.shape[0], -1)
-
-
-def _recipe_max_length(run_dir: Path) -> int | None:
-    """``data.max_length`` of the run's ``recipe.yaml`` (what training truncated at), if readable."""
-    path = Path(run_dir) / rundir.RECIPE
-    if not path.is_file():
-        return None
-    import yaml
-
-    try:
-        value = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}).get("max_length")
-    except (yaml.YAMLError, AttributeError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, int) and value >= 2 else None
 
 
 class Predictor:
@@ -133,8 +113,6 @@ class Predictor:
             raise ValueError(f"dtype must be one of {list(dtypes)}, got {dtype!r}")
         run = open_run(run_dir, need_model=True)
         if run.is_ensemble:
-            from tailtune.evaluation.ensemble import read_members
-
             members = [
                 (
                     cls.from_run_dir(m, device=device, batch_size=batch_size, max_length=max_length, dtype=dtype,
@@ -153,7 +131,7 @@ class Predictor:
         from tailtune.models import load_classifier
 
         if max_length is None:
-            max_length = _recipe_max_length(run.path)
+            max_length = recipe_max_length(run.path)
 
         model, tokenizer = load_classifier(
             run.path / rundir.MODEL_DIR, device=device, dtype=dtypes[dtype], trust_remote_code=bool(trust_remote_code)
@@ -183,18 +161,25 @@ class Predictor:
 
     # ------------------------------------------------------------------------------------ forward
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, as training made them (:mod:`tailtune.models.truncation`: characters
+        beyond ``max_length * CHARS_PER_TOKEN`` are dropped first, then tokens beyond ``max_length``)."""
+        from tailtune.models.truncation import char_limit, clip_texts, tokenize_truncated
+
         tok = self.tokenizer
         import transformers
 
+        clipped, _ = clip_texts(texts, self.max_length)
         level = transformers.logging.get_verbosity()
         transformers.logging.set_verbosity_error()  # "sequence longer than max" is reported by us, once
         try:
-            ids = tok(list(texts), add_special_tokens=True, truncation=False, padding=False)["input_ids"]
+            ids = tok(clipped, add_special_tokens=True, truncation=False, padding=False)["input_ids"]
         finally:
             transformers.logging.set_verbosity(level)
-        long = [i for i, x in enumerate(ids) if len(x) > self.max_length]
+        limit = char_limit(self.max_length)
+        long = [i for i, x in enumerate(ids) if len(x) > self.max_length or len(texts[i]) > limit]
         if long:
-            cut = tok([texts[i] for i in long], truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+            cut = tokenize_truncated(tok, [clipped[i] for i in long], max_length=self.max_length,
+                                     padding=False)["input_ids"]
             for i, x in zip(long, cut, strict=True):
                 ids[i] = x
         self.last_truncated = len(long)
@@ -265,15 +250,16 @@ class Predictor:
 
     def format(self, pred: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:
         task = self.task
+        info = task_kind(task)
         names = list(task.labels)
         rows: list[dict[str, Any]] = []
-        if task.kind == "binary":
+        if info.is_binary:
             for y, p in zip(pred.tolist(), probs.tolist(), strict=True):
                 rows.append({"label": names[y], "probabilities": {names[0]: 1.0 - p, names[1]: p}})
-        elif task.kind == "multiclass":
+        elif info.is_multiclass:
             for y, p in zip(pred.tolist(), probs.tolist(), strict=True):
                 rows.append({"label": names[y], "probabilities": dict(zip(names, p, strict=True))})
-        elif task.kind == "multilabel":
+        elif info.multi_hot:
             for y, p in zip(pred.tolist(), probs.tolist(), strict=True):
                 rows.append(
                     {

@@ -147,7 +147,9 @@ def encode_texts(
     hidden = getattr(getattr(encoder, "config", None), "hidden_size", None)
     if n == 0:
         return np.zeros((0, int(hidden or 0)), dtype=np.float32)
-    enc = tokenizer(list(map(str, texts)), truncation=True, max_length=max_length, padding=False)
+    from tailtune.models.truncation import tokenize_truncated
+
+    enc = tokenize_truncated(tokenizer, list(map(str, texts)), max_length=max_length, padding=False)
     ids = enc["input_ids"]
     types = enc.get("token_type_ids")
     order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64, count=n), kind="stable")

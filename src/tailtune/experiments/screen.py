@@ -25,10 +25,10 @@ Recipe specs (the mini-language of ``--recipes``, comma separated):
 
 ``name``
     a packaged preset (``ce``, ``weighted-ce``, ``focal``, ``class-balanced``, ``label-smoothing``,
-    ``supcon``, ``asl``, ``logit-adjust``; ``tailtune.training.recipe.available_presets()``);
+    ``supcon``, ``asl``, ``logit-adjust``; ``tailtune.recipe.available_presets()``);
 ``name:value``
     the preset with its one knob set (``focal:1`` -> ``loss.focal.gamma=1``; the knobs are
-    ``tailtune.training.recipe.PRESET_KNOBS``);
+    ``tailtune.recipe.PRESET_KNOBS``);
 ``path/to/recipe.yaml``
     a recipe file (its ``loss``, ``weighting``, ``sampler``, ``sample_weighting`` and
     ``model.projection_dim``/``dropout`` are used; encoder, optimiser and epochs are the screen's).
@@ -49,18 +49,31 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
 
+from tailtune.data import load_dataset
+from tailtune.data.kinds import task_kind
 from tailtune.errors import DataError, RecipeError
+from tailtune.evaluation.tuning import tune_decision_rule
 from tailtune.experiments import stats
+from tailtune.experiments.embeddings import get_embeddings
+from tailtune.metrics import classification_report, decode
+from tailtune.recipe import Recipe, preset_dict, read_recipe_file, recipe_from_dict, validate_against_task
+from tailtune.recipe.build import build_loss, sample_weight_fn, sampler_weights
+from tailtune.recipe.counts import ClassCounts
+from tailtune.recipe.resolve import ResolvedRecipe, resolve
 from tailtune.utils.io import atomic_write_json
 
-__all__ = ["HeadConfig", "RecipeSpec", "ScreenResult", "parse_recipe_specs", "screen", "train_head",
-           "DEFAULT_RECIPES", "minority_classes"]
+__all__ = ["HeadConfig", "PreparedRecipe", "RecipeSpec", "ScreenResult", "parse_recipe_specs", "prepare_recipe",
+           "screen", "target_tensor", "train_head", "DEFAULT_RECIPES", "minority_classes"]
 
 DEFAULT_RECIPES = ("ce", "weighted-ce", "focal:1", "focal:2", "class-balanced", "label-smoothing", "supcon",
                    "asl", "logit-adjust")
@@ -89,8 +102,6 @@ def parse_recipe_specs(specs: str | Sequence[str]) -> list[RecipeSpec]:
         RecipeError: an unknown preset (with "did you mean"), a knob on a preset without one, an
             unreadable recipe file, or an empty list.
     """
-    from tailtune.training.recipe import preset_dict, read_recipe_file
-
     if isinstance(specs, str):
         items = [s.strip() for s in specs.split(",")]
     else:
@@ -142,9 +153,6 @@ class HeadConfig:
 
 
 def _head_module(in_dim: int, out_dim: int, cfg: HeadConfig, *, dropout: float, projection_dim: int | None):
-    import torch
-    from torch import nn
-
     class ScreenHead(nn.Module):
         """Features -> (optional GELU hidden layer) -> logits; embeddings for contrastive parts are the
         L2-normalised projection when ``projection_dim`` is set, else the (hidden) features."""
@@ -165,11 +173,10 @@ def _head_module(in_dim: int, out_dim: int, cfg: HeadConfig, *, dropout: float, 
     return ScreenHead()
 
 
-def _targets(task, labels) -> Any:
-    import torch
-
+def target_tensor(task, labels) -> Any:
+    """Encoded targets as the loss takes them: float multi-hot (multilabel), else long."""
     y = np.asarray(labels)
-    if task.kind == "multilabel":
+    if task_kind(task).multi_hot:
         return torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32)
     return torch.as_tensor(y, dtype=torch.long)
 
@@ -177,9 +184,10 @@ def _targets(task, labels) -> Any:
 def _loss_call(loss, logits, target, emb, *, kind: str, progress: float, sample_weight=None):
     """The loss exactly as :class:`tailtune.training.trainer.TrainModule` calls it (binary logits
     (N,), float targets; aspects (N*A, P+1) vs (N*A,), sample weights repeated per aspect)."""
-    if kind == "binary":
+    info = task_kind(kind)
+    if info.is_binary:
         logits, target = logits.reshape(-1), target.float().reshape(-1)
-    elif kind == "aspects":
+    elif info.per_aspect:
         n, a = target.shape
         logits, target = logits.reshape(n * a, -1), target.reshape(n * a)
         if sample_weight is not None:
@@ -190,17 +198,19 @@ def _loss_call(loss, logits, target, emb, *, kind: str, progress: float, sample_
 
 
 def _fast_macro_f1(task, y_true, logits) -> float:
-    from tailtune.metrics import decode
-
     tp, fp, fn, _ = stats.item_counts(y_true, decode(logits, task), task)
     return float(stats.metric_from_counts(tp.sum(0), fp.sum(0), fn.sum(0), kind=task.kind,
                                           polarities=len(task.polarities)))
 
 
 @dataclass
-class _Prepared:
+class PreparedRecipe:
+    """A screened recipe, validated against the task and resolved (:func:`tailtune.recipe.resolve`)
+    with the training counts: the same loss, class weights, sampler and sample weights as training."""
+
     spec: RecipeSpec
-    cfg: dict
+    recipe: Recipe
+    resolved: ResolvedRecipe
     build_loss: Callable[[], Any]
     sampler_weights: np.ndarray | None
     sample_weight_fn: Callable | None
@@ -208,32 +218,39 @@ class _Prepared:
     dropout: float
 
 
-def _prepare_recipe(spec: RecipeSpec, task, train_labels) -> _Prepared:
-    """Validate the recipe's schema and build its loss once (errors -> RecipeError naming it)."""
-    from tailtune.training import run as _run
-    from tailtune.training.recipe import recipe_from_dict, resolved_recipe_dict
+def _with_source(exc: RecipeError, source: str) -> RecipeError:
+    text = str(exc)
+    return RecipeError(text if text.startswith(f"{source}:") else f"{source}: {text}")
 
+
+def prepare_recipe(spec: RecipeSpec, task, train_labels) -> PreparedRecipe:
+    """Validate ``spec`` against the task (:func:`tailtune.recipe.validate_against_task`, as training
+    does), resolve it with the training counts and build its loss once.
+
+    Raises:
+        RecipeError: naming the recipe (its file or preset) and the field, e.g. a loss that does not
+            exist for the task kind or a class-weight override that names no class.
+    """
     recipe = recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
-    cfg = resolved_recipe_dict(recipe)
-    if recipe.task.kind is not None and recipe.task.kind != task.kind:
-        raise RecipeError(f"{spec.source}: task.kind = {recipe.task.kind!r} but the data is {task.kind!r}")
-    counts = _run._label_counts(task, train_labels)
-    class_weight = _run._class_weight_kwargs(cfg, task, counts, len(train_labels))
+    try:
+        validate_against_task(recipe, task, source=spec.source)
+        resolved = resolve(recipe, task, ClassCounts.from_targets(task, train_labels))
+    except RecipeError as exc:
+        raise _with_source(exc, spec.source) from None
 
     def build():
         try:
-            return _run._build_loss(cfg, task, class_weight, counts, len(train_labels))
+            return build_loss(resolved)
         except RecipeError as exc:
-            raise RecipeError(f"{spec.source}: {exc}") from None
+            raise _with_source(exc, spec.source) from None
 
     build()  # fail now, not in the middle of the seeds
-    sampler = _run._sampler_weights(task, train_labels) if cfg.get("sampler") == "class_balanced" else None
-    return _Prepared(spec, cfg, build, sampler, _run._sample_weight_fn(cfg, task),
-                     recipe.model.projection_dim, float(recipe.model.dropout))
+    return PreparedRecipe(spec, recipe, resolved, build, sampler_weights(resolved, train_labels),
+                          sample_weight_fn(resolved), recipe.model.projection_dim, float(recipe.model.dropout))
 
 
 def train_head(
-    prepared: _Prepared,
+    prepared: PreparedRecipe,
     task,
     features: Mapping[str, np.ndarray],
     targets: Mapping[str, Any],
@@ -247,8 +264,6 @@ def train_head(
     ``on_epoch(epoch, validation_macro_f1)`` is called after every epoch; returning ``True`` stops
     training (a sweep's pruner uses it).
     """
-    import torch
-
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(features["train"])
@@ -306,20 +321,14 @@ def minority_classes(task, train_labels) -> list[str]:
     """Classes whose training count is below the mean class count (binary: the rarer class;
     multilabel: labels with fewer positives than the mean; aspects: polarities, pooled over aspects,
     below the mean polarity count — ``absent`` is never a minority)."""
-    y = np.asarray(train_labels)
-    if task.kind == "binary":
-        counts = np.bincount(y.astype(int).reshape(-1), minlength=2)
-        return [task.labels[int(np.argmin(counts))]]
-    if task.kind == "multiclass":
-        counts, names = np.bincount(y.astype(int), minlength=len(task.labels)), list(task.labels)
-    elif task.kind == "multilabel":
-        counts, names = y.reshape(len(y), -1).sum(axis=0), list(task.labels)
-    else:
-        p = len(task.polarities)
-        counts = np.bincount(y.astype(int).reshape(-1), minlength=p + 1)[:p]
-        names = list(task.polarities)
-    mean = counts.mean()
-    return [name for name, c in zip(names, counts) if c < mean]
+    info = task_kind(task)
+    counts = ClassCounts.from_targets(task, train_labels)
+    if info.is_binary:
+        return [task.labels[int(np.argmin(counts.values))]]
+    names = list(task.polarities) if info.per_aspect else list(task.labels)
+    values = np.asarray(counts.of(names))
+    mean = values.mean()
+    return [name for name, c in zip(names, values) if c < mean]
 
 
 #: bootstrap resamples of the tuned rule per recipe and seed (``tailtune tune`` uses 100): a screen tunes
@@ -330,15 +339,11 @@ SCREEN_TUNE_BOOTSTRAP = 30
 def _tune(task, logits, y) -> Any:
     """The validation-tuned decision rule (:func:`tailtune.evaluation.tuning.tune_decision_rule`,
     bagged thresholds/biases with the out-of-bag check, no temperature): a ``PostProcess``."""
-    from tailtune.evaluation.tuning import tune_decision_rule
-
     return tune_decision_rule(logits, y, task, split="validation", temperature="none",
                               bootstrap=SCREEN_TUNE_BOOTSTRAP).postprocess
 
 
 def _score(task, y_true, logits, minority, rule=None, pred=None) -> tuple[dict, np.ndarray]:
-    from tailtune.metrics import classification_report, decode
-
     if pred is None:
         pred = decode(logits, task) if rule is None else rule.decide(logits, task)
     report = classification_report(y_true, pred, task)
@@ -347,28 +352,6 @@ def _score(task, y_true, logits, minority, rule=None, pred=None) -> tuple[dict, 
     for name in minority:
         out[f"recall/{name}"] = float(per_class.get(name, {}).get("recall", math.nan))
     return out, pred
-
-
-def _score_seed(task, res: dict, y_true: dict, minority, score_split: str) -> dict:
-    """Default and tuned scores of one head on ``score_split``. On ``test`` the rule is tuned on
-    validation; on ``validation`` every item is decided by a rule tuned on the other half
-    (:func:`tailtune.evaluation.crossfit.cross_fitted_decisions`), so no score saw its own items."""
-    logits = res["logits"][score_split]
-    default, pred = _score(task, y_true[score_split], logits, minority)
-    row = {"default": default, "_pred": pred}
-    if score_split == "test":
-        rule = _tune(task, res["logits"]["validation"], y_true["validation"])
-        row["tuned"], row["_tpred"] = _score(task, y_true["test"], logits, minority, rule)
-        row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases")
-                       if (v := getattr(rule, k, None)) is not None}
-    else:
-        from tailtune.evaluation.crossfit import cross_fitted_decisions
-
-        tpred = cross_fitted_decisions(logits, y_true["validation"], task, temperature="none",
-                                       bootstrap=SCREEN_TUNE_BOOTSTRAP)
-        row["tuned"], row["_tpred"] = _score(task, y_true["validation"], logits, minority, pred=tpred)
-        row["rule"] = {"cross_fitted": True}
-    return row
 
 
 # -------------------------------------------------------------------------------------- result
@@ -415,63 +398,6 @@ def _clean(obj):
     if isinstance(obj, list):
         return [_clean(v) for v in obj]
     return obj
-
-
-def _rank_results(specs, prepared, runs, *, baseline, y_true, task, n_resamples: int, rank_by: str) -> list[dict]:
-    """Summaries per recipe, paired tests against the baseline on ``y_true``'s items, ranking."""
-    results = []
-    base_rows = runs.get(baseline)
-    for spec in specs:
-        prep = prepared[spec.spec]
-        if isinstance(prep, str):
-            results.append({"spec": spec.spec, "status": "skipped", "reason": prep})
-            continue
-        rows = runs[spec.spec]
-        entry: dict[str, Any] = {
-            "spec": spec.spec,
-            "status": "ok",
-            "loss": {k: (v.get("type") or k) for k, v in prep.cfg["loss"].items()},
-            "weighting": prep.cfg.get("weighting", {}).get("scheme"),
-            "sampler": prep.cfg.get("sampler"),
-            "default": _summaries(rows, "default"),
-        }
-        entry["tuned"] = _summaries(rows, "tuned")
-        entry["epochs"] = stats.summarize([r["epochs"] for r in rows]).to_dict()
-        if base_rows is not None and spec.spec != baseline:
-            entry["vs_baseline"] = {}
-            for variant, key in (("default", "_pred"), ("tuned", "_tpred")):
-                a = [r[key] for r in base_rows]
-                b = [r[key] for r in rows]
-                boot = stats.paired_bootstrap(y_true, a, b, task=task, n_resamples=n_resamples, seed=0)
-                perm = stats.paired_permutation(y_true, a, b, task=task, n_resamples=n_resamples, seed=0)
-                welch = stats.welch_interval([r[variant]["macro_f1"] for r in base_rows],
-                                             [r[variant]["macro_f1"] for r in rows])
-                entry["vs_baseline"][variant] = {
-                    "metric": "macro_f1",
-                    "diff": boot.diff,
-                    "bootstrap_ci": [boot.ci_low, boot.ci_high],
-                    "bootstrap_p": boot.p_value,
-                    "permutation_p": perm.p_value,
-                    "seed_welch_ci": [welch[1], welch[2]],
-                    "verdict": stats.verdict(low=boot.ci_low, high=boot.ci_high, p_value=perm.p_value),
-                }
-        entry["per_seed"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-        results.append(entry)
-
-    def sort_key(entry):
-        if entry["status"] != "ok":
-            return (1, 0.0)
-        variant, metric = ("tuned", "macro_f1") if rank_by == "tuned_macro_f1" else ("default", "macro_f1")
-        mean = entry[variant][metric]["mean"]
-        return (0, -(mean if mean is not None else -math.inf))
-
-    results.sort(key=sort_key)
-    rank = 0
-    for entry in results:
-        if entry["status"] == "ok":
-            rank += 1
-            entry["rank"] = rank
-    return results
 
 
 def screen(
@@ -526,13 +452,7 @@ def screen(
         >>> result = screen("../shared/data/tweeteval_emotion", recipes="ce,focal:1", seeds=3)  # doctest: +SKIP
         >>> [r["spec"] for r in result.ranked()]  # doctest: +SKIP
     """
-    import torch
-
-    from tailtune.data import load_dataset
-    from tailtune.experiments.embeddings import get_embeddings
-
-    t0 = time.perf_counter()
-    c0 = time.process_time()
+    t0, c0 = time.perf_counter(), time.process_time()
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 5")
     if rank_by not in RANK_BY:
@@ -545,95 +465,34 @@ def screen(
         baseline = "ce" if "ce" in names else names[0]
     elif baseline not in names:
         raise RecipeError(f"--baseline {baseline!r} is not among the screened recipes {names}")
-    loaded = load_dataset(data, task=task)
-    task = loaded.task
-    needed = ("train", "validation", "test") if score_split == "test" else ("train", "validation")
-    for split in needed:
-        if split not in loaded.splits or len(loaded.splits[split]) == 0:
-            raise DataError(
-                f"{data}: screening needs {', '.join(needed)} splits; {split!r} is missing. "
-                f"Fix: provide {split}.jsonl (or .csv/.parquet) in the data folder"
-            )
-    splits = {k: loaded.splits[k] for k in needed}
-    texts = {k: list(v["text"]) for k, v in splits.items()}
+    task, splits = _screen_splits(data, task, score_split)
     model_name = str(model) if model is not None else DEFAULT_MODEL
-    previous_threads = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        emb = get_embeddings(texts, model=model_name, max_length=max_length, batch_size=batch_size,
-                             precision=precision, cache_dir=cache_dir, threads=threads,
-                             show_progress=show_progress, console=console)
+    seed_list = [seed + i for i in range(seeds)]
+    labels = {k: v["labels"] for k, v in splits.items()}
+    prepared = _prepare_all(specs, task, labels["train"])
+    with _torch_threads(threads):
+        emb = _embed(splits, model_name, max_length=max_length, batch_size=batch_size, precision=precision,
+                     cache_dir=cache_dir, threads=threads, show_progress=show_progress, console=console)
         t_emb, c_emb = time.perf_counter(), time.process_time()
         # the heads are small matrices: one thread avoids OpenMP synchronisation that dominates such
         # ops (and collapses on a shared machine); ``head_threads`` overrides
-        torch.set_num_threads(head_threads)
-        labels = {k: v["labels"] for k, v in splits.items()}
-        targets = {k: _targets(task, labels[k]) for k in splits}
-        y_true = {k: np.asarray(labels[k]) for k in needed if k != "train"}
-        minority = minority_classes(task, labels["train"])
-        seed_list = [seed + i for i in range(seeds)]
-
-        prepared: dict[str, _Prepared | str] = {}
-        for spec in specs:
-            try:
-                prepared[spec.spec] = _prepare_recipe(spec, task, labels["train"])
-            except (RecipeError, TypeError, ValueError) as exc:
-                prepared[spec.spec] = str(exc)
-        runs: dict[str, list[dict]] = {}
-        n_jobs = sum(len(seed_list) for p in prepared.values() if not isinstance(p, str))
-        bar = None
-        if show_progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), console=console, transient=False)
-            bar.start()
-            bar_task = bar.add_task("heads", total=n_jobs)
-        try:
-            for name, prep in prepared.items():
-                if isinstance(prep, str):
-                    continue
-                rows = []
-                for s in seed_list:
-                    if bar is not None:
-                        bar.update(bar_task, description=f"heads: {name} seed {s}")
-                    t_run = time.perf_counter()
-                    res = train_head(prep, task, emb.arrays, targets, seed=s, head=head)
-                    row = {"seed": s, "epochs": res["epochs"], "best_epoch": res["best_epoch"],
-                           "validation_macro_f1": res["best_validation_macro_f1"],
-                           **_score_seed(task, res, y_true, minority, score_split)}
-                    row["seconds"] = round(time.perf_counter() - t_run, 3)
-                    rows.append(row)
-                    if bar is not None:
-                        bar.advance(bar_task)
-                runs[name] = rows
-        finally:
-            if bar is not None:
-                bar.stop()
-    finally:
-        torch.set_num_threads(previous_threads)
+        with _torch_threads(head_threads):
+            runs = _run_heads(prepared, task, emb.arrays, labels, seed_list, head, score_split=score_split,
+                              show_progress=show_progress, console=console)
     t_heads, c_heads = time.perf_counter(), time.process_time()
-
-    results = _rank_results(specs, prepared, runs, baseline=baseline, y_true=y_true[score_split], task=task,
-                            n_resamples=n_resamples, rank_by=rank_by)
-    t_end = time.perf_counter()
+    y_score = np.asarray(labels[score_split])
+    results = _rank([_entry(spec, prepared[spec.spec], runs, baseline, task, y_score, n_resamples) for spec in specs],
+                    rank_by)
     result = ScreenResult(
-        data=str(data),
-        task=task.to_dict(),
-        model=model_name,
-        seeds=seed_list,
-        baseline=baseline,
-        rank_by=rank_by,
-        minority=minority,
-        recipes=_clean(results),
+        data=str(data), task=task.to_dict(), model=model_name, seeds=seed_list, baseline=baseline, rank_by=rank_by,
+        minority=minority_classes(task, labels["train"]), recipes=_clean(results),
         embedding={"key": emb.key, "path": str(emb.path), "cache_hit": emb.hit, "seconds": round(emb.seconds, 3),
                    "max_length": max_length, "precision": emb.meta.get("precision"),
                    "dim": int(emb.arrays["train"].shape[1]),
                    "counts": {k: int(v.shape[0]) for k, v in emb.arrays.items()}},
         head={**head.__dict__, "n_resamples": n_resamples},
         timing={"embedding_s": round(t_emb - t0, 3), "heads_s": round(t_heads - t_emb, 3),
-                "total_s": round(t_end - t0, 3), "embedding_cpu_s": round(c_emb - c0, 3),
+                "total_s": round(time.perf_counter() - t0, 3), "embedding_cpu_s": round(c_emb - c0, 3),
                 "heads_cpu_s": round(c_heads - c_emb, 3), "total_cpu_s": round(time.process_time() - c0, 3)},
         out_dir=Path(out) if out is not None else None,
         extra={"score_split": score_split},
@@ -641,3 +500,175 @@ def screen(
     if out is not None:
         atomic_write_json(Path(out) / SCREEN_JSON, result.to_dict())
     return result
+
+
+# ------------------------------------------------------------------------------ screen's steps
+def _screen_splits(data, task, score_split: str) -> tuple[Any, dict]:
+    """The task and the splits screening needs: train, validation and (scoring on test) test;
+    DataError naming a missing one."""
+    loaded = load_dataset(data, task=task)
+    needed = ("train", "validation", "test") if score_split == "test" else ("train", "validation")
+    for split in needed:
+        if split not in loaded.splits or len(loaded.splits[split]) == 0:
+            raise DataError(
+                f"{data}: screening needs {', '.join(needed)} splits; {split!r} is missing. "
+                f"Fix: provide {split}.jsonl (or .csv/.parquet) in the data folder"
+            )
+    return loaded.task, {k: loaded.splits[k] for k in needed}
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    """torch's intra-op thread count set to ``threads`` (unchanged for ``None``) inside the block."""
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _embed(splits: dict, model_name: str, **options):
+    texts = {k: list(v["text"]) for k, v in splits.items()}
+    return get_embeddings(texts, model=model_name, **options)
+
+
+def _prepare_all(specs: list[RecipeSpec], task, train_labels) -> dict[str, PreparedRecipe | str]:
+    """Each spec prepared, or the reason it cannot be screened (it is then listed as skipped)."""
+    prepared: dict[str, PreparedRecipe | str] = {}
+    for spec in specs:
+        try:
+            prepared[spec.spec] = prepare_recipe(spec, task, train_labels)
+        except (RecipeError, TypeError, ValueError) as exc:
+            prepared[spec.spec] = str(exc)
+    return prepared
+
+
+def _one_seed(prep: PreparedRecipe, task, features, targets, y_true, minority, *, seed: int, head: HeadConfig,
+              score_split: str = "test") -> dict:
+    """One head: its scores on ``score_split`` with the default and the tuned rule."""
+    t_run = time.perf_counter()
+    res = train_head(prep, task, features, targets, seed=seed, head=head)
+    row = {"seed": seed, "epochs": res["epochs"], "best_epoch": res["best_epoch"],
+           "validation_macro_f1": res["best_validation_macro_f1"],
+           **_score_seed(task, res, y_true, minority, score_split)}
+    row["seconds"] = round(time.perf_counter() - t_run, 3)
+    return row
+
+
+def _score_seed(task, res: dict, y_true: dict, minority, score_split: str) -> dict:
+    """Default and tuned scores of one head on ``score_split``. On ``test`` the rule is tuned on
+    validation; on ``validation`` every item is decided by a rule tuned on the other half
+    (:func:`tailtune.evaluation.crossfit.cross_fitted_decisions`), so no score saw its own items."""
+    logits = res["logits"][score_split]
+    default, pred = _score(task, y_true[score_split], logits, minority)
+    row = {"default": default, "_pred": pred}
+    if score_split == "test":
+        rule = _tune(task, res["logits"]["validation"], y_true["validation"])
+        row["tuned"], row["_tpred"] = _score(task, y_true["test"], logits, minority, rule)
+        row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases")
+                       if (v := getattr(rule, k, None)) is not None}
+    else:
+        from tailtune.evaluation.crossfit import cross_fitted_decisions
+
+        tpred = cross_fitted_decisions(logits, y_true["validation"], task, temperature="none",
+                                       bootstrap=SCREEN_TUNE_BOOTSTRAP)
+        row["tuned"], row["_tpred"] = _score(task, y_true["validation"], logits, minority, pred=tpred)
+        row["rule"] = {"cross_fitted": True}
+    return row
+
+
+def _run_heads(prepared: dict, task, features, labels: dict, seed_list: list[int], head: HeadConfig, *,
+               show_progress: bool, console, score_split: str = "test") -> dict[str, list[dict]]:
+    """Every prepared recipe x seed; a progress bar unless ``show_progress`` is off."""
+    targets = {k: target_tensor(task, v) for k, v in labels.items()}
+    y_true = {k: np.asarray(v) for k, v in labels.items() if k != "train"}
+    minority = minority_classes(task, labels["train"])
+    todo = {name: prep for name, prep in prepared.items() if not isinstance(prep, str)}
+    bar = bar_task = None
+    if show_progress:
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=console, transient=False)
+        bar.start()
+        bar_task = bar.add_task("heads", total=len(todo) * len(seed_list))
+    runs: dict[str, list[dict]] = {}
+    try:
+        for name, prep in todo.items():
+            rows = []
+            for s in seed_list:
+                if bar is not None:
+                    bar.update(bar_task, description=f"heads: {name} seed {s}")
+                rows.append(_one_seed(prep, task, features, targets, y_true, minority, seed=s, head=head,
+                                      score_split=score_split))
+                if bar is not None:
+                    bar.advance(bar_task)
+            runs[name] = rows
+    finally:
+        if bar is not None:
+            bar.stop()
+    return runs
+
+
+def _versus(base_rows: list[dict], rows: list[dict], task, y_score, n_resamples: int) -> dict:
+    """Paired bootstrap and permutation tests of ``rows`` against the baseline's, per decision rule."""
+    out = {}
+    for variant, key in (("default", "_pred"), ("tuned", "_tpred")):
+        a = [r[key] for r in base_rows]
+        b = [r[key] for r in rows]
+        boot = stats.paired_bootstrap(y_score, a, b, task=task, n_resamples=n_resamples, seed=0)
+        perm = stats.paired_permutation(y_score, a, b, task=task, n_resamples=n_resamples, seed=0)
+        welch = stats.welch_interval([r[variant]["macro_f1"] for r in base_rows], [r[variant]["macro_f1"] for r in rows])
+        out[variant] = {
+            "metric": "macro_f1",
+            "diff": boot.diff,
+            "bootstrap_ci": [boot.ci_low, boot.ci_high],
+            "bootstrap_p": boot.p_value,
+            "permutation_p": perm.p_value,
+            "seed_welch_ci": [welch[1], welch[2]],
+            "verdict": stats.verdict(low=boot.ci_low, high=boot.ci_high, p_value=perm.p_value),
+        }
+    return out
+
+
+def _entry(spec: RecipeSpec, prep: PreparedRecipe | str, runs: dict, baseline: str, task, y_score,
+           n_resamples: int) -> dict:
+    """``screen.json``'s entry of one recipe: what it resolved to, summaries over seeds, the paired tests."""
+    if isinstance(prep, str):
+        return {"spec": spec.spec, "status": "skipped", "reason": prep}
+    rows = runs[spec.spec]
+    entry: dict[str, Any] = {
+        "spec": spec.spec,
+        "status": "ok",
+        "loss": {k: part.loss_type(k) for k, part in prep.recipe.loss.items()},
+        "weighting": prep.recipe.weighting.scheme,
+        "sampler": prep.recipe.sampler,
+        "resolved": prep.resolved.to_dict(),
+        "default": _summaries(rows, "default"),
+        "tuned": _summaries(rows, "tuned"),
+        "epochs": stats.summarize([r["epochs"] for r in rows]).to_dict(),
+    }
+    base_rows = runs.get(baseline)
+    if base_rows is not None and spec.spec != baseline:
+        entry["vs_baseline"] = _versus(base_rows, rows, task, y_score, n_resamples)
+    entry["per_seed"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    return entry
+
+
+def _rank(results: list[dict], rank_by: str) -> list[dict]:
+    """Screened recipes best first by the mean macro-F1 on the scored split (default or tuned rule), skipped ones last."""
+    variant = "tuned" if rank_by == "tuned_macro_f1" else "default"
+
+    def sort_key(entry):
+        if entry["status"] != "ok":
+            return (1, 0.0)
+        mean = entry[variant]["macro_f1"]["mean"]
+        return (0, -(mean if mean is not None else -math.inf))
+
+    results.sort(key=sort_key)
+    rank = 0
+    for entry in results:
+        if entry["status"] == "ok":
+            rank += 1
+            entry["rank"] = rank
+    return results

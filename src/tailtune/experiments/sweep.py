@@ -36,15 +36,32 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
+import yaml
 from transformers import TrainerCallback
 
+from tailtune.data import load_dataset
 from tailtune.errors import RecipeError, did_you_mean
+from tailtune.experiments.ablate import recipe_label
+from tailtune.experiments.embeddings import get_embeddings
+from tailtune.experiments.screen import (
+    DEFAULT_MODEL,
+    HeadConfig,
+    RecipeSpec,
+    parse_recipe_specs,
+    prepare_recipe,
+    target_tensor,
+    train_head,
+)
+from tailtune.recipe import apply_overrides, recipe_from_dict
+from tailtune.training.pipeline import train
 
 __all__ = ["OptunaPruningCallback", "Param", "SweepResult", "load_space", "parse_space", "sweep"]
 
@@ -126,8 +143,6 @@ def parse_space(space: Mapping[str, Any], *, source: str = "space") -> list[Para
 
 def load_space(path: str | os.PathLike) -> list[Param]:
     """Read and validate a SPACE.yaml file."""
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         raise RecipeError(f"{p}: space file not found. Fix: check the path")
@@ -195,6 +210,19 @@ def _split_params(values: Mapping[str, Any]) -> tuple[dict, list[tuple[str, Any]
     return head, recipe
 
 
+def _check_loss_metric(metric: str, paths: list[str]) -> None:
+    """Trials whose losses differ cannot be ranked by their loss values (focal < CE by construction)."""
+    from tailtune.diagnostics.loss_scale import is_loss_metric, scale_changing
+
+    changing = scale_changing(paths)
+    if is_loss_metric(metric) and changing:
+        raise RecipeError(
+            f"--metric {metric}: the space varies {', '.join(changing)}, which changes what the loss computes, so the "
+            "trials' loss values are not comparable (a larger focal gamma lowers the loss of every example without "
+            "a better model). Fix: rank trials by a metric, e.g. --metric macro_f1"
+        )
+
+
 def sweep(
     recipe: str,
     *,
@@ -228,18 +256,12 @@ def sweep(
         overrides: ``--set`` strings applied to the recipe before the sampled values.
         seed: TPE sampler seed (leave None when several workers share a study).
     """
-    import optuna
-
-    from tailtune.experiments.ablate import recipe_label
-    from tailtune.experiments.screen import parse_recipe_specs
-    from tailtune.training.overrides import apply_overrides
-    from tailtune.training.recipe import recipe_from_dict
-
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials={trials!r} must be a positive int")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective!r} must be one of {list(OBJECTIVES)}")
     params = load_space(space) if not isinstance(space, Mapping) else parse_space(space)
+    _check_loss_metric(metric, [p.path for p in params])
     spec = parse_recipe_specs([recipe])[0]
     out = Path(out_dir)
     url = _storage_url(storage, out)
@@ -247,7 +269,6 @@ def sweep(
     overrides = list(overrides)
     if data is not None and objective == "train":
         overrides.append(f"data.path={data}")
-    say = log or (lambda _m: None)
     direction = "minimize" if metric == "loss" else "maximize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _create_study(
@@ -257,41 +278,14 @@ def sweep(
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
-
     screen_ctx: dict[str, Any] = {}
     if objective == "screen":
         if data is None:
             raise RecipeError("sweep --objective screen needs --data DATA (the dataset whose embeddings to use)")
         screen_ctx = _screen_context(data, model=model, cache_dir=cache_dir)
-
-    def run_trial(trial):
-        values = {p.path: p.suggest(trial) for p in params}
-        head_values, recipe_values = _split_params(values)
-        raw = apply_overrides(spec.raw, [*overrides, *recipe_values])
-        start = time.perf_counter()
-        if objective == "screen":
-            score = _screen_trial(trial, raw, spec, head_values, screen_ctx, seed=trial.number)
-        else:
-            run_dir = out / f"trial-{trial.number}"
-            raw = apply_overrides(raw, [("output", str(run_dir))])
-            parsed = recipe_from_dict(raw, source=f"{spec.source} (trial {trial.number})")
-            pruning = OptunaPruningCallback(trial, metric)
-            from tailtune.training import train
-
-            result = train(parsed, callbacks=[pruning, *callbacks])
-            trial.set_user_attr("run_dir", str(run_dir))
-            if pruning.pruned:
-                say(f"trial {trial.number}: pruned after {len(result.history)} epochs")
-                raise optuna.TrialPruned()
-            scores = [row.get("validation", {}).get(metric) for row in result.history]
-            scores = [s for s in scores if isinstance(s, (int, float))]
-            if not scores:
-                raise RecipeError(f"trial {trial.number}: no validation {metric!r} in the history")
-            score = min(scores) if direction == "minimize" else max(scores)
-        say(f"trial {trial.number}: {metric}={score:.4f} in {time.perf_counter() - start:.1f} s  {values}")
-        return float(score)
-
-    study.optimize(run_trial, n_trials=trials, catch=())
+    trial_fn = _Trial(params, spec, overrides, out, metric=metric, direction=direction, objective=objective,
+                      screen_ctx=screen_ctx, callbacks=list(callbacks), say=log or (lambda _m: None))
+    study.optimize(trial_fn, n_trials=trials, catch=())
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best_value = study.best_value if done else None
     best_params = study.best_params if done else {}
@@ -300,14 +294,55 @@ def sweep(
     return SweepResult(name, url, best_value, best_params, rows)
 
 
+@dataclass
+class _Trial:
+    """One trial of a study: sample the space, apply it to the recipe, score it (the Optuna objective)."""
+
+    params: list[Param]
+    spec: RecipeSpec
+    overrides: list
+    out: Path
+    metric: str
+    direction: str
+    objective: str
+    screen_ctx: dict
+    callbacks: list
+    say: Any
+
+    def __call__(self, trial) -> float:
+        values = {p.path: p.suggest(trial) for p in self.params}
+        head_values, recipe_values = _split_params(values)
+        raw = apply_overrides(self.spec.raw, [*self.overrides, *recipe_values])
+        start = time.perf_counter()
+        if self.objective == "screen":
+            score = _screen_trial(trial, raw, self.spec, head_values, self.screen_ctx, seed=trial.number)
+        else:
+            score = self._train_trial(trial, raw)
+        self.say(f"trial {trial.number}: {self.metric}={score:.4f} in {time.perf_counter() - start:.1f} s  {values}")
+        return float(score)
+
+    def _train_trial(self, trial, raw: dict) -> float:
+        """A full fine-tune into ``trial-<number>/`` (the training pipeline); its best validation score."""
+        run_dir = self.out / f"trial-{trial.number}"
+        raw = apply_overrides(raw, [("output", str(run_dir))])
+        parsed = recipe_from_dict(raw, source=f"{self.spec.source} (trial {trial.number})")
+        pruning = OptunaPruningCallback(trial, self.metric)
+        result = train(parsed, callbacks=[pruning, *self.callbacks])
+        trial.set_user_attr("run_dir", str(run_dir))
+        if pruning.pruned:
+            self.say(f"trial {trial.number}: pruned after {len(result.history)} epochs")
+            raise optuna.TrialPruned()
+        scores = [row.get("validation", {}).get(self.metric) for row in result.history]
+        scores = [s for s in scores if isinstance(s, (int, float))]
+        if not scores:
+            raise RecipeError(f"trial {trial.number}: no validation {self.metric!r} in the history")
+        return min(scores) if self.direction == "minimize" else max(scores)
+
+
 def _create_study(url: str, *, attempts: int = 8, **kwargs):
     """Create or join a study. Workers that start together against an EMPTY database race to create
     Optuna's tables (one gets a duplicate-key error from the schema set-up); the loser waits a moment
     and joins, which then finds the tables and the study in place."""
-    import random
-
-    import optuna
-
     for attempt in range(attempts):
         try:
             return optuna.create_study(storage=url, load_if_exists=True, **kwargs)
@@ -320,10 +355,6 @@ def _create_study(url: str, *, attempts: int = 8, **kwargs):
 
 
 def _screen_context(data: str, *, model: str | None, cache_dir) -> dict:
-    from tailtune.data import load_dataset
-    from tailtune.experiments.embeddings import get_embeddings
-    from tailtune.experiments.screen import DEFAULT_MODEL, _targets
-
     loaded = load_dataset(data)
     splits = {k: loaded.splits[k] for k in ("train", "validation") if k in loaded.splits}
     if "validation" not in splits:
@@ -332,19 +363,15 @@ def _screen_context(data: str, *, model: str | None, cache_dir) -> dict:
                          cache_dir=cache_dir, show_progress=False)
     labels = {k: v["labels"] for k, v in splits.items()}
     return {"task": loaded.task, "features": emb.arrays, "labels": labels,
-            "targets": {k: _targets(loaded.task, labels[k]) for k in splits}}
+            "targets": {k: target_tensor(loaded.task, labels[k]) for k in splits}}
 
 
 def _screen_trial(trial, raw: dict, spec, head_values: dict, ctx: dict, *, seed: int) -> float:
-    import optuna
-
-    from tailtune.experiments.screen import HeadConfig, RecipeSpec, _prepare_recipe, train_head
-
     try:
         head = HeadConfig(**head_values)
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"space: head values {head_values}: {exc}") from None
-    prepared = _prepare_recipe(RecipeSpec(spec.spec, raw, spec.source), ctx["task"], ctx["labels"]["train"])
+    prepared = prepare_recipe(RecipeSpec(spec.spec, raw, spec.source), ctx["task"], ctx["labels"]["train"])
     pruned = {"flag": False}
 
     def on_epoch(epoch: int, score: float) -> bool:

@@ -24,6 +24,7 @@ from tailtune.losses._base import (
     reduce,
     reduce_elementwise,
 )
+from tailtune.weighting.schemes import DEFAULT_BETA
 
 
 def cross_entropy(
@@ -122,7 +123,7 @@ class CrossEntropyLoss(LossModule):
         self.ignore_index = ignore_index
 
     @classmethod
-    def from_counts(cls, counts, *, scheme: str = "effective_number", beta: float = 0.999, cap=None,
+    def from_counts(cls, counts, *, scheme: str = "effective_number", beta: float = DEFAULT_BETA, cap=None,
                     **kwargs) -> CrossEntropyLoss:
         """Class-balanced cross-entropy: ``weight = tailtune.weighting.class_weights(counts, ...)``."""
         from tailtune.weighting import class_weights

@@ -205,60 +205,97 @@ def classification_report(
         raise ValueError(f"y_score has {probs.shape[0]} rows, y_true {yt.shape[0]}")
     kind = task.kind
     report: dict[str, Any] = {"n_samples": int(yt.shape[0])}
-
     if kind in ("binary", "multiclass"):
-        k = 2 if kind == "binary" else len(task.labels)
-        labels = list(range(k))
-        bad = (yt < 0) | (yt >= k)
-        if bad.any():
-            raise ValueError(
-                f"y_true holds class indices outside [0, {k}): {np.unique(yt[bad])[:5].tolist()}"
-            )
-        report["accuracy"] = _f(accuracy_score(yt, yp))
-        report["balanced_accuracy"] = _balanced_accuracy(yt, yp)
-        report.update(_averages(yt, yp, labels, zero_division))
-        report["mcc"] = _mcc(yt, yp)
-        report["per_class"] = _prf(yt, yp, labels, list(task.labels), zero_division)
-        report["confusion_matrix"] = confusion_matrix(yt, yp, labels=labels).tolist()
-        if kind == "binary":
-            report["f1"] = report["per_class"][task.labels[1]]["f1"]
-        if probs is not None:
-            if kind == "binary":
-                ap = _ap(yt, probs)
-                report["per_class"][task.labels[1]]["pr_auc"] = ap
-                report["pr_auc"] = ap
-                report["macro_pr_auc"] = ap
-            else:
-                _add_pr_auc(report, list(task.labels), np.eye(k, dtype=np.int64)[yt], probs)
-            _add_calibration(report, yt, probs, task)
-        return report
-
+        return _single_label_report(report, yt, yp, probs, task, zero_division)
     if kind == "multilabel":
-        c = len(task.labels)
-        report["accuracy"] = _f(accuracy_score(yt, yp))
-        report["hamming_accuracy"] = _f(np.mean(yt == yp))
-        mcm = multilabel_confusion_matrix(yt, yp)  # (C, 2, 2): [[tn, fp], [fn, tp]]
-        tn, fp, fn, tp = (mcm[:, i, j].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tpr = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
-            tnr = np.where(tn + fp > 0, tn / (tn + fp), np.nan)
-        ba = np.nanmean(
-            np.vstack([tpr, tnr]), axis=0
-        )  # a label with only one class present: the defined half
-        report["balanced_accuracy"] = _f(np.mean(ba))
-        report.update(_averages(yt, yp, list(range(c)), zero_division))
-        report["samples_f1"] = _f(f1_score(yt, yp, average="samples", zero_division=zero_division))
-        report["mcc"] = _f(np.mean([_mcc(yt[:, i], yp[:, i]) for i in range(c)]))
-        report["per_class"] = _prf(yt, yp, list(range(c)), list(task.labels), zero_division)
-        report["confusion_matrix"] = {name: mcm[i].tolist() for i, name in enumerate(task.labels)}
-        if getattr(task, "hierarchy", None):
-            report["hierarchy_violations"] = hierarchy_violations(yp, task)
-        if probs is not None:
-            _add_pr_auc(report, list(task.labels), yt, probs)
-            _add_calibration(report, yt, probs, task)
-        return report
+        return _multilabel_report(report, yt, yp, probs, task, zero_division)
+    return _aspects_report(report, yt, yp, probs, task, zero_division)
 
-    # aspects
+
+def _single_label_report(report: dict, yt, yp, probs, task, zero_division) -> dict[str, Any]:
+    """Binary and multiclass: accuracy, balanced accuracy, averages, MCC, per class, confusion matrix."""
+    kind = task.kind
+    k = 2 if kind == "binary" else len(task.labels)
+    labels = list(range(k))
+    bad = (yt < 0) | (yt >= k)
+    if bad.any():
+        raise ValueError(
+            f"y_true holds class indices outside [0, {k}): {np.unique(yt[bad])[:5].tolist()}"
+        )
+    report["accuracy"] = _f(accuracy_score(yt, yp))
+    report["balanced_accuracy"] = _balanced_accuracy(yt, yp)
+    report.update(_averages(yt, yp, labels, zero_division))
+    report["mcc"] = _mcc(yt, yp)
+    report["per_class"] = _prf(yt, yp, labels, list(task.labels), zero_division)
+    report["confusion_matrix"] = confusion_matrix(yt, yp, labels=labels).tolist()
+    if kind == "binary":
+        report["f1"] = report["per_class"][task.labels[1]]["f1"]
+    if probs is not None:
+        if kind == "binary":
+            ap = _ap(yt, probs)
+            report["per_class"][task.labels[1]]["pr_auc"] = ap
+            report["pr_auc"] = ap
+            report["macro_pr_auc"] = ap
+        else:
+            _add_pr_auc(report, list(task.labels), np.eye(k, dtype=np.int64)[yt], probs)
+        _add_calibration(report, yt, probs, task)
+    return report
+
+
+def _multilabel_report(report: dict, yt, yp, probs, task, zero_division) -> dict[str, Any]:
+    """Multilabel: subset and Hamming accuracy, per-label balanced accuracy and MCC, averages, per label."""
+    c = len(task.labels)
+    report["accuracy"] = _f(accuracy_score(yt, yp))
+    report["hamming_accuracy"] = _f(np.mean(yt == yp))
+    mcm = multilabel_confusion_matrix(yt, yp)  # (C, 2, 2): [[tn, fp], [fn, tp]]
+    tn, fp, fn, tp = (mcm[:, i, j].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        tnr = np.where(tn + fp > 0, tn / (tn + fp), np.nan)
+    ba = np.nanmean(
+        np.vstack([tpr, tnr]), axis=0
+    )  # a label with only one class present: the defined half
+    report["balanced_accuracy"] = _f(np.mean(ba))
+    report.update(_averages(yt, yp, list(range(c)), zero_division))
+    report["samples_f1"] = _f(f1_score(yt, yp, average="samples", zero_division=zero_division))
+    report["mcc"] = _f(np.mean([_mcc(yt[:, i], yp[:, i]) for i in range(c)]))
+    report["per_class"] = _prf(yt, yp, list(range(c)), list(task.labels), zero_division)
+    report["confusion_matrix"] = {name: mcm[i].tolist() for i, name in enumerate(task.labels)}
+    if getattr(task, "hierarchy", None):
+        report["hierarchy_violations"] = hierarchy_violations(yp, task)
+    if probs is not None:
+        _add_pr_auc(report, list(task.labels), yt, probs)
+        _add_calibration(report, yt, probs, task)
+    return report
+
+
+def _aspect_entry(t, p, *, p_count: int, classes: list[str], zero_division) -> dict[str, Any]:
+    """One aspect's ``per_aspect`` entry (macro-F1 over the polarities used, detection F1, ...)."""
+    absent = p_count
+    used = [k for k in range(p_count) if (t == k).any() or (p == k).any()]
+    if used:
+        _, _, f, _ = precision_recall_fscore_support(
+            t, p, labels=used, average=None, zero_division=zero_division
+        )
+        macro = _f(np.mean(f))
+    else:  # the aspect is absent everywhere and never predicted present
+        macro = _f(zero_division)
+    present = t != absent
+    return {
+        "macro_f1": macro,
+        "detection_f1": _f(
+            f1_score(present.astype(int), (p != absent).astype(int), zero_division=zero_division)
+        ),
+        "accuracy": _f(np.mean(t == p)),
+        "present_accuracy": _f(np.mean(t[present] == p[present])) if present.any() else None,
+        "support": int(present.sum()),
+        "per_class": _prf(t, p, list(range(p_count + 1)), classes, zero_division),
+        "confusion_matrix": confusion_matrix(t, p, labels=list(range(p_count + 1))).tolist(),
+    }
+
+
+def _aspects_report(report: dict, yt, yp, probs, task, zero_division) -> dict[str, Any]:
+    """Aspects: per aspect, and pooled over every (text, aspect) cell with ``absent`` as a class."""
     p_count = len(task.polarities)
     absent = p_count
     classes = list(task.polarities) + ["absent"]
@@ -268,30 +305,10 @@ def classification_report(
             f"y_true holds aspect classes outside [0, {absent}]: {np.unique(yt[bad])[:5].tolist()}"
         )
     polarity_idx = list(range(p_count))
-    per_aspect: dict[str, Any] = {}
-    for a, name in enumerate(task.labels):
-        t, p = yt[:, a], yp[:, a]
-        used = [k for k in polarity_idx if (t == k).any() or (p == k).any()]
-        if used:
-            _, _, f, _ = precision_recall_fscore_support(
-                t, p, labels=used, average=None, zero_division=zero_division
-            )
-            macro = _f(np.mean(f))
-        else:  # the aspect is absent everywhere and never predicted present
-            macro = _f(zero_division)
-        present = t != absent
-        entry = {
-            "macro_f1": macro,
-            "detection_f1": _f(
-                f1_score(present.astype(int), (p != absent).astype(int), zero_division=zero_division)
-            ),
-            "accuracy": _f(np.mean(t == p)),
-            "present_accuracy": _f(np.mean(t[present] == p[present])) if present.any() else None,
-            "support": int(present.sum()),
-            "per_class": _prf(t, p, list(range(p_count + 1)), classes, zero_division),
-            "confusion_matrix": confusion_matrix(t, p, labels=list(range(p_count + 1))).tolist(),
-        }
-        per_aspect[name] = entry
+    per_aspect: dict[str, Any] = {
+        name: _aspect_entry(yt[:, a], yp[:, a], p_count=p_count, classes=classes, zero_division=zero_division)
+        for a, name in enumerate(task.labels)
+    }
     flat_t, flat_p = yt.ravel(), yp.ravel()
     present = flat_t != absent
     report["accuracy"] = _f(np.mean(flat_t == flat_p))

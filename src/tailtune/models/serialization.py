@@ -23,7 +23,10 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
+from transformers import AutoConfig, AutoTokenizer
 
+from tailtune import __version__
+from tailtune.data.task import TaskSpec
 from tailtune.errors import RunDirError
 from tailtune.models.classifier import TailtuneClassifier, load_encoder, needs_remote_code
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -76,8 +79,6 @@ def save_classifier(model: TailtuneClassifier, tokenizer: Any, directory: str | 
         raise TypeError(f"model must be a TailtuneClassifier, got {type(model).__name__}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    import tailtune
-
     if tokenizer is not None:
         # save into a scratch folder beside the target, then move each file atomically
         with tempfile.TemporaryDirectory(prefix=".tok-", dir=directory) as tmp:
@@ -93,7 +94,7 @@ def save_classifier(model: TailtuneClassifier, tokenizer: Any, directory: str | 
     task = model.task
     meta = {
         "format_version": FORMAT_VERSION,
-        "tailtune_version": tailtune.__version__,
+        "tailtune_version": __version__,
         "encoder": {
             "name": model.name,
             "model_type": getattr(encoder_config, "model_type", None),
@@ -111,8 +112,6 @@ def save_classifier(model: TailtuneClassifier, tokenizer: Any, directory: str | 
 
 
 def _task_from_dict(d: dict[str, Any]):
-    from tailtune.data import TaskSpec
-
     return TaskSpec.from_dict(d)
 
 
@@ -139,71 +138,16 @@ def load_classifier(
         RunDirError: the folder, ``tailtune_model.json``, ``config.json`` or ``model.safetensors``
             is missing or corrupt (pickle weights are refused, never loaded).
     """
-    from transformers import AutoConfig, AutoTokenizer
-
     directory = Path(directory)
     if not directory.is_dir():
         raise RunDirError(f"{directory}: model folder not found. Fix: pass the model/ folder of a tailtune run")
-    meta_path = directory / META_NAME
-    if not meta_path.is_file():
-        raise RunDirError(
-            f"{meta_path}: missing. Fix: this folder was not written by tailtune's save_classifier; "
-            "re-run training or point to the run's model/ folder"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        head = meta["head"]
-        task_dict = meta["task"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise RunDirError(f"{meta_path}: corrupt ({exc}). Fix: re-save the model with save_classifier") from exc
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise RunDirError(
-            f"{meta_path}: format_version {meta['format_version']} is newer than this tailtune supports "
-            f"({FORMAT_VERSION}). Fix: upgrade tailtune"
-        )
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        pickles = _pickle_files(directory)
-        hint = (
-            f" Found {', '.join(pickles)}, which tailtune will not unpickle (arbitrary code execution)."
-            if pickles
-            else ""
-        )
-        raise RunDirError(
-            f"{weights}: missing.{hint} Fix: re-save the model with tailtune (save_classifier writes "
-            "safetensors), or convert the weights to safetensors from a trusted environment"
-        )
-    config_path = directory / CONFIG_NAME
-    try:
-        if config_path.is_file():
-            config = AutoConfig.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
-        else:
-            enc = meta["encoder"]
-            config = AutoConfig.for_model(enc["model_type"], **enc["config"])
-    except (OSError, ValueError, KeyError) as exc:
-        if needs_remote_code(exc):
-            raise RunDirError(
-                f"{config_path}: the encoder needs its own Python code (auto_map), and tailtune does not run "
-                "code from a model folder unless asked; none of it was run. Fix: only for a model you trust, "
-                "pass --trust-remote-code to `tailtune predict` / `tailtune evaluate --recompute` (Python: "
-                "tailtune.load(run, trust_remote_code=True))"
-            ) from None
-        raise RunDirError(
-            f"{config_path}: cannot rebuild the encoder config ({exc}). Fix: restore config.json from the "
-            "run's model/ folder"
-        ) from exc
-
-    try:
-        with safe_open(str(weights), framework="pt", device="cpu") as f:
-            file_meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise RunDirError(
-            f"{weights}: not a readable safetensors file ({exc}). Fix: re-save the model with save_classifier"
-        ) from exc
+    meta = _read_meta(directory)
+    weights = _weights_file(directory)
+    config = _encoder_config(directory, meta, trust_remote_code=trust_remote_code)
+    state, file_meta = _read_weights(weights)
     aliases = json.loads(file_meta.get(_ALIAS_KEY, "{}"))
-
-    task = _task_from_dict(task_dict)
+    head = meta["head"]
+    task = _task_from_dict(meta["task"])
     attn = (meta.get("encoder") or {}).get("attn_implementation")
     encoder = load_encoder(
         str(directory),
@@ -220,6 +164,89 @@ def load_classifier(
         projection_dim=head.get("projection_dim"),
         name=head.get("name"),
     )
+    _load_state(model, state, aliases, weights, dtype=dtype)
+    model.freeze(embeddings=bool(head.get("freeze_embeddings")), layers=int(head.get("freeze_layers") or 0))
+    model.to(device=device, dtype=dtype)
+    model.eval()
+    tokenizer = _load_saved_tokenizer(directory, trust_remote_code=trust_remote_code) if load_tokenizer else None
+    return model, tokenizer
+
+
+def _read_meta(directory: Path) -> dict:
+    """``tailtune_model.json`` (with ``head`` and ``task``), checked for a supported format version."""
+    meta_path = directory / META_NAME
+    if not meta_path.is_file():
+        raise RunDirError(
+            f"{meta_path}: missing. Fix: this folder was not written by tailtune's save_classifier; "
+            "re-run training or point to the run's model/ folder"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta["head"], meta["task"]  # noqa: B018 - both must be present
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{meta_path}: corrupt ({exc}). Fix: re-save the model with save_classifier") from exc
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise RunDirError(
+            f"{meta_path}: format_version {meta['format_version']} is newer than this tailtune supports "
+            f"({FORMAT_VERSION}). Fix: upgrade tailtune"
+        )
+    return meta
+
+
+def _weights_file(directory: Path) -> Path:
+    """``model.safetensors`` (a folder with pickle weights only is refused, naming them)."""
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        pickles = _pickle_files(directory)
+        hint = (
+            f" Found {', '.join(pickles)}, which tailtune will not unpickle (arbitrary code execution)."
+            if pickles
+            else ""
+        )
+        raise RunDirError(
+            f"{weights}: missing.{hint} Fix: re-save the model with tailtune (save_classifier writes "
+            "safetensors), or convert the weights to safetensors from a trusted environment"
+        )
+    return weights
+
+
+def _encoder_config(directory: Path, meta: dict, *, trust_remote_code: bool):
+    """The encoder's config from ``config.json`` (or the copy in ``tailtune_model.json``)."""
+    config_path = directory / CONFIG_NAME
+    try:
+        if config_path.is_file():
+            return AutoConfig.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+        enc = meta["encoder"]
+        return AutoConfig.for_model(enc["model_type"], **enc["config"])
+    except (OSError, ValueError, KeyError) as exc:
+        if needs_remote_code(exc):
+            raise RunDirError(
+                f"{config_path}: the encoder needs its own Python code (auto_map), and tailtune does not run "
+                "code from a model folder unless asked; none of it was run. Fix: only for a model you trust, "
+                "pass --trust-remote-code to `tailtune predict` / `tailtune evaluate --recompute` (Python: "
+                "tailtune.load(run, trust_remote_code=True))"
+            ) from None
+        raise RunDirError(
+            f"{config_path}: cannot rebuild the encoder config ({exc}). Fix: restore config.json from the "
+            "run's model/ folder"
+        ) from exc
+
+
+def _read_weights(weights: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(state, file metadata)`` of a safetensors file (never a pickle)."""
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            file_meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunDirError(
+            f"{weights}: not a readable safetensors file ({exc}). Fix: re-save the model with save_classifier"
+        ) from exc
+    return state, file_meta
+
+
+def _load_state(model: TailtuneClassifier, state: dict, aliases: dict, weights: Path, *, dtype) -> None:
+    """Fill ``model`` from ``state`` (shared tensors restored from their aliases; strict keys)."""
     for alias, kept in aliases.items():
         if kept in state:
             state[alias] = state[kept]
@@ -235,23 +262,20 @@ def load_classifier(
         raise RunDirError(
             f"{weights}: shapes do not match {META_NAME} ({exc}). Fix: keep the files of one save together"
         ) from exc
-    model.freeze(embeddings=bool(head.get("freeze_embeddings")), layers=int(head.get("freeze_layers") or 0))
-    model.to(device=device, dtype=dtype)
-    model.eval()
 
-    tokenizer = None
-    if load_tokenizer:
-        try:
-            if not any((directory / n).is_file() for n in _TOKENIZER_FILES):
-                # AutoTokenizer would otherwise follow config.json's _name_or_path elsewhere
-                raise OSError(f"none of {', '.join(_TOKENIZER_FILES)} in the folder")
-            tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise RunDirError(
-                f"{directory}: tokenizer files missing or unreadable ({exc}). Fix: save the model with "
-                "save_classifier(model, tokenizer, dir) so the tokenizer is stored beside the weights"
-            ) from exc
-    return model, tokenizer
+
+def _load_saved_tokenizer(directory: Path, *, trust_remote_code: bool):
+    """The tokenizer saved beside the weights (never one elsewhere that config.json names)."""
+    try:
+        if not any((directory / n).is_file() for n in _TOKENIZER_FILES):
+            # AutoTokenizer would otherwise follow config.json's _name_or_path elsewhere
+            raise OSError(f"none of {', '.join(_TOKENIZER_FILES)} in the folder")
+        return AutoTokenizer.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise RunDirError(
+            f"{directory}: tokenizer files missing or unreadable ({exc}). Fix: save the model with "
+            "save_classifier(model, tokenizer, dir) so the tokenizer is stored beside the weights"
+        ) from exc
 
 
 def _compare_keys(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:

@@ -8,6 +8,9 @@
   the sampling noise of the test set only, not seed-to-seed variance; the verdict says so.
 * The verdict is ``better`` only when the whole interval lies above zero, ``worse`` when it lies
   below, else ``not distinguishable`` — never "better" when the interval crosses zero.
+* What is compared is a metric. Loss values of runs whose losses differ are not comparable (focal
+  loss is below cross-entropy for every example by construction): :func:`check_comparable` refuses
+  them, naming the difference (:mod:`tailtune.diagnostics.loss_scale`).
 
 Example:
     >>> c = compare_values([0.62, 0.63, 0.61], [0.58, 0.59, 0.57])
@@ -46,6 +49,26 @@ class Comparison:
             return f"{f(self.delta)}{unit} ({self.method})"
         return (f"{f(self.delta)}{unit}, {int(100 * self.confidence)}% interval {f(self.low)} to {f(self.high)}"
                 f" ({self.method})")
+
+
+def check_comparable(metric: str, candidate_recipe: dict | None = None, baseline_recipe: dict | None = None) -> None:
+    """Raise ``ValueError`` when ``metric`` is a loss value and the two recipes' losses differ (or are unknown).
+
+    Example:
+        >>> check_comparable("macro_f1", {"loss": {"focal": {}}}, {"loss": {"ce": {}}})
+        >>> check_comparable("val_loss", {"loss": {"focal": {"gamma": 2.0}}}, {"loss": {"ce": {}}})
+        Traceback (most recent call last):
+        ...
+        ValueError: val_loss: loss values of different losses are not comparable (loss: focal(gamma=2) vs ce); compare a metric (macro_f1, per-class recall) and each loss against its own start
+    """
+    from tailtune.diagnostics.loss_scale import is_loss_metric, loss_differences
+
+    if not is_loss_metric(metric):
+        return
+    diffs = loss_differences(candidate_recipe, baseline_recipe)
+    if diffs:
+        raise ValueError(f"{metric}: loss values of different losses are not comparable ({'; '.join(diffs)}); compare "
+                         "a metric (macro_f1, per-class recall) and each loss against its own start")
 
 
 def _verdict(low: float | None, high: float | None) -> str:

@@ -22,6 +22,7 @@ from tailtune.diagnostics import epoch_table, lint_recipe, load_run, run_rules
 from tailtune.diagnostics.rundata import RunData, _num
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_text
+from tailtune.utils.rundir import TRAIN_EVAL_MAX
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -71,10 +72,6 @@ def _distribution(run: RunData, labels: list[str]) -> tuple[dict[str, dict[str, 
     note = ""
     if run.class_counts:
         series["train"] = dict(run.class_counts)
-        try:
-            from tailtune.training.run import TRAIN_EVAL_MAX
-        except ImportError:  # training layer not importable: no subsample note
-            TRAIN_EVAL_MAX = None
         if TRAIN_EVAL_MAX and abs(sum(run.class_counts.values()) - TRAIN_EVAL_MAX) < 1 and run.kind in ("binary", "multiclass"):
             note = (f"train counts are from the {TRAIN_EVAL_MAX:,} training examples evaluated each epoch "
                     "(a fixed subsample): shares are exact, totals scaled down")
@@ -244,6 +241,43 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
         "thr_rows": thr_rows,
         "bias_rows": bias_rows,
         "recipe_yaml": yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True) if recipe else "",
+        "trained": trained_table(run.extra.get("resolved")),
+    }
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_arg_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_arg_text(v) for v in value[:8]) + (", ..." if len(value) > 8 else "") + "]"
+    return str(value)
+
+
+def trained_table(resolved: dict | None) -> dict | None:
+    """``resolved.json`` as the report's "what actually trained" rows (``None`` for a run without it):
+    each loss part with every argument, the class weights per class and where they went, the sampler
+    and the sample weighting."""
+    if not isinstance(resolved, dict):
+        return None
+    parts = []
+    for name, part in (resolved.get("loss") or {}).items():
+        args = dict(part.get("args") or {})
+        cw_arg = part.get("class_weight_arg")
+        if cw_arg in args:
+            args[cw_arg] = "class weights (below)"
+        parts.append({"name": name, "loss": part.get("loss"), "weight": part.get("weight"),
+                      "args": ", ".join(f"{k}={_arg_text(v)}" for k, v in args.items())})
+    cw = resolved.get("class_weights") or {}
+    pos_weight = cw.get("pos_weight") or {}
+    classes = [{"label": k, "weight": v, "pos_weight": pos_weight.get(k)} for k, v in (cw.get("per_class") or {}).items()]
+    sw = resolved.get("sample_weighting") or {}
+    return {
+        "parts": parts, "classes": classes, "apply_to": cw.get("apply_to"), "scheme": cw.get("scheme"),
+        "has_pos_weight": bool(pos_weight),
+        "sampler": resolved.get("sampler"),
+        "sample_weighting": ", ".join(k for k in ("length", "confidence") if sw.get(k)) or "none",
     }
 
 

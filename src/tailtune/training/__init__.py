@@ -1,19 +1,29 @@
-"""tailtune.training: recipe -> Hugging Face Trainer -> run directory.
+"""tailtune.training: a recipe and its data -> Hugging Face Trainer -> run directory.
 
-Public API: :func:`train` and :class:`RunResult` (``tailtune.training.run``), :func:`run_demo`
-(``tailtune.training.demo``), the callbacks in ``tailtune.training.callbacks``; the recipe schema
-lives in ``tailtune.training.recipe``. Heavy imports (torch, transformers) happen on first use, so
-``import tailtune.training.recipe`` stays light.
+Public API:
+
+* :func:`train` (``tailtune.training.pipeline``): lint -> train -> report, a complete run directory;
+* :func:`prepare_run` / :func:`train_model` / :class:`PreparedRun` / :class:`RunResult` /
+  :func:`find_checkpoint` (``tailtune.training.run``): the training step on its own;
+* :func:`run_demo`, :func:`prepare_demo` (``tailtune.training.demo``); the callbacks in
+  ``tailtune.training.callbacks``.
+
+The recipe itself is :mod:`tailtune.recipe`. torch and transformers load on first use (so that
+``import tailtune.training`` and the CLI start fast).
 """
 
 from __future__ import annotations
 
-__all__ = ["RunResult", "train", "find_checkpoint", "run_demo", "prepare_demo"]
+__all__ = ["PreparedRun", "RunResult", "find_checkpoint", "prepare_demo", "prepare_run", "run_demo", "train",
+           "train_model"]
 
 _LAZY = {
+    "PreparedRun": "tailtune.training.run",
     "RunResult": "tailtune.training.run",
-    "train": "tailtune.training.run",
-    "find_checkpoint": "tailtune.training.run",
+    "find_checkpoint": "tailtune.training.checkpoints",
+    "prepare_run": "tailtune.training.run",
+    "train_model": "tailtune.training.run",
+    "train": "tailtune.training.pipeline",
     "run_demo": "tailtune.training.demo",
     "prepare_demo": "tailtune.training.demo",
 }

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from tailtune.errors import DataError
+from tailtune.recipe import load_preset
+from tailtune.training.pipeline import train
 from tailtune.utils.io import atomic_write_bytes
 
 __all__ = ["CORPUS_FILE", "DEMO_SIZES", "INSTALL_HINT", "locate_demo_assets", "prepare_demo", "prepare_demo_data",
@@ -128,15 +130,13 @@ def prepare_demo(
         seed: the subsample's seed.
 
     Returns:
-        a validated :class:`~tailtune.training.recipe.Recipe`.
+        a validated :class:`~tailtune.recipe.Recipe`.
 
     Example:
         >>> recipe = prepare_demo("runs/demo")  # doctest: +SKIP
         >>> recipe.loss["focal"].params["gamma"]  # doctest: +SKIP
         1.0
     """
-    from tailtune.training.recipe import load_preset
-
     _, model = locate_demo_assets()
     data_dir = prepare_demo_data(output, sizes=sizes, seed=seed)
     output = Path(output)
@@ -151,7 +151,5 @@ def prepare_demo(
 
 
 def run_demo(output: str | os.PathLike = "runs/demo", *, epochs: int | None = None, callbacks=(), **kwargs):
-    """:func:`prepare_demo` then :func:`tailtune.training.train`; returns its ``RunResult``."""
-    from tailtune.training.run import train
-
+    """:func:`prepare_demo` then :func:`tailtune.training.train` (lint, train, report); returns its ``RunResult``."""
     return train(prepare_demo(output, epochs=epochs, **kwargs), callbacks=callbacks)

@@ -11,3 +11,8 @@ EVAL = "eval.json"
 REPORT = "report.html"
 CHECKPOINTS_DIR = "checkpoints"
 PREDICTIONS_DIR = "predictions"  # predictions/<split>.npz: logits (N, K) and targets, written by train/evaluate
+RESOLVED = "resolved.json"  # what the recipe resolved to: loss parts with every argument, class weights, sampler
+LINT = "lint.json"  # the recipe lint's findings at the start of training
+
+#: history.jsonl's train metrics are computed on at most this many training examples (a fixed, seeded sample)
+TRAIN_EVAL_MAX = 2000

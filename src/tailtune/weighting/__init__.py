@@ -1,9 +1,15 @@
-"""tailtune.weighting: class weights (one owner), positive weights, per-sample weights."""
+"""tailtune.weighting: class weights (one owner), positive weights, per-sample weights.
 
-from tailtune.weighting.class_weights import SCHEMES, class_weights, label_counts, pos_weight
-from tailtune.weighting.sample_weights import combine_sample_weights, confidence_weights, length_weights
+The scheme names and defaults (:mod:`tailtune.weighting.schemes`) import without torch, so the
+recipe schema can use them; the functions (:mod:`~tailtune.weighting.classes`,
+:mod:`~tailtune.weighting.sample_weights`) load torch on first use.
+"""
+
+from tailtune.weighting.schemes import DEFAULT_BETA, DEFAULT_MIN_WEIGHT, SCHEMES
 
 __all__ = [
+    "DEFAULT_BETA",
+    "DEFAULT_MIN_WEIGHT",
     "SCHEMES",
     "class_weights",
     "combine_sample_weights",
@@ -12,3 +18,22 @@ __all__ = [
     "length_weights",
     "pos_weight",
 ]
+
+_LAZY = {
+    "class_weights": "tailtune.weighting.classes",
+    "label_counts": "tailtune.weighting.classes",
+    "pos_weight": "tailtune.weighting.classes",
+    "combine_sample_weights": "tailtune.weighting.sample_weights",
+    "confidence_weights": "tailtune.weighting.sample_weights",
+    "length_weights": "tailtune.weighting.sample_weights",
+}
+
+
+def __getattr__(name: str):  # lazy so that importing tailtune.recipe does not import torch
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tailtune.weighting' has no attribute {name!r}")

@@ -22,11 +22,13 @@ import math
 
 import torch
 
+from tailtune.weighting.schemes import DEFAULT_MIN_WEIGHT
+
 _SIGMOID_KINDS = ("binary", "multilabel")
 _SOFTMAX_KINDS = ("multiclass", "aspects")
 
 
-def length_weights(lengths, *, min_weight: float = 0.1) -> torch.Tensor:
+def length_weights(lengths, *, min_weight: float = DEFAULT_MIN_WEIGHT) -> torch.Tensor:
     """``clamp(sqrt(L) / sqrt(max L in batch), min_weight, 1)``.
 
     Args:

@@ -3,6 +3,11 @@
 The CLI command ``tailtune analyze`` only parses its flags, calls :func:`analyze` and
 :func:`write_analysis`, and prints. Loading validates everything first, so bad input raises
 :class:`tailtune.errors.DataError` before a single file is written.
+
+The data statistics are :func:`tailtune.data.stats.compute_statistics`; the class weights each
+``weighting.scheme`` would train with (``weights.training`` in ``analysis.json``) come from
+:func:`tailtune.recipe.resolve.resolve_class_weights`, the same function training calls, so this
+module sits in the diagnostics layer (above the recipe layer), not in ``data/``.
 """
 
 from __future__ import annotations
@@ -10,10 +15,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tailtune import __version__
 from tailtune.data.loading import LoadedData, load_dataset
+from tailtune.data.plots import PLOTS
 from tailtune.data.stats import compute_statistics
-from tailtune.errors import DataError
+from tailtune.errors import DataError, TailtuneError
+from tailtune.recipe.counts import ClassCounts
+from tailtune.recipe.resolve import resolve_class_weights
+from tailtune.recipe.schema import WeightingSection
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
+from tailtune.weighting import SCHEMES
 
 ANALYSIS_FILE = "analysis.json"
 
@@ -30,20 +41,37 @@ def _load_tokenizer(name_or_path: str):
 
 def analyze(source, *, task=None, text_column=None, label_column=None, label_sep=None, seed: int = 13,
             val_fraction: float = 0.1, empty_text: str = "error", tokenizer: str | None = None,
-            cache_dir: str | None = None) -> tuple[LoadedData, dict]:
+            cache_dir: str | None = None, unused_labels: str = "error") -> tuple[LoadedData, dict]:
     """Load ``source`` (see :func:`tailtune.data.load_dataset`) and compute its statistics.
 
     Returns ``(loaded, stats)``; ``stats`` is what ``analysis.json`` holds.
     """
     data = load_dataset(source, task=task, text_column=text_column, label_column=label_column,
                         label_sep=label_sep, seed=seed, val_fraction=val_fraction, empty_text=empty_text,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, unused_labels=unused_labels)
     tok = _load_tokenizer(tokenizer) if tokenizer else None
     stats = compute_statistics(data, tokenizer=tok, tokenizer_name=tokenizer, seed=seed)
-    from tailtune import __version__
-
+    stats["weights"]["training"] = training_weights(data.task, ClassCounts.from_targets(data.task, data.targets["train"]))
     stats = {"tailtune_version": __version__, "source": os.fspath(source), **stats}
     return data, stats
+
+
+def training_weights(task, counts: ClassCounts) -> dict[str, dict]:
+    """For each scheme, the class weights ``weighting: {scheme: S}`` (every other field at its
+    default) trains with (:func:`tailtune.recipe.resolve.resolve_class_weights`): ``apply_to``,
+    ``per_class`` and, for sigmoid tasks, ``pos_weight``; ``{"error": ...}`` when the scheme is
+    undefined for these counts (a class without examples)."""
+    out: dict[str, dict] = {}
+    for scheme in SCHEMES:
+        if scheme == "uniform":
+            continue
+        try:
+            cw = resolve_class_weights(WeightingSection(scheme=scheme), task, counts)
+        except TailtuneError as exc:
+            out[scheme] = {"error": str(exc)}
+            continue
+        out[scheme] = {"apply_to": cw.apply_to, "per_class": cw.per_class, "pos_weight": cw.pos_weight}
+    return out
 
 
 def write_analysis(stats: dict, out_dir: str | os.PathLike, *, plots: bool = True) -> list[Path]:
@@ -51,8 +79,6 @@ def write_analysis(stats: dict, out_dir: str | os.PathLike, *, plots: bool = Tru
 
     The plots are rendered in memory first, so nothing is written if one of them fails.
     """
-    from tailtune.data.plots import PLOTS
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder; choose a folder")

@@ -12,7 +12,7 @@ import yaml
 
 from tailtune.data import TaskSpec
 from tailtune.errors import RecipeError
-from tailtune.training.recipe import (
+from tailtune.recipe import (
     Recipe,
     available_presets,
     dump_recipe_yaml,
@@ -68,6 +68,22 @@ output: runs/reuters-focal-supcon
     assert r.output == "runs/reuters-focal-supcon"
 
 
+@pytest.mark.parametrize("given, canonical", [
+    ({"start": 3}, {"schedule": "constant", "start": 3.0}),
+    ({"start": 3, "end": 1}, {"schedule": "linear", "start": 3.0, "end": 1.0}),
+    ({"end": 1}, {"schedule": "linear", "start": 2.0, "end": 1.0}),  # start: the loss's default gamma
+    ({"values": [3, 1], "milestones": [0.5]}, {"schedule": "step", "values": [3.0, 1.0], "milestones": [0.5]}),
+    ({"schedule": "cosine", "start": 3, "end": 1}, {"schedule": "cosine", "start": 3.0, "end": 1.0}),
+])
+def test_gamma_schedule_has_one_type_and_one_default(given, canonical):
+    """The recipe keeps the canonical mapping of the losses' GammaSchedule (no schedule type of its own)."""
+    from tailtune.losses.focal import GammaSchedule
+
+    stored = recipe_from_dict({"loss": {"focal": {"gamma": given}}}).loss["focal"].params["gamma"]
+    assert stored == canonical
+    assert GammaSchedule.from_spec(stored) == GammaSchedule.from_spec(given)
+
+
 def test_resolved_dict_round_trips_through_yaml(tmp_path):
     r = recipe_from_dict({"task": {"kind": "multiclass"}, "loss": {"focal": {"gamma": {"start": 3, "end": 1.5}}}})
     resolved = resolved_recipe_dict(r)
@@ -119,9 +135,12 @@ def test_loss_shorthands():
         ({"loss": {"focal": {"gamma": "two"}}}, r"loss\.focal: gamma = 'two': must be a number .* or a schedule"),
         ({"loss": {"focal": {"gamma": [1, 2]}}}, r"gamma = \[1, 2\]: must be a number"),
         ({"loss": {"focal": {"gamma": True}}}, r"gamma = True: must be a number"),
-        ({"loss": {"focal": {"gamma": {"start": 3.0}}}}, r"gamma: a linear schedule needs start and end; a gamma schedule is"),
+        # the schedule's rules are tailtune.losses.focal.GammaSchedule's (the one schedule type)
+        ({"loss": {"focal": {"gamma": {"schedule": "linear", "start": 3.0}}}},
+         r"gamma: a linear gamma schedule needs end= .*; a gamma schedule is"),
+        ({"loss": {"focal": {"gamma": {"schedule": "exp", "start": 3.0}}}}, r"gamma: kind='exp' is not one of"),
         ({"loss": {"focal": {"gamma": {"schedule": "step", "values": [3, 1], "milestones": [0.5, 0.7]}}}},
-         r"gamma: a step schedule needs one more value than milestones"),
+         r"gamma: a step gamma schedule needs len\(values\) == len\(milestones\) \+ 1, got 2 values"),
         ({"loss": {"focal": {"gamma": {"schedule": "step", "values": [3, 1], "milestones": [1.5]}}}},
          r"gamma\.milestones\.0: Input should be less than 1"),
         ({"loss": {"focal": {"gamma": {"schedule": "linear", "start": 3, "end": 1, "ends": 2}}}},
@@ -246,6 +265,17 @@ def test_bad_loss_parameters_fail_at_load(data, pattern):
         return
     with pytest.raises(RecipeError, match=pattern):
         recipe_from_dict({"task": {"kind": "multiclass"}, **data})
+
+
+def test_sigmoid_alpha_minus_one_against_weighting_into_alpha_names_the_contradiction():
+    # alpha = -1 is "no alpha weighting" (losses.focal.NO_ALPHA), not a second set of class weights
+    data = {"task": {"kind": "multilabel"}, "loss": {"focal": {"alpha": -1}},
+            "weighting": {"scheme": "inverse", "apply_to": "alpha"}}
+    with pytest.raises(RecipeError, match=r"loss\.focal\.alpha = -1 switches the alpha weighting off.*"
+                                          r"Fix: remove loss\.focal\.alpha"):
+        recipe_from_dict(data)
+    data["weighting"]["apply_to"] = "auto"  # pos_weight: no contradiction
+    recipe_from_dict(data)
 
 
 def test_explicit_loss_hyperparameters_that_share_a_class_weight_name():

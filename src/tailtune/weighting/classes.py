@@ -35,8 +35,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from tailtune.errors import did_you_mean
-
-SCHEMES: tuple[str, ...] = ("uniform", "inverse", "sqrt_inverse", "effective_number")
+from tailtune.weighting.schemes import DEFAULT_BETA, SCHEMES
 
 _ZERO_REMEDY = (
     "remedies: add training examples for it, merge it into a related class, drop it from the task's "
@@ -83,7 +82,7 @@ def class_weights(
     counts,
     *,
     scheme: str,
-    beta: float = 0.999,
+    beta: float = DEFAULT_BETA,
     cap: float | None = None,
     overrides: Mapping[str | int, float] | None = None,
     normalize: bool = True,
@@ -136,7 +135,29 @@ def class_weights(
         raise TypeError(f"normalize={normalize!r} must be a bool")
     n, names = _split_counts(counts, names)
     num_classes = n.numel()
+    override_idx = _override_indices(overrides, names, num_classes)
+    auto = torch.tensor([i not in override_idx for i in range(num_classes)])
+    if scheme != "uniform":
+        zero = [i for i in range(num_classes) if n[i] == 0 and auto[i]]
+        if zero:
+            which = ", ".join(_label(i, names) for i in zero)
+            raise ValueError(f"class {which} has zero examples, so scheme={scheme!r} cannot weight it; {_ZERO_REMEDY}")
+    w = _raw_weights(n, auto, scheme=scheme, beta=beta)
+    if auto.any():
+        wa = w[auto]
+        if cap is not None:
+            wa = torch.minimum(wa, wa.min() * cap)
+        if normalize:
+            wa = wa / wa.mean()
+        w = w.clone()
+        w[auto] = wa
+    for idx, value in override_idx.items():
+        w[idx] = value
+    return w.to(torch.float32)
 
+
+def _override_indices(overrides, names: list[str] | None, num_classes: int) -> dict[int, float]:
+    """``{class index: weight}`` of ``overrides`` (keys: class names or int indices), validated."""
     override_idx: dict[int, float] = {}
     for key, value in (overrides or {}).items():
         if isinstance(key, bool) or not isinstance(key, (str, int)):
@@ -156,45 +177,27 @@ def class_weights(
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
             raise ValueError(f"overrides[{key!r}]={value!r} must be a finite number >= 0")
         override_idx[idx] = float(value)
+    return override_idx
 
-    auto = torch.tensor([i not in override_idx for i in range(num_classes)])
-    if scheme != "uniform":
-        zero = [i for i in range(num_classes) if n[i] == 0 and auto[i]]
-        if zero:
-            which = ", ".join(_label(i, names) for i in zero)
-            raise ValueError(f"class {which} has zero examples, so scheme={scheme!r} cannot weight it; {_ZERO_REMEDY}")
 
-    if scheme == "uniform":
-        w = torch.ones(num_classes, dtype=torch.float64)
-    else:
-        safe = torch.where(auto, n, torch.ones_like(n))
-        total = n.sum()
-        if scheme == "inverse":
-            w = total / safe
-        elif scheme == "sqrt_inverse":
-            w = torch.sqrt(total / safe)
-        else:  # effective_number
-            if beta == 0.0:
-                w = torch.ones(num_classes, dtype=torch.float64)
-            else:
-                # (1 - beta) / (1 - beta**n) computed with expm1 for beta close to 1
-                w = (1.0 - beta) / -torch.expm1(safe * math.log(beta))
-
-    if auto.any():
-        wa = w[auto]
-        if cap is not None:
-            wa = torch.minimum(wa, wa.min() * cap)
-        if normalize:
-            wa = wa / wa.mean()
-        w = w.clone()
-        w[auto] = wa
-    for idx, value in override_idx.items():
-        w[idx] = value
-    return w.to(torch.float32)
+def _raw_weights(n: torch.Tensor, auto: torch.Tensor, *, scheme: str, beta: float) -> torch.Tensor:
+    """The scheme's weights before cap, normalisation and overrides (float64; overridden classes,
+    whose count may be 0, get a placeholder)."""
+    num_classes = n.numel()
+    if scheme == "uniform" or (scheme == "effective_number" and beta == 0.0):
+        return torch.ones(num_classes, dtype=torch.float64)
+    safe = torch.where(auto, n, torch.ones_like(n))
+    total = n.sum()
+    if scheme == "inverse":
+        return total / safe
+    if scheme == "sqrt_inverse":
+        return torch.sqrt(total / safe)
+    # effective_number: (1 - beta) / (1 - beta**n) computed with expm1 for beta close to 1
+    return (1.0 - beta) / -torch.expm1(safe * math.log(beta))
 
 
 def pos_weight(pos_counts, neg_counts=None, *, cap: float | None = None, num_samples: int | None = None,
-               names: Sequence[str] | None = None, scheme: str = "inverse", beta: float = 0.999) -> torch.Tensor:
+               names: Sequence[str] | None = None, scheme: str = "inverse", beta: float = DEFAULT_BETA) -> torch.Tensor:
     """Per-label positive weight for ``binary_cross_entropy_with_logits``: the scheme's weight of the
     label's positives relative to its negatives.
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tailtune.errors import RecipeError
-from tailtune.training.overrides import COMMON_FLAGS, apply_overrides, flag_overrides, parse_override
-from tailtune.training.recipe import recipe_from_dict
+from tailtune.recipe import recipe_from_dict
+from tailtune.recipe.overrides import COMMON_FLAGS, apply_overrides, flag_overrides, parse_override
 
 
 def test_values_are_yaml_typed():

@@ -6,7 +6,7 @@ import time
 
 from transformers import AutoTokenizer
 
-from tailtune.training.run import _tokenizer_digest
+from tailtune.training.tokenize import tokenizer_digest as _tokenizer_digest
 
 
 def test_digest_tracks_tokenizer_and_max_length(tiny_encoder_dir, tmp_path):
