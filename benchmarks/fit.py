@@ -64,7 +64,7 @@ def _encoded(task, y):
 def _baseline_seed(run: Path, texts: list[str], y_test, task, device: str) -> dict:
     """One baseline run on test: default rule, and the bagged rule tuned on its validation predictions."""
     from tailtune.evaluation.predictor import Predictor
-    from tailtune.evaluation.runs import load_predictions, open_run
+    from tailtune.evaluation.run_dir import load_predictions, open_run
     from tailtune.evaluation.tuning import tune_decision_rule
     from tailtune.fit.decide import macro_f1
     from tailtune.metrics import decode
@@ -80,7 +80,7 @@ def _baseline_seed(run: Path, texts: list[str], y_test, task, device: str) -> di
 def evaluate(folder: Path, device: str) -> dict:
     """The table row of one finished fit folder (reads its test split; see the module docstring)."""
     from tailtune.evaluation.postprocess import PostProcess
-    from tailtune.evaluation.runs import load_predictions, open_run
+    from tailtune.evaluation.run_dir import load_predictions, open_run
     from tailtune.experiments.stats import paired_bootstrap
     from tailtune.fit.decide import macro_f1
     from tailtune.metrics import decode

@@ -83,7 +83,7 @@ def _task(kind):
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "aspects"])
 def test_every_candidate_is_a_valid_lint_clean_recipe(kind, tmp_path):
     from tailtune.fit.recipes import candidate_recipe, lint_candidate
-    from tailtune.training.recipe import check_losses, recipe_from_dict
+    from tailtune.recipe import check_losses, recipe_from_dict
 
     task = _task(kind)
     f = features(kind, n_classes=len(task.labels), imbalance=50.0, min_positive_rate=0.01, hierarchy=kind == "multilabel",
@@ -92,5 +92,5 @@ def test_every_candidate_is_a_valid_lint_clean_recipe(kind, tmp_path):
     for cand in candidate_rules(f):
         template = candidate_recipe(cand, shared_settings(f, MINILM, device="cpu", bf16=False), task, tmp_path)
         check_losses(recipe_from_dict(template), kind=kind, task=task)
-        errors = [x for x in lint_candidate(template, counts, 1000) if x["severity"] == "error"]
+        errors = [x for x in lint_candidate(template, counts, 1000, task=task) if x["severity"] == "error"]
         assert errors == [], (cand.name, errors)

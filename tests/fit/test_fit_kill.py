@@ -27,7 +27,7 @@ CHAIN = [
     ("probe", "call:tailtune.fit.probe:_timed_eval:1"),
     ("screen", "call:tailtune.experiments.screen:train_head:3"),
     ("train: a step before any checkpoint", "step:1"),
-    ("train: final writes after the checkpoint", "call:tailtune.models:save_classifier:1"),
+    ("train: final writes after the checkpoint", "call:tailtune.training.outputs:save_classifier:1"),
     ("train: a later unit", "step:3"),
     ("decide: Ctrl-C", "int:call:tailtune.evaluation.crossfit:cross_fitted_decisions:1"),
     ("decide", "call:tailtune.evaluation.crossfit:cross_fitted_decisions:2"),

@@ -9,15 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tailtune.errors import DataError, TailtuneError
+from tailtune.errors import DataError
 
 console = Console()
-
-
-class FitInterrupted(TailtuneError):
-    """Ctrl-C during a fit: exit 130, every finished unit kept (the CLI prints the message)."""
-
-    exit_code = 130
+err_console = Console(stderr=True)
 DEMO_BUDGET = "10m"
 
 
@@ -89,8 +84,10 @@ def register(app: typer.Typer) -> None:
             if data is not None:
                 raise DataError("--demo fits the embedded demo data; drop DATA (or drop --demo)")
             from tailtune.training.demo import prepare_demo_data
+            from tailtune.utils.paths import check_writable
 
             output = output or Path("runs/demo-fit")
+            check_writable(output.absolute().parent, option="-o/--output")  # the demo data goes beside it
             data = str(prepare_demo_data(output))
             budget = budget or DEMO_BUDGET
             console.print("demo: Rotten Tomatoes fresh/rotten/plot (plot is the 7.9% minority), all-MiniLM-L6-v2, "
@@ -103,6 +100,8 @@ def register(app: typer.Typer) -> None:
                          empty_text="drop" if drop_empty_text else "error", seed=seed, finalists=finalists,
                          max_epochs=max_epochs, restart=restart, cache_dir=cache_dir, show_progress=not quiet)
         except KeyboardInterrupt:
-            raise FitInterrupted(f"interrupted: the fit in {output} keeps every finished unit; rerun the same "
-                                 "command to continue") from None
+            # cli.main owns the exit code (130) and prints "interrupted"; this says how to go on
+            err_console.print(f"the fit in {escape(str(output))} keeps every finished unit; rerun the same "
+                              "command to continue", highlight=False, soft_wrap=True)
+            raise
         print_outcome(result)

@@ -21,7 +21,7 @@ import numpy as np
 from tailtune.fit.candidates import DataFeatures, ModelInfo
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
 
-__all__ = ["ANALYSIS_FILE", "carve_test", "data_digest", "data_features", "lint_counts", "load_input",
+__all__ = ["ANALYSIS_FILE", "carve_test", "data_digest", "data_features", "lint_counts", "load_input", "train_counts",
            "model_info", "write_splits"]
 
 ANALYSIS_FILE = "analysis.json"
@@ -97,33 +97,31 @@ def model_info(name: str) -> ModelInfo:
     return ModelInfo(name=name, params=params, hidden=hidden, layers=layers, max_positions=positions)
 
 
-def _pooled_aspect_counts(stats: dict) -> dict[str, int]:
-    table = stats["aspects"]["polarity_table"]["train"]
-    out: dict[str, int] = {}
-    for per_aspect in table.values():
-        for cls, n in per_aspect.items():
-            out[cls] = out.get(cls, 0) + int(n)
-    return out
+def train_counts(loaded):
+    """The training counts per class as the class weights and the recipe lint see them
+    (:meth:`tailtune.recipe.counts.ClassCounts.from_targets`: multilabel positives per label, aspects
+    polarities pooled over the aspects with ``absent``)."""
+    from tailtune.recipe.counts import ClassCounts
+
+    return ClassCounts.from_targets(loaded.task, loaded.targets["train"])
 
 
-def lint_counts(stats: dict) -> dict[str, float]:
-    """Training counts per class as the recipe lint and the class weights see them (multilabel:
-    positives per label; aspects: polarities pooled over aspects, ``absent`` included)."""
-    if stats["task"]["kind"] == "aspects":
-        return {k: float(v) for k, v in _pooled_aspect_counts(stats).items()}
-    return {k: float(v) for k, v in stats["counts"]["train"].items()}
+def lint_counts(counts) -> dict[str, float]:
+    """``{class: training count}`` of :func:`train_counts`' result (what fit.json records)."""
+    return {k: float(v) for k, v in counts.as_dict().items()}
 
 
-def data_features(stats: dict, task) -> DataFeatures:
-    """The figures the candidate rules read, from :func:`compute_statistics`' result."""
+def data_features(stats: dict, task, counts) -> DataFeatures:
+    """The figures the candidate rules read, from :func:`compute_statistics`' result and the training
+    counts (:func:`train_counts`)."""
     n_train = int(stats["rows"]["train"])
     imb = stats.get("imbalance") or {}
     ratio, smallest = float(imb.get("ratio") or 1.0), int(imb.get("smallest_count") or n_train)
     absent_share = 0.0
     if task.kind == "aspects":
-        pooled = _pooled_aspect_counts(stats)
+        pooled = counts.as_dict()
         present = [v for v in pooled.values() if v > 0]
-        ratio, smallest = max(present) / min(present), min(present)
+        ratio, smallest = max(present) / min(present), int(min(present))
         absent_share = pooled.get("absent", 0) / max(sum(pooled.values()), 1)
     cardinality = float(stats["multilabel"]["cardinality"]["train"]) if task.kind == "multilabel" else 1.0
     overall = stats["lengths"]["splits"]["train"]["overall"]
@@ -175,8 +173,11 @@ def write_heldout(loaded, folder: Path) -> Path | None:
 def analyze_data(loaded, out: Path) -> dict[str, Any]:
     """Statistics of ``loaded`` (written in full to ``out/analysis.json``) and their summary for fit.json."""
     from tailtune.data.stats import compute_statistics
+    from tailtune.diagnostics.analysis import training_weights
 
+    counts = train_counts(loaded)
     stats = compute_statistics(loaded)
+    stats["weights"]["training"] = training_weights(loaded.task, counts)  # as `tailtune analyze` records them
     atomic_write_json(out / ANALYSIS_FILE, stats)
     leak = stats.get("leakage") or {}
     return {
@@ -185,8 +186,8 @@ def analyze_data(loaded, out: Path) -> dict[str, Any]:
         "duplicates_within": leak.get("within"),
         "leakage_across": {k: v.get("rows") for k, v in (leak.get("across") or {}).items()},
         "lengths_train": stats["lengths"]["splits"]["train"]["overall"],
-        "lint_counts": lint_counts(stats),
-        "features": data_features(stats, loaded.task).to_dict(),
+        "lint_counts": lint_counts(counts),
+        "features": data_features(stats, loaded.task, counts).to_dict(),
     }
 
 

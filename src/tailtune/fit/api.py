@@ -105,7 +105,9 @@ def fit(
 
     Raises:
         DataError: bad data (nothing is written, not even ``output``).
-        RunDirError: ``output`` holds something else, or a fit of other data/options (``restart=True``).
+        NotWritable: ``output`` cannot be written (before anything is).
+        RunDirError: ``output`` holds something else, or a fit of other data/options (``restart=True``);
+            :class:`~tailtune.utils.runlock.RunDirBusy` while another process fits into ``output``.
         BudgetTooSmall: not even one short baseline run fits in the budget (the message names the minimum).
 
     Example:
@@ -116,6 +118,8 @@ def fit(
     from tailtune.fit.progress import FitProgress
     from tailtune.fit.stages import FitContext, run_stages
     from tailtune.fit.state import open_state
+    from tailtune.utils.paths import check_writable
+    from tailtune.utils.runlock import run_dir_lock
 
     opts = FitOptions(data=data, output=Path(output), model=model or DEFAULT_MODEL, budget_s=parse_budget(budget),
                       seeds=seeds, device=device, task=task, text_column=text_column, label_column=label_column,
@@ -130,15 +134,19 @@ def fit(
         digest = data_digest(loaded)
         model_info(opts.model)  # a bad model name too
         loaded, _ = carve_test(loaded, fraction=opts.test_fraction, seed=opts.seed)
-        state = open_state(opts.output, {"data": digest, "options": opts.fingerprint()}, opts.to_dict(),
-                           restart=opts.restart)
-        budget_clock = Budget(opts.budget_s, spent_s=state.spent_s, clock=clock)
-        progress = FitProgress(budget_clock, enabled=show_progress, console=console).start()
-        ctx = FitContext(opts=opts, loaded=loaded, state=state, budget=budget_clock, progress=progress,
-                         device=resolved, bf16=bf16)
-        try:
-            run_stages(ctx)
-        finally:
-            progress.close()
-            torch.set_num_threads(threads)
+        check_writable(opts.output, option="-o/--output")  # before anything is written
+        # one writer per fit folder for the whole command (a second `tailtune fit -o DIR` exits 2 naming
+        # this one; the kernel drops the lock when this process dies, even by kill -9)
+        with run_dir_lock(opts.output):
+            state = open_state(opts.output, {"data": digest, "options": opts.fingerprint()}, opts.to_dict(),
+                               restart=opts.restart)
+            budget_clock = Budget(opts.budget_s, spent_s=state.spent_s, clock=clock)
+            progress = FitProgress(budget_clock, enabled=show_progress, console=console).start()
+            ctx = FitContext(opts=opts, loaded=loaded, state=state, budget=budget_clock, progress=progress,
+                             device=resolved, bf16=bf16)
+            try:
+                run_stages(ctx)
+            finally:
+                progress.close()
+                torch.set_num_threads(threads)
     return FitResult.from_dir(opts.output)

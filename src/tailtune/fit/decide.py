@@ -54,7 +54,7 @@ def macro_f1(task, y, pred) -> float:
 def run_scores(run_dir: Path, task, *, hierarchy_mode: str | None, seed: int = 0) -> dict[str, Any]:
     """Validation logits, targets and both rules' decisions and macro-F1 of one run."""
     from tailtune.evaluation.crossfit import cross_fitted_decisions
-    from tailtune.evaluation.runs import load_predictions, open_run
+    from tailtune.evaluation.run_dir import load_predictions, open_run
     from tailtune.metrics import decode
 
     logits, targets = load_predictions(open_run(run_dir), "validation")

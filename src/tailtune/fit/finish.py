@@ -49,7 +49,7 @@ def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, di
     an ensemble cannot finish within the budget; the best member then ships)."""
     from tailtune.evaluation.crossfit import cross_fitted_decisions
     from tailtune.evaluation.ensemble import build_ensemble
-    from tailtune.evaluation.runs import load_predictions, open_run
+    from tailtune.evaluation.run_dir import load_predictions, open_run
     from tailtune.experiments.stats import paired_bootstrap
     from tailtune.fit.decide import DECIDE_BOOTSTRAP, N_RESAMPLES, macro_f1
 
@@ -82,7 +82,7 @@ def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, di
 
 def _predict_test(run: Path, texts: list[str], targets: np.ndarray, device: str) -> None:
     from tailtune.evaluation.predictor import Predictor
-    from tailtune.evaluation.runs import save_predictions
+    from tailtune.evaluation.run_dir import save_predictions
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncation notes: the run truncates as it trained
@@ -114,6 +114,7 @@ def _single(folder: Path, run: Path) -> None:
 
 def _ensemble(folder: Path, members: list[Path], *, hierarchy_mode: str | None) -> None:
     from tailtune.evaluation.ensemble import build_ensemble
+    from tailtune.evaluation.run_dir import MEMBERS
 
     staging = _fresh(folder / FINISH_DIR / "ensemble")
     with warnings.catch_warnings():
@@ -123,7 +124,7 @@ def _ensemble(folder: Path, members: list[Path], *, hierarchy_mode: str | None) 
         _copy_file(npz, folder / rundir.PREDICTIONS_DIR / npz.name)
     _copy_file(staging / rundir.TASK, folder / rundir.TASK)
     weights = [1.0 / len(members)] * len(members)
-    atomic_write_json(folder / "members.json",
+    atomic_write_json(folder / MEMBERS,
                       {"members": [os.path.relpath(m, folder) for m in members], "weights": weights})
 
 

@@ -115,34 +115,37 @@ def choose_threads(model, enc: dict, device: str) -> dict[str, Any]:
             f"step_s_{current}": many}
 
 
-def probe_costs(model_name: str, task, texts: list[str], *, max_length: int, batch_size: int, length_chunks: int,
-                device: str, n_total: int, seed: int = 0, max_s: float = 10.0) -> dict[str, Any]:
-    """Measure training and evaluation cost per example of ``model_name`` on ``texts`` (training texts).
+def probe_costs(recipe, task, texts: list[str], *, batch_size: int, device: str, n_total: int, seed: int = 0,
+                max_s: float = 10.0) -> dict[str, Any]:
+    """Measure training and evaluation cost per example of ``recipe``'s model on ``texts`` (training texts).
 
-    ``max_s`` bounds the timed training steps (and half of it the evaluation batches), so a slow
-    machine or model does not spend its budget on the probe. Returns the
-    :class:`~tailtune.fit.planner.CostModel` fields plus what was measured.
+    The model and tokenizer are built as training builds them
+    (:func:`tailtune.training.modeling.build_model`: the recipe's ``model`` section, its
+    ``train.length_chunks``) and the texts are tokenised as training tokenises them
+    (:func:`tailtune.models.truncation.tokenize_truncated` at ``data.max_length``). ``max_s`` bounds
+    the timed training steps (and half of it the evaluation batches), so a slow machine or model does
+    not spend its budget on the probe. Returns the :class:`~tailtune.fit.planner.CostModel` fields
+    plus what was measured.
     """
     import torch
 
-    from tailtune.models import build_classifier, load_tokenizer
+    from tailtune.models.truncation import tokenize_truncated
+    from tailtune.training.modeling import build_model
 
     steps = GPU_STEPS if device.startswith("cuda") else CPU_STEPS
     rng = np.random.default_rng(seed)
     n_pick = min(len(texts), batch_size * (steps + 1))
     picked = [texts[i] for i in rng.choice(len(texts), size=n_pick, replace=False)]
-    tokenizer = load_tokenizer(model_name)
-    cfg = {"name": model_name, "pooling": "mean", "dropout": 0.1}
-    del_first = build_classifier(cfg, task)  # warms the imports and the file cache: costs a run never pays again
+    del_first, _ = build_model(recipe, task)  # warms the imports and the file cache: costs a run never pays again
     del del_first
     t0 = time.perf_counter()
-    model = build_classifier(cfg, task).to(device)
+    model, tokenizer = build_model(recipe, task)
+    model = model.to(device)
     load_s = time.perf_counter() - t0
-    if length_chunks > 1:
-        model.length_chunks = int(length_chunks)
+    max_length = int(recipe.data.max_length)
 
     def encode(chunk):
-        enc = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        enc = tokenize_truncated(tokenizer, chunk, max_length=max_length, padding=True, return_tensors="pt")
         return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
     threads = choose_threads(model, encode(picked[:THREAD_PROBE_TEXTS]), device)

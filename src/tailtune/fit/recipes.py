@@ -11,7 +11,7 @@ from typing import Any
 
 from tailtune.fit.candidates import Candidate, Setting
 
-__all__ = ["candidate_recipe", "lint_candidate", "run_recipe", "write_template"]
+__all__ = ["candidate_recipe", "lint_candidate", "read_template", "run_recipe", "write_template"]
 
 
 def _task_section(task) -> dict[str, Any]:
@@ -29,8 +29,7 @@ def candidate_recipe(cand: Candidate, shared: list[Setting], task, data_dir: Pat
     Raises:
         RecipeError: a rule produced an invalid recipe (a bug in the rules, never the user's data).
     """
-    from tailtune.training.overrides import apply_overrides
-    from tailtune.training.recipe import preset_dict, recipe_from_dict, resolved_recipe_dict
+    from tailtune.recipe import apply_overrides, preset_dict, recipe_from_dict, resolved_recipe_dict
 
     raw = preset_dict(cand.preset)
     raw.pop("output", None)
@@ -48,12 +47,18 @@ def candidate_recipe(cand: Candidate, shared: list[Setting], task, data_dir: Pat
 
 def run_recipe(template: dict[str, Any], *, seed: int, output: Path, epochs: int, data_dir: Path):
     """The recipe of one training unit: the template with its seed, output, epochs and data folder."""
-    from tailtune.training.overrides import apply_overrides
-    from tailtune.training.recipe import recipe_from_dict
+    from tailtune.recipe import apply_overrides, recipe_from_dict
 
     raw = apply_overrides(template, [("train.seed", int(seed)), ("output", str(output)),
                                      ("train.epochs", int(epochs)), ("data.path", str(data_dir))])
     return recipe_from_dict(raw, source=f"fit unit {output}")
+
+
+def read_template(path: Path) -> dict[str, Any]:
+    """A candidate's recipe template as :func:`write_template` wrote it."""
+    from tailtune.recipe import read_recipe_file
+
+    return read_recipe_file(path)
 
 
 def write_template(template: dict[str, Any], path: Path) -> Path:
@@ -65,9 +70,10 @@ def write_template(template: dict[str, Any], path: Path) -> Path:
     return atomic_write_text(path, yaml.safe_dump(template, sort_keys=False, allow_unicode=True))
 
 
-def lint_candidate(template: dict[str, Any], counts: dict[str, float], n_train: int) -> list[dict]:
-    """The recipe lint's warnings and errors for a candidate (``tailtune.diagnostics.lint``)."""
+def lint_candidate(template: dict[str, Any], counts: dict[str, float], n_train: int, *, task=None) -> list[dict]:
+    """The recipe lint's warnings and errors for a candidate (:func:`tailtune.diagnostics.lint.lint_recipe`
+    with the training counts, as ``tailtune.training.train`` lints a run)."""
     from tailtune.diagnostics.lint import lint_recipe
 
-    findings = lint_recipe(template, class_counts=counts, num_examples=n_train)
+    findings = lint_recipe(template, class_counts=counts, num_examples=n_train, task=task)
     return [f.to_dict() for f in findings if f.is_problem]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tailtune.fit.candidates import BASELINE
 from tailtune.fit.options import Budget, FitOptions
 from tailtune.fit.progress import FitProgress
 from tailtune.fit.state import FitState
@@ -90,7 +91,7 @@ def stage_candidates(ctx: FitContext, analysis: dict) -> dict[str, Any]:
         for cand in candidate_rules(features):
             template = candidate_recipe(cand, shared, ctx.task, ctx.folder / DATA_DIR)
             path = write_template(template, ctx.folder / CANDIDATES_DIR / cand.name / "recipe.yaml")
-            lint = lint_candidate(template, analysis["lint_counts"], features.n_train)
+            lint = lint_candidate(template, analysis["lint_counts"], features.n_train, task=ctx.task)
             out.append(cand.to_dict() | {"recipe_file": ctx.rel(path), "lint": lint})
         return {"features": features.to_dict(), "model": model.to_dict(),
                 "shared": [s.to_dict() for s in shared], "candidates": out}
@@ -105,15 +106,21 @@ def _setting(cands: dict, path: str) -> Any:
 def stage_probe(ctx: FitContext, cands: dict) -> dict[str, Any]:
     from tailtune.data.stats import split_texts
     from tailtune.fit.probe import probe_costs
+    from tailtune.fit.recipes import read_template, run_recipe
 
     def work():
         texts = [t for c in split_texts(ctx.loaded.splits["train"]).chunks for t in c.to_pylist()]
         n_total = sum(len(ds) for name, ds in ctx.loaded.splits.items() if name != "test")
         batch = _setting(cands, "train.batch_size")
-        return probe_costs(_setting(cands, "model.name"), ctx.task, texts, max_length=_setting(cands, "data.max_length"),
+        baseline = next(c for c in cands["candidates"] if c["name"] == BASELINE)
+        # the baseline's own recipe (model section, max_length, length chunking) as one unit would train it
+        recipe = run_recipe(read_template(ctx.folder / baseline["recipe_file"]), seed=ctx.opts.seed,
+                            output=ctx.folder / CANDIDATES_DIR / BASELINE / "probe",
+                            epochs=_setting(cands, "train.epochs"), data_dir=ctx.folder / DATA_DIR)
+        return probe_costs(recipe, ctx.task, texts,
                            batch_size=batch if ctx.device.startswith("cuda") else min(batch, PROBE_CPU_BATCH),
-                           length_chunks=_setting(cands, "train.length_chunks"), device=ctx.device,
-                           n_total=n_total, seed=ctx.opts.seed, max_s=min(30.0, max(3.0, PROBE_SHARE * ctx.opts.budget_s)))
+                           device=ctx.device, n_total=n_total, seed=ctx.opts.seed,
+                           max_s=min(30.0, max(3.0, PROBE_SHARE * ctx.opts.budget_s)))
 
     result = ctx.unit("probe", work, stage="measuring the model's speed")
     if result.get("threads"):  # the measured faster thread count, for the rest of this fit (api.fit restores it)
@@ -125,7 +132,7 @@ def stage_probe(ctx: FitContext, cands: dict) -> dict[str, Any]:
 
 def cost_model(probe: dict, factor: float = 1.0):
     from tailtune.fit.planner import CostModel
-    from tailtune.training.run import TRAIN_EVAL_MAX
+    from tailtune.utils.rundir import TRAIN_EVAL_MAX
 
     return CostModel(train_s=probe["train_s"], eval_s=probe["eval_s"], fixed_s=probe["fixed_s"],
                      checkpoint_s=probe["checkpoint_s"], factor=factor, train_eval_max=TRAIN_EVAL_MAX)

@@ -26,6 +26,7 @@ from typing import Any
 
 from tailtune.errors import RunDirError
 from tailtune.utils.io import atomic_write_json
+from tailtune.utils.runlock import LOCK_NAME
 
 __all__ = ["FORMAT", "STATE_FILE", "FitState", "open_state", "remove_leftovers"]
 
@@ -96,9 +97,14 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _entries(folder: Path) -> list[Path]:
+    """What ``folder`` holds, the run-directory lock file aside (the fit holds it while it runs)."""
+    return [child for child in folder.iterdir() if child.name != LOCK_NAME]
+
+
 def _clear(folder: Path) -> None:
     """Remove everything of an earlier fit from ``folder`` (only called on a folder holding fit.json)."""
-    for child in folder.iterdir():
+    for child in _entries(folder):
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:
@@ -134,7 +140,7 @@ def open_state(folder: Path, fingerprint: dict, options: dict, *, restart: bool 
     path = folder / STATE_FILE
     if folder.exists() and not folder.is_dir():
         raise RunDirError(f"-o {folder}: is a file, not a folder. Fix: choose a folder for the fit")
-    if folder.is_dir() and any(folder.iterdir()) and not path.is_file():
+    if folder.is_dir() and _entries(folder) and not path.is_file():
         raise RunDirError(f"-o {folder}: holds files that are not a tailtune fit (no {STATE_FILE}); refusing to "
                           "write into it. Fix: choose a new or empty output folder")
     if path.is_file():

@@ -1,9 +1,17 @@
 """One training unit: a candidate's recipe for one seed, trained into ``candidates/<name>/seed-<s>/``.
 
-:func:`train_run` is the ONE place where ``tailtune fit`` calls the training layer. A unit whose
-folder already holds a ``recipe.yaml`` (a fit killed while it trained) is continued with
-``train(resume=...)``: from its last complete checkpoint, or from the start when none is complete,
-and a finished run is finished again (same predictions, same files). A folder without a recipe is
+:func:`train_run` is the ONE place where ``tailtune fit`` calls the training layer: the public
+pipeline :func:`tailtune.training.train` (prepare -> lint -> train_model -> report, inside the run
+directory's lock and output rules) with ``lint=False, report=False``. The lint runs once per
+candidate in the ``candidates`` stage (every seed of a candidate has the same recipe and the same
+training counts, so a per-unit lint would repeat identical findings), and a unit's own
+``report.html`` would never be read: the fit folder's report covers every unit. Everything else
+(the lock on the unit's folder, the fresh-output check, resume, a finished run returned as it is)
+is the pipeline's.
+
+A unit whose folder already holds a ``recipe.yaml`` (a fit killed while it trained) is continued
+with ``train(resume=...)``: from its last complete checkpoint, or from the start when none is
+complete; a finished run comes back untouched (``already_finished``). A folder without a recipe is
 removed and trained afresh.
 """
 
@@ -20,9 +28,9 @@ __all__ = ["run_training_unit", "train_run"]
 
 def train_run(recipe=None, *, resume: Path | None = None, callbacks=()):
     """Train (or resume) one run directory: the single call site of :func:`tailtune.training.train`."""
-    from tailtune.training.run import train
+    from tailtune.training import train
 
-    return train(recipe, resume=resume, callbacks=list(callbacks))
+    return train(recipe, resume=resume, callbacks=list(callbacks), lint=False, report=False)
 
 
 def run_training_unit(run_dir: Path, template: dict, *, seed: int, epochs: int, data_dir: Path,
