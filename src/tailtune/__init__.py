@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "fit", "load"]
 
 
 def load(run_dir, **options):
@@ -17,3 +17,13 @@ def load(run_dir, **options):
     from tailtune.evaluation.predictor import Predictor
 
     return Predictor.from_run_dir(run_dir, **options)
+
+
+def __getattr__(name):
+    # ``tailtune.fit(data, output=...)``: the fit package is callable; imported on first use so that
+    # ``import tailtune`` stays fast
+    if name == "fit":
+        import importlib
+
+        return importlib.import_module("tailtune.fit")
+    raise AttributeError(f"module 'tailtune' has no attribute {name!r}")

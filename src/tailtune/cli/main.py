@@ -29,7 +29,7 @@ from tailtune import __version__
 from tailtune.errors import TailtuneError
 
 # command modules, each with register(app); kept in one list so `tailtune --help` shows them all
-COMMAND_MODULES = ("analyze", "train", "evaluate", "diagnose", "experiments")
+COMMAND_MODULES = ("analyze", "train", "evaluate", "diagnose", "experiments", "fit")
 #: exit code of an interrupted command (128 + SIGINT, as a shell reports it)
 EXIT_INTERRUPTED = 130
 EXIT_USER_ERROR = 2

@@ -9,7 +9,8 @@ are averaged per label, softmax outputs per class (per aspect for aspect tasks).
 The output folder looks like a run to ``evaluate``, ``tune`` and ``predict``::
 
     task.json            the members' (identical) task
-    members.json         {"members": [absolute run paths], "weights": [normalised weights]}
+    members.json         {"members": [run paths], "weights": [normalised weights]}; a relative path is
+                         relative to the ensemble folder (so a folder holding its members can move)
     predictions/<split>.npz   logits = logit(p̄) (sigmoid) or log(p̄) (softmax), targets
     postprocess.json     tuned on the ensemble's validation predictions (temperature, thresholds/biases)
     eval.json            default and tuned metrics per split

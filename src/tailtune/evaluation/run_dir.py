@@ -117,7 +117,8 @@ def read_members(path: str | os.PathLike) -> list[tuple[Path, float]]:
     f = Path(path) / MEMBERS
     try:
         d = json.loads(f.read_text(encoding="utf-8"))
-        members = [Path(m) for m in d["members"]]
+        # a relative member path is relative to the ensemble folder (a folder holding its members can move)
+        members = [Path(m) if Path(m).is_absolute() else Path(path) / m for m in d["members"]]
         weights = [float(w) for w in d.get("weights") or [1.0] * len(members)]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunDirError(f"{f}: unreadable ({exc}). Fix: rebuild with `tailtune ensemble RUN... --out DIR`") from None

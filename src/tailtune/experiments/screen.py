@@ -80,6 +80,9 @@ DEFAULT_RECIPES = ("ce", "weighted-ce", "focal:1", "focal:2", "class-balanced", 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SCREEN_JSON = "screen.json"
 RANK_BY = ("macro_f1", "tuned_macro_f1")
+#: the split recipes are scored and compared on: ``test`` (the default, a report), or ``validation``
+#: (for choosing a recipe, as ``tailtune fit`` does: its tuned rule is then cross-fitted on halves)
+SCORE_SPLITS = ("test", "validation")
 
 
 # ---------------------------------------------------------------------------------------- specs
@@ -340,8 +343,9 @@ def _tune(task, logits, y) -> Any:
                               bootstrap=SCREEN_TUNE_BOOTSTRAP).postprocess
 
 
-def _score(task, y_true, logits, minority, rule=None) -> tuple[dict, np.ndarray]:
-    pred = decode(logits, task) if rule is None else rule.decide(logits, task)
+def _score(task, y_true, logits, minority, rule=None, pred=None) -> tuple[dict, np.ndarray]:
+    if pred is None:
+        pred = decode(logits, task) if rule is None else rule.decide(logits, task)
     report = classification_report(y_true, pred, task)
     per_class = report.get("per_class") or {}
     out = {"macro_f1": float(report["macro_f1"])}
@@ -416,6 +420,8 @@ def screen(
     head_threads: int = 1,
     show_progress: bool = True,
     console=None,
+    score_split: str = "test",
+    task=None,
 ) -> ScreenResult:
     """Screen ``recipes`` x ``seeds`` on ``data`` with cached frozen-encoder embeddings.
 
@@ -433,6 +439,11 @@ def screen(
         n_resamples: bootstrap/permutation resamples of the paired tests.
         threads: torch threads for embedding (default: torch's setting).
         head_threads: torch threads while training the heads (default 1).
+        score_split: ``"test"`` (default) or ``"validation"``: the split every score, ranking and
+            paired test uses. With ``"validation"`` the data needs no test split (none is embedded)
+            and the tuned rule is cross-fitted on validation halves.
+        task: passed to :func:`tailtune.data.load_dataset` (a TaskSpec, its dict, a kind or a
+            ``task.json`` path; e.g. to carry a label hierarchy).
 
     Raises:
         RecipeError: bad ``--recipes``; DataError: no test/validation split.
@@ -446,13 +457,15 @@ def screen(
         raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 5")
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+    if score_split not in SCORE_SPLITS:
+        raise ValueError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
     specs = parse_recipe_specs(recipes)
     names = [s.spec for s in specs]
     if baseline is None:
         baseline = "ce" if "ce" in names else names[0]
     elif baseline not in names:
         raise RecipeError(f"--baseline {baseline!r} is not among the screened recipes {names}")
-    task, splits = _screen_splits(data)
+    task, splits = _screen_splits(data, task, score_split)
     model_name = str(model) if model is not None else DEFAULT_MODEL
     seed_list = [seed + i for i in range(seeds)]
     labels = {k: v["labels"] for k, v in splits.items()}
@@ -464,11 +477,11 @@ def screen(
         # the heads are small matrices: one thread avoids OpenMP synchronisation that dominates such
         # ops (and collapses on a shared machine); ``head_threads`` overrides
         with _torch_threads(head_threads):
-            runs = _run_heads(prepared, task, emb.arrays, labels, seed_list, head,
+            runs = _run_heads(prepared, task, emb.arrays, labels, seed_list, head, score_split=score_split,
                               show_progress=show_progress, console=console)
     t_heads, c_heads = time.perf_counter(), time.process_time()
-    y_test = np.asarray(labels["test"])
-    results = _rank([_entry(spec, prepared[spec.spec], runs, baseline, task, y_test, n_resamples) for spec in specs],
+    y_score = np.asarray(labels[score_split])
+    results = _rank([_entry(spec, prepared[spec.spec], runs, baseline, task, y_score, n_resamples) for spec in specs],
                     rank_by)
     result = ScreenResult(
         data=str(data), task=task.to_dict(), model=model_name, seeds=seed_list, baseline=baseline, rank_by=rank_by,
@@ -482,6 +495,7 @@ def screen(
                 "total_s": round(time.perf_counter() - t0, 3), "embedding_cpu_s": round(c_emb - c0, 3),
                 "heads_cpu_s": round(c_heads - c_emb, 3), "total_cpu_s": round(time.process_time() - c0, 3)},
         out_dir=Path(out) if out is not None else None,
+        extra={"score_split": score_split},
     )
     if out is not None:
         atomic_write_json(Path(out) / SCREEN_JSON, result.to_dict())
@@ -489,16 +503,18 @@ def screen(
 
 
 # ------------------------------------------------------------------------------ screen's steps
-def _screen_splits(data) -> tuple[Any, dict]:
-    """The task and the train/validation/test splits (DataError naming a missing one)."""
-    loaded = load_dataset(data)
-    for split in ("train", "validation", "test"):
+def _screen_splits(data, task, score_split: str) -> tuple[Any, dict]:
+    """The task and the splits screening needs: train, validation and (scoring on test) test;
+    DataError naming a missing one."""
+    loaded = load_dataset(data, task=task)
+    needed = ("train", "validation", "test") if score_split == "test" else ("train", "validation")
+    for split in needed:
         if split not in loaded.splits or len(loaded.splits[split]) == 0:
             raise DataError(
-                f"{data}: screening needs train, validation and test splits; {split!r} is missing. "
+                f"{data}: screening needs {', '.join(needed)} splits; {split!r} is missing. "
                 f"Fix: provide {split}.jsonl (or .csv/.parquet) in the data folder"
             )
-    return loaded.task, {k: loaded.splits[k] for k in ("train", "validation", "test")}
+    return loaded.task, {k: loaded.splits[k] for k in needed}
 
 
 @contextmanager
@@ -529,25 +545,45 @@ def _prepare_all(specs: list[RecipeSpec], task, train_labels) -> dict[str, Prepa
     return prepared
 
 
-def _one_seed(prep: PreparedRecipe, task, features, targets, y_true, minority, *, seed: int, head: HeadConfig) -> dict:
-    """One head: its test scores with the default and the validation-tuned rule."""
+def _one_seed(prep: PreparedRecipe, task, features, targets, y_true, minority, *, seed: int, head: HeadConfig,
+              score_split: str = "test") -> dict:
+    """One head: its scores on ``score_split`` with the default and the tuned rule."""
     t_run = time.perf_counter()
     res = train_head(prep, task, features, targets, seed=seed, head=head)
-    default, pred = _score(task, y_true["test"], res["logits"]["test"], minority)
     row = {"seed": seed, "epochs": res["epochs"], "best_epoch": res["best_epoch"],
-           "validation_macro_f1": res["best_validation_macro_f1"], "default": default, "_pred": pred}
-    rule = _tune(task, res["logits"]["validation"], y_true["validation"])
-    row["tuned"], row["_tpred"] = _score(task, y_true["test"], res["logits"]["test"], minority, rule)
-    row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases") if (v := getattr(rule, k, None)) is not None}
+           "validation_macro_f1": res["best_validation_macro_f1"],
+           **_score_seed(task, res, y_true, minority, score_split)}
     row["seconds"] = round(time.perf_counter() - t_run, 3)
     return row
 
 
+def _score_seed(task, res: dict, y_true: dict, minority, score_split: str) -> dict:
+    """Default and tuned scores of one head on ``score_split``. On ``test`` the rule is tuned on
+    validation; on ``validation`` every item is decided by a rule tuned on the other half
+    (:func:`tailtune.evaluation.crossfit.cross_fitted_decisions`), so no score saw its own items."""
+    logits = res["logits"][score_split]
+    default, pred = _score(task, y_true[score_split], logits, minority)
+    row = {"default": default, "_pred": pred}
+    if score_split == "test":
+        rule = _tune(task, res["logits"]["validation"], y_true["validation"])
+        row["tuned"], row["_tpred"] = _score(task, y_true["test"], logits, minority, rule)
+        row["rule"] = {k: np.asarray(v).tolist() for k in ("thresholds", "biases")
+                       if (v := getattr(rule, k, None)) is not None}
+    else:
+        from tailtune.evaluation.crossfit import cross_fitted_decisions
+
+        tpred = cross_fitted_decisions(logits, y_true["validation"], task, temperature="none",
+                                       bootstrap=SCREEN_TUNE_BOOTSTRAP)
+        row["tuned"], row["_tpred"] = _score(task, y_true["validation"], logits, minority, pred=tpred)
+        row["rule"] = {"cross_fitted": True}
+    return row
+
+
 def _run_heads(prepared: dict, task, features, labels: dict, seed_list: list[int], head: HeadConfig, *,
-               show_progress: bool, console) -> dict[str, list[dict]]:
+               show_progress: bool, console, score_split: str = "test") -> dict[str, list[dict]]:
     """Every prepared recipe x seed; a progress bar unless ``show_progress`` is off."""
     targets = {k: target_tensor(task, v) for k, v in labels.items()}
-    y_true = {k: np.asarray(labels[k]) for k in ("validation", "test")}
+    y_true = {k: np.asarray(v) for k, v in labels.items() if k != "train"}
     minority = minority_classes(task, labels["train"])
     todo = {name: prep for name, prep in prepared.items() if not isinstance(prep, str)}
     bar = bar_task = None
@@ -563,7 +599,8 @@ def _run_heads(prepared: dict, task, features, labels: dict, seed_list: list[int
             for s in seed_list:
                 if bar is not None:
                     bar.update(bar_task, description=f"heads: {name} seed {s}")
-                rows.append(_one_seed(prep, task, features, targets, y_true, minority, seed=s, head=head))
+                rows.append(_one_seed(prep, task, features, targets, y_true, minority, seed=s, head=head,
+                                      score_split=score_split))
                 if bar is not None:
                     bar.advance(bar_task)
             runs[name] = rows
@@ -573,14 +610,14 @@ def _run_heads(prepared: dict, task, features, labels: dict, seed_list: list[int
     return runs
 
 
-def _versus(base_rows: list[dict], rows: list[dict], task, y_test, n_resamples: int) -> dict:
+def _versus(base_rows: list[dict], rows: list[dict], task, y_score, n_resamples: int) -> dict:
     """Paired bootstrap and permutation tests of ``rows`` against the baseline's, per decision rule."""
     out = {}
     for variant, key in (("default", "_pred"), ("tuned", "_tpred")):
         a = [r[key] for r in base_rows]
         b = [r[key] for r in rows]
-        boot = stats.paired_bootstrap(y_test, a, b, task=task, n_resamples=n_resamples, seed=0)
-        perm = stats.paired_permutation(y_test, a, b, task=task, n_resamples=n_resamples, seed=0)
+        boot = stats.paired_bootstrap(y_score, a, b, task=task, n_resamples=n_resamples, seed=0)
+        perm = stats.paired_permutation(y_score, a, b, task=task, n_resamples=n_resamples, seed=0)
         welch = stats.welch_interval([r[variant]["macro_f1"] for r in base_rows], [r[variant]["macro_f1"] for r in rows])
         out[variant] = {
             "metric": "macro_f1",
@@ -594,7 +631,7 @@ def _versus(base_rows: list[dict], rows: list[dict], task, y_test, n_resamples: 
     return out
 
 
-def _entry(spec: RecipeSpec, prep: PreparedRecipe | str, runs: dict, baseline: str, task, y_test,
+def _entry(spec: RecipeSpec, prep: PreparedRecipe | str, runs: dict, baseline: str, task, y_score,
            n_resamples: int) -> dict:
     """``screen.json``'s entry of one recipe: what it resolved to, summaries over seeds, the paired tests."""
     if isinstance(prep, str):
@@ -613,13 +650,13 @@ def _entry(spec: RecipeSpec, prep: PreparedRecipe | str, runs: dict, baseline: s
     }
     base_rows = runs.get(baseline)
     if base_rows is not None and spec.spec != baseline:
-        entry["vs_baseline"] = _versus(base_rows, rows, task, y_test, n_resamples)
+        entry["vs_baseline"] = _versus(base_rows, rows, task, y_score, n_resamples)
     entry["per_seed"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     return entry
 
 
 def _rank(results: list[dict], rank_by: str) -> list[dict]:
-    """Screened recipes best first by the mean test macro-F1 (default or tuned rule), skipped ones last."""
+    """Screened recipes best first by the mean macro-F1 on the scored split (default or tuned rule), skipped ones last."""
     variant = "tuned" if rank_by == "tuned_macro_f1" else "default"
 
     def sort_key(entry):

@@ -89,6 +89,16 @@ def _class_order(run: RunData, labels: list[str]) -> list[str]:
     return labels
 
 
+def _bias_rows(run: RunData, labels: list[str], biases) -> list[dict]:
+    """One row per class bias; aspects carry one row of P + 1 biases per aspect ("aspect · class")."""
+    if not isinstance(biases, list):
+        return []
+    if biases and isinstance(biases[0], list):  # aspects: (A, P + 1)
+        aspects = (run.task or {}).get("labels") or [str(i) for i in range(len(biases))]
+        return [{"label": f"{a} · {c}", "bias": b} for a, row in zip(aspects, biases) for c, b in zip(labels, row)]
+    return [{"label": n, "bias": b} for n, b in zip(labels, biases)]
+
+
 def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, Any]:
     """Everything the template renders (plots as data URIs); exposed for tests and custom templates."""
     from tailtune import __version__
@@ -191,12 +201,17 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
     names = labels if run.kind != "binary" else labels[1:]
     if isinstance(thresholds, list):
         thr_rows = [{"label": n, "threshold": t} for n, t in zip(names, thresholds)]
-    bias_rows = [{"label": n, "bias": b} for n, b in zip(labels, biases)] if isinstance(biases, list) else []
+    bias_rows = _bias_rows(run, labels, biases)
     import yaml
 
+    from tailtune.reports.fit_section import SECTION as FIT_SECTION
+    from tailtune.reports.fit_section import fit_context
+
+    fit = fit_context(run.path)  # a `tailtune fit` folder: "How this model was chosen"
     return {
         "title": f"tailtune report · {run.name}",
-        "sections": SECTIONS,
+        "sections": (SECTIONS[:1] + (FIT_SECTION,) + SECTIONS[1:]) if fit else SECTIONS,
+        "fit": fit,
         "run": {"name": run.name, "path": str(run.path) if run.path else "", "kind": run.kind or "unknown",
                 "n_labels": len(labels), "n_aspects": n_aspects, "seed": run.seed, "model": (recipe.get("model") or {}).get("name"),
                 "loss": loss_desc, "version": recipe.get("tailtune_version") or __version__, "split": split},

