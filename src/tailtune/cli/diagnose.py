@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         task = counts = n = None
         if data or data_path:
             task, data_counts = recipe_counts(rec, data_path=data_path)
-            counts, n = data_counts.as_dict(), data_counts.num_examples
+            counts, n = data_counts, data_counts.num_examples  # a ClassCounts: per-aspect counts too
         trained = None
         if run is not None:
             from tailtune.diagnostics import load_run

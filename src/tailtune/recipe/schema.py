@@ -224,7 +224,13 @@ class LossPart(BaseModel):
 
 
 class WeightingSection(_Section):
-    """``weighting``: the one owner of class weights (see :func:`tailtune.weighting.class_weights`)."""
+    """``weighting``: the one owner of class weights (see :func:`tailtune.weighting.class_weights`).
+
+    ``per_aspect`` (aspects tasks): ``false`` (default) pools the polarities over the aspects, one
+    weight per polarity and ``absent``, as recipes before it trained; ``true`` weighs every
+    aspect x class cell by its own count (:func:`tailtune.weighting.aspect_class_weights`; override
+    keys ``aspect#class``, ``aspect`` or ``class``).
+    """
 
     scheme: Literal[SCHEMES] = "uniform"
     beta: Annotated[Number, Field(ge=0, lt=1)] = DEFAULT_BETA
@@ -232,6 +238,7 @@ class WeightingSection(_Section):
     overrides: dict[str, Annotated[Number, Field(ge=0)]] = Field(default_factory=dict)
     apply_to: Literal["auto", "alpha", "weight", "pos_weight", "none"] = "auto"
     normalize: bool = True
+    per_aspect: bool = False
 
 
 class SampleWeightingSection(_Section):
@@ -355,6 +362,11 @@ class Recipe(_Section):
             raise ValueError(
                 "train.group_by_length and sampler 'class_balanced' both choose the training batches; "
                 "keep one: set train.group_by_length: false or sampler: none"
+            )
+        if self.weighting.per_aspect and kind is not None and not task_kind(kind).per_aspect:
+            raise ValueError(
+                f"weighting.per_aspect weighs aspect x class cells, for kind 'aspects' only, not {kind!r}; "
+                "remove weighting.per_aspect"
             )
         if self.weighting.apply_to == "pos_weight" and kind is not None and not task_kind(kind).sigmoid:
             raise ValueError(

@@ -15,7 +15,7 @@ from tailtune.recipe.loss_args import (
     CLASS_WEIGHT_PARAMS,
     TRAINER_PARAMS,
     accepted_params,
-    check_overrides,
+    check_weighting,
     class_weight_target,
     data_arguments,
 )
@@ -136,7 +136,7 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
                         f"{source}: task.hierarchy names {name!r}, which is not a label"
                         f"{did_you_mean(name, labels)}. Fix: use label names from the data ({_preview(labels)})"
                     )
-    check_overrides(recipe.weighting, info.weight_classes(task), info, source=source)
+    check_weighting(recipe.weighting, task, source=source)
     if recipe.weighting.apply_to == "pos_weight" and not info.sigmoid:
         raise RecipeError(
             f"{source}: weighting.apply_to = 'pos_weight' is for binary/multilabel tasks, not {kind!r}. "
