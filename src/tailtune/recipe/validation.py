@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tailtune.data.kinds import task_kind
-from tailtune.errors import RecipeError, did_you_mean
+from tailtune.errors import DataError, RecipeError, did_you_mean
 from tailtune.recipe.loss_args import (
     CLASS_WEIGHT_PARAMS,
     TRAINER_PARAMS,
@@ -22,7 +22,7 @@ from tailtune.recipe.loss_args import (
 from tailtune.recipe.loss_args import registry as loss_registry
 from tailtune.recipe.schema import Recipe
 
-__all__ = ["CLASS_WEIGHT_PARAMS", "TRAINER_PARAMS", "check_losses", "validate_against_task"]
+__all__ = ["CLASS_WEIGHT_PARAMS", "TRAINER_PARAMS", "check_losses", "task_with_groups", "validate_against_task"]
 
 
 def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, source: str = "recipe") -> None:
@@ -99,7 +99,8 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
 def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") -> None:
     """Check the recipe against the data's :class:`~tailtune.data.TaskSpec` (before any model loads).
 
-    Checks: ``task.kind``/``labels``/``polarities``/``hierarchy`` agree with the data; class
+    Checks: ``task.kind``/``labels``/``polarities``/``hierarchy`` agree with the data, ``task.groups``
+    name its labels (aspects: its aspects); class
     ``weighting.overrides`` name real classes (labels; for aspects the polarities or ``absent``);
     ``apply_to: pos_weight`` only for binary/multilabel; every loss part exists for the task kind and
     accepts its parameters.
@@ -136,6 +137,8 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
                         f"{source}: task.hierarchy names {name!r}, which is not a label"
                         f"{did_you_mean(name, labels)}. Fix: use label names from the data ({_preview(labels)})"
                     )
+    if rt.groups:
+        task_with_groups(task, rt.groups, source=source)
     check_weighting(recipe.weighting, task, source=source)
     if recipe.weighting.apply_to == "pos_weight" and not info.sigmoid:
         raise RecipeError(
@@ -143,6 +146,19 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
             "Fix: use 'weight', 'alpha' or 'auto'"
         )
     check_losses(recipe, kind=kind, task=task, source=source)
+
+
+def task_with_groups(task: Any, groups: dict[str, list[str]], *, source: str = "recipe") -> Any:
+    """``task`` (a TaskSpec) with the recipe's ``task.groups``, checked against its labels.
+
+    Raises:
+        RecipeError: ``task.groups`` names a label (aspect) the data does not have (with the closest),
+            or the task is binary.
+    """
+    try:
+        return task.with_groups(groups)
+    except DataError as exc:
+        raise RecipeError(f"{source}: task.groups: {exc}. Fix: list label names of the data in each group") from None
 
 
 def _preview(names: list[str], n: int = 12) -> str:
