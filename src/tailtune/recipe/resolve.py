@@ -105,7 +105,7 @@ class ClassWeights:
     normalize: bool
     overrides: dict[str, float]
     classes: tuple[str, ...]
-    values: tuple[float, ...]
+    values: tuple[float, ...] | tuple[tuple[float, ...], ...]
     per_class: dict[str, float]
     pos_weight: dict[str, float] | None = None
     per_aspect: bool = False
