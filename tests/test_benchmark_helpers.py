@@ -52,14 +52,55 @@ def test_synthetic_sets_have_the_promised_shape(tmp_path):
         assert all(head & set(cues[lab]) for lab in r["labels"])
 
 
-def test_core_pairs_and_compile_on_the_mfu_shape_run_first():
-    suites, arms = list(tt.SUITES), ["vanilla", "tailtune", "tailtune-compile", "tailtune-plain"]
+def test_arms_run_cheapest_first_and_caps_bound_the_estimates():
+    suites, arms = ["minilm-tweeteval", "bert-base-128", "minilm-synthetic40k"], ["vanilla", "tailtune", "tailtune-graphs"]
     jobs = sorted(((s, a) for s in suites for a in arms),
-                  key=lambda j: (tt.priority(*j), suites.index(j[0]), arms.index(j[1])))
-    first = jobs[: 2 * len(suites) + 1]
-    assert ("bert-base-128", "tailtune-compile") in first
-    assert all((s, a) in first for s in suites for a in ("vanilla", "tailtune"))
-    assert jobs[-1][1] == "tailtune-plain"
+                  key=lambda j: (tt.estimate_s(j[0], j[1], tt.SUITES[j[0]], 45.0), suites.index(j[0]), arms.index(j[1])))
+    order = [f"{s}/{a}" for s, a in jobs]
+    for suite in suites:  # a suite's compiled arm after its plain arms (it pays the compilation)
+        assert order.index(f"{suite}/tailtune-graphs") > order.index(f"{suite}/tailtune") > order.index(f"{suite}/vanilla")
+    assert order[-1] == "minilm-synthetic40k/tailtune-graphs"  # the 40k suite is the dearest
+    uncapped = tt.estimate_s("minilm-synthetic40k", "vanilla", tt.SUITES["minilm-synthetic40k"])
+    assert tt.estimate_s("minilm-synthetic40k", "vanilla", tt.SUITES["minilm-synthetic40k"], 45.0) < uncapped
+    assert set(tt.CHANGES_RESULTS) <= set(tt.ARMS)
+
+
+def test_targets_judge_only_comparable_arms():
+    row = {"samples_per_s": 100.0, "macro_f1": 0.5, "mfu": 0.1}
+    suites = {"minilm-tweeteval": {"arms": {
+        "vanilla": row, "tailtune-graphs": {**row, "samples_per_s": 250.0, "macro_f1": 0.498},
+        "tailtune-graphs-grouped": {**row, "samples_per_s": 400.0, "changes_results": True},
+        "tailtune": {**row, "capped": True}}}}
+    targets = tt._targets(suites)
+    assert targets["minilm-tweeteval tailtune-graphs: samples/s >= 2x vanilla"] == {"ratio": 2.5, "met": True}
+    assert targets["minilm-tweeteval tailtune-graphs: macro-F1 within 0.5 points of vanilla"]["met"] is True
+    assert not any("grouped" in k or " tailtune:" in k for k in targets)
+
+
+def test_step_overhead_loss_agreement():
+    so = pytest.importorskip("step_overhead")
+    arms = {"tailtune": {"first_losses": [1.0, 0.9]}, "tailtune-trainer-loop": {"first_losses": [1.0, 0.9]},
+            "compile": {"first_losses": [1.0 + 1e-7, 0.9]}, "buckets": {"first_losses": [1.1, 0.9]}}
+    checks = {c["arm"]: c for c in so.agreement(arms)}
+    assert checks["tailtune"]["ok"] and checks["tailtune"]["expected"] == "exact"
+    assert checks["compile"]["ok"] and not checks["buckets"]["ok"]
+    assert so.targets({"vanilla": {"ms_per_step": 10.0}, "compile-model": {"ms_per_step": 4.0}}) == {
+        "compile-model: host ms/step <= 0.5x vanilla": {"ratio": 0.4, "met": True}}
+
+
+def test_kit_summary_reads_partial_files(tmp_path, capsys):
+    ks = pytest.importorskip("kit_summary")
+    (tmp_path / "env.json").write_text(json.dumps({"cuda_available": False}))
+    (tmp_path / "step_overhead-cpu.json").write_text(json.dumps({"arms": {
+        "vanilla": {"ms_per_step": 8.0, "syncs_per_step": 3.0, "clock": "process CPU time"},
+        "tailtune": {"ms_per_step": 6.0, "syncs_per_step": 1.0, "ratio_vs_vanilla": 0.75}}}))
+    (tmp_path / "train_throughput.json").write_text(json.dumps({"suites": {"minilm-tweeteval": {"arms": {
+        "vanilla": {"samples_per_s": 100.0, "tokens_per_s": 2000.0, "mfu": 0.01, "macro_f1": 0.5}}}},
+        "skipped": [{"suite": "minilm-synthetic40k", "arm": "vanilla", "estimate_s": 62, "left_s": 10}]}))
+    assert ks.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "tailtune" in out and "0.75x vanilla" in out and "skipped minilm-synthetic40k/vanilla" in out
+    assert "losses-*.json: no file" in out and "predict" not in out
 
 
 def test_kit_script_parses():

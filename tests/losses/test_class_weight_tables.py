@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tailtune.losses import _fused
 from tailtune.losses.cross_entropy import CrossEntropyLoss, class_weight_rows, cross_entropy
 from tailtune.losses.focal import SoftmaxFocalLoss, softmax_focal_loss
 from tailtune.losses.weighted import SentimentFocalLoss, WeightedLoss
@@ -151,3 +152,32 @@ def test_sigmoid_presets_refuse_a_table():
         WeightedLoss(kind="multilabel", weight=torch.ones(2, 3))
     with pytest.raises(ValueError, match="must hold finite numbers >= 0"):
         CrossEntropyLoss(weight=[[1.0, -1.0]])
+
+
+@pytest.mark.parametrize("gamma, eps, reduction, weighted", [
+    (2.0, 0.0, "mean", False), (2.0, 0.1, "mean", True), (0.0, 0.1, "sum", True), (-1.5, 0.05, "none", True),
+    (0.3, 0.0, "mean", True),
+])
+def test_fused_focal_kernel_equals_its_reference_with_a_table(gamma, eps, reduction, weighted):
+    """The fused softmax focal kernel (value and closed-form gradient in one pass, the training default on
+    CUDA) takes the per-row table like the reference: ``a_t``, ``A = sum_c a_c`` and the smoothing term per row."""
+    logits, target, table = _batch(7)
+    sw = torch.rand(N * A, dtype=torch.float64) + 0.1 if weighted else None
+    results = []
+    previous = _fused.set_kernel_mode("reference")
+    try:
+        for mode in ("reference", "eager"):
+            _fused.set_kernel_mode(mode)
+            x = logits.clone().requires_grad_(True)
+            out = softmax_focal_loss(x, target, gamma=gamma, alpha=table, label_smoothing=eps, reduction=reduction,
+                                     sample_weight=sw)
+            (grad,) = torch.autograd.grad(out.sum(), x)
+            results.append((out.detach(), grad))
+    finally:
+        _fused.set_kernel_mode(previous)
+    (ref, ref_grad), (got, got_grad) = results
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(got_grad, ref_grad, rtol=1e-10, atol=1e-13)
+    if gamma == 0.0:
+        torch.testing.assert_close(ref, _per_aspect_reference(logits, target, table, reduction=reduction, eps=eps,
+                                                              sample_weight=sw), rtol=1e-10, atol=1e-12)

@@ -161,7 +161,8 @@ def test_cases_cover_the_registry():
 
 @pytest.mark.parametrize("kind", ["multiclass", "aspects"])
 def test_supcon_ignore_index_is_no_label(kind):
-    """-100 targets are nobody's positive, so supcon agrees with the softmax parts on an ignored example."""
+    """-100 targets are left out as if absent from the batch (nobody's positive or negative, no loss,
+    no gradient), so supcon agrees with the softmax parts on an ignored example."""
     g = torch.Generator().manual_seed(0)
     emb = torch.randn(6, D, generator=g, dtype=torch.float64)
     if kind == "multiclass":
@@ -171,9 +172,12 @@ def test_supcon_ignore_index_is_no_label(kind):
         y = torch.tensor([[0, 1, 3], [0, 1, 3], [2, 3, 3], [2, -100, 3], [-100] * 3, [-100] * 3])
         alone = torch.tensor([[0, 1, 3], [0, 1, 3], [2, 3, 3], [2, 3, 3], [1, 0, 0], [3, 2, 1]])
     loss = get("supcon", kind=kind, **({"absent_index": 3} if kind == "aspects" else {}), reduction="none").double()
-    got = loss(None, y, embeddings=emb)
+    e = emb.clone().requires_grad_(True)
+    got = loss(None, y, embeddings=e)
     assert got[4:].abs().sum() == 0
-    torch.testing.assert_close(got, loss(None, alone, embeddings=emb) * torch.tensor([1.0, 1, 1, 1, 0, 0]))
+    torch.testing.assert_close(got[:4], loss(None, alone[:4], embeddings=emb[:4]))
+    got.sum().backward()
+    assert torch.equal(e.grad[4:], torch.zeros_like(e.grad[4:]))
     plain = get("supcon", kind=kind, ignore_index=None, reduction="none").double()
     assert (plain(None, y, embeddings=emb)[4:] > 0).all()  # ignore_index=None: -100 is a label again
     with pytest.raises(TypeError, match="ignore_index='x' must be an int or None"):

@@ -147,3 +147,25 @@ def test_recipe_style_params():
     assert mod.alpha.tolist() == [1.0, 2.0, 3.0]
     z, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
     assert torch.isfinite(mod(z, y, progress=0.25))
+
+
+def test_docstring_examples_run():
+    """The runnable examples of every loss docstring (the Conventions' "a runnable example")."""
+    import doctest
+    import importlib
+    import pkgutil
+
+    import torch.nn.functional as F
+
+    import tailtune.losses as L
+
+    names = {k: getattr(L, k) for k in L.__all__}
+    attempted = 0
+    for info in pkgutil.iter_modules(L.__path__):
+        module = importlib.import_module(f"tailtune.losses.{info.name}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = doctest.testmod(module, extraglobs={"torch": torch, "F": F, **names})
+        assert result.failed == 0, info.name
+        attempted += result.attempted
+    assert attempted >= 30

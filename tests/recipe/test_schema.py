@@ -269,6 +269,17 @@ def test_bad_loss_parameters_fail_at_load(data, pattern):
         recipe_from_dict({"task": {"kind": "multiclass"}, **data})
 
 
+def test_sigmoid_alpha_minus_one_against_weighting_into_alpha_names_the_contradiction():
+    # alpha = -1 is "no alpha weighting" (losses.focal.NO_ALPHA), not a second set of class weights
+    data = {"task": {"kind": "multilabel"}, "loss": {"focal": {"alpha": -1}},
+            "weighting": {"scheme": "inverse", "apply_to": "alpha"}}
+    with pytest.raises(RecipeError, match=r"loss\.focal\.alpha = -1 switches the alpha weighting off.*"
+                                          r"Fix: remove loss\.focal\.alpha"):
+        recipe_from_dict(data)
+    data["weighting"]["apply_to"] = "auto"  # pos_weight: no contradiction
+    recipe_from_dict(data)
+
+
 def test_explicit_loss_hyperparameters_that_share_a_class_weight_name():
     # tversky's alpha/beta trade FP against FN; a focal alpha without class weighting is the user's choice
     recipe_from_dict({"task": {"kind": "multiclass"}, "loss": {"tversky": {"alpha": 0.3, "beta": 0.7}}})

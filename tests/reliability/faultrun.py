@@ -263,9 +263,9 @@ def _child(req: dict) -> int:
     datasets.disable_progress_bars()
     install(Injector(req.get("fault"), req.get("trace")))
     if not req.get("report", True):  # report.html (rendered after training) costs seconds per run
-        import tailtune.cli.train
+        import tailtune.training.pipeline
 
-        tailtune.cli.train._report = lambda run_dir: None
+        tailtune.training.pipeline.write_report = lambda *args, **kwargs: None
     from tailtune.cli.main import main
 
     return main(list(req["argv"]))

@@ -408,7 +408,31 @@ CASES: list[Case] = [
     Case("postmortem-baseline-missing", on_run(lambda run: None, "postmortem", "RUN", "--baseline", "TMP/nope",
                                                "--out", "TMP/pm.md"),
          r"nope: no such run directory", r"pass the folder", needs_run=True),
+    # issue 18: process-level inputs
+    Case("train-into-a-folder-of-other-files", lambda ctx: _train_into_foreign(ctx),
+         r"output \S*mine: holds files that are not a tailtune run \(notes\.txt\)",
+         r"Fix: choose a new or empty folder with --output"),
+    Case("max-length-over-the-encoder-positions", train({"data": {"max_length": 4096}}),
+         r"data\.max_length = 4096: the encoder \S+ has 128 positions", r"Fix: set data\.max_length: 128"),
+    Case("encoder-weights-truncated", lambda ctx: _train_with_torn_encoder(ctx),
+         r"the encoder's weights in \S*torn-encoder cannot be read", r"Fix: copy or download the model folder again"),
 ]
+
+
+def _train_into_foreign(ctx: Ctx) -> list[str]:
+    argv = train({})(ctx)
+    _write(ctx.tmp / "mine" / "notes.txt", "my notes")
+    return [*argv, "--output", str(ctx.tmp / "mine")]
+
+
+def _train_with_torn_encoder(ctx: Ctx) -> list[str]:
+    import shutil
+
+    torn = ctx.tmp / "torn-encoder"
+    shutil.copytree(ctx.encoder, torn)
+    weights = torn / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    return train({"model": {"name": str(torn)}})(ctx)
 
 
 def _parquet_nan_text(ctx: Ctx) -> list[str]:

@@ -136,6 +136,7 @@ def test_resume_refuses_a_pickled_state_file(name, real_run, tmp_path, capsys):
     """A resume that would torch.load the file stops with one RunDirError naming it; nothing runs or changes."""
     run = _copy_run(real_run, tmp_path)
     shutil.rmtree(_checkpoints(run)[-1])  # killed after epoch 1: resume must load the epoch-1 state
+    (run / "eval.json").unlink()  # not finished (a finished run is left alone, nothing loaded)
     ckpt = _checkpoints(run)[-1]
     marker = tmp_path / "PWNED"
     _plant(ckpt / name, marker)
@@ -154,6 +155,7 @@ def test_resume_never_reads_training_args_and_ignores_model_pickles(real_run, tm
     opened: with payloads there, resuming a killed run finishes normally (genuine state files pass)."""
     run = _copy_run(real_run, tmp_path)
     shutil.rmtree(_checkpoints(run)[-1])
+    (run / "eval.json").unlink()  # not finished: the resume really loads the epoch-1 state
     marker = tmp_path / "PWNED"
     _plant(_checkpoints(run)[-1] / "training_args.bin", marker)
     for rel in MODEL_PICKLES:

@@ -145,7 +145,8 @@ def test_invalid_recipe_fails_before_model_load(tiny_data, tiny_encoder_dir, tmp
 
 def test_existing_run_dir_is_refused(tiny_data, tiny_encoder_dir, tmp_path, contracts):
     out = tmp_path / "run"
-    (out / rundir.CHECKPOINTS_DIR).mkdir(parents=True)
+    out.mkdir()
+    (out / rundir.HISTORY).write_text('{"epoch": 1, "step": 8}\n')  # a run that completed an epoch
     with pytest.raises(RunDirError, match="--resume"):
         _train(tiny_recipe("multiclass", tiny_data("multiclass"), tiny_encoder_dir, out))
     with pytest.raises(RunDirError, match="no recipe.yaml"):

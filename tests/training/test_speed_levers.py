@@ -1,6 +1,9 @@
-"""The speed levers of the recipe (issue 8): validation, the Trainer settings they produce, and tiny
-CPU runs showing they keep the run directory's contract (data-order predictions, unchanged weights'
-names). Their GPU effect is measured by ``benchmarks/train_throughput.py`` (benchmarks/README.md)."""
+"""The speed levers of the recipe (issues 8 and 15): validation, the Trainer settings they produce,
+tiny CPU runs showing they keep the run directory's contract (data-order predictions, unchanged
+weights' names), and that every lever that should not change results does not: the same history
+and logits as the plain path, for the same seed, to rounding (bit for bit where the maths is the
+same). Their speed is measured by ``benchmarks/step_overhead.py`` and ``train_throughput.py``
+(benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from transformers import TrainerCallback
 
 from tailtune.errors import RecipeError
 from tailtune.recipe import Recipe, recipe_from_dict
-from tailtune.recipe.schema import TrainSection
-from tailtune.training import arguments, modeling
+from tailtune.recipe.schema import TrainSection, check_train_levers
+from tailtune.training import arguments
+from tailtune.training import speed as speed_mod
 from tailtune.utils import rundir
 
 WORDS = ["good", "bad", "plot", "story", "fine", "dull", "scene", "actor", "great", "poor"]
@@ -58,7 +62,7 @@ def _base_sampler(loader):
 def _run(recipe, *callbacks):
     from tailtune.training import train
 
-    return train(recipe, callbacks=list(callbacks))
+    return train(recipe, callbacks=list(callbacks), report=False)  # compared: history, predictions (no report.html)
 
 
 def _targets_in_file_order(data, split, run_dir):
@@ -68,9 +72,17 @@ def _targets_in_file_order(data, split, run_dir):
 
 # ---------------------------------------------------------------------------------- validation
 def test_defaults_leave_every_lever_off():
+    """Off by default: every lever that changes results (group_by_length) and every lever with a
+    cost to pay first (compile); on: those that change nothing (fast_step, pin_memory)."""
     t = Recipe().train
     assert (t.group_by_length, t.eval_sort_by_length, t.compile, t.pin_memory) == (False, False, False, True)
+    assert (t.fast_step, t.cuda_graphs, t.pad_buckets, t.compile_budget_s, t.compile_scope) == (
+        True, False, None, 300.0, "layers")
     assert Recipe().optim.name == "adamw"
+    opts = speed_mod.speed_options(Recipe().train.model_dump())
+    assert (opts.fast_step, opts.compile, opts.cuda_graphs, opts.pad_buckets) == (True, False, False, False)
+    assert speed_mod.speed_options({"cuda_graphs": True}).compile is True  # CUDA graphs imply compile
+    assert speed_mod.speed_options({"compile": True}).pad_buckets is True  # buckets follow compile
 
 
 def test_fused_adamw_is_a_choice_and_typos_are_named():
@@ -79,7 +91,8 @@ def test_fused_adamw_is_a_choice_and_typos_are_named():
         recipe_from_dict({"optim": {"name": "adamw_fusd"}})
 
 
-@pytest.mark.parametrize("field", ["group_by_length", "eval_sort_by_length", "compile", "pin_memory"])
+@pytest.mark.parametrize("field", ["group_by_length", "eval_sort_by_length", "compile", "pin_memory", "fast_step",
+                                   "cuda_graphs", "pad_buckets"])
 def test_lever_flags_take_booleans_only(field):
     assert getattr(recipe_from_dict({"train": {field: True}}).train, field) is True
     with pytest.raises(RecipeError, match=rf"train\.{field} = 'fast'.*Fix: use true or false"):
@@ -96,16 +109,34 @@ def test_length_grouping_and_class_balanced_sampler_are_exclusive():
         recipe_from_dict({"train": {"group_by_length": True}, "sampler": "class_balanced"})
 
 
-def test_optimiser_and_dataloader_arguments():
+def test_compile_budget_and_chunking_are_validated():
+    assert recipe_from_dict({"train": {"compile_budget_s": 0}}).train.compile_budget_s == 0
+    with pytest.raises(RecipeError, match=r"train\.compile_budget_s"):
+        recipe_from_dict({"train": {"compile_budget_s": -1}})
+    for lever in ("compile", "cuda_graphs"):
+        with pytest.raises(RecipeError, match=r"train\.length_chunks > 1 and train\.compile.*keep one"):
+            recipe_from_dict({"train": {lever: True, "length_chunks": 4}})
+        with pytest.raises(ValueError, match="keep one"):  # the rule itself, for any object with the fields
+            check_train_levers(TrainSection().model_copy(update={lever: True, "length_chunks": 4}))
+    check_train_levers(TrainSection(compile=True))  # compile alone, or chunking alone, is fine
+    check_train_levers(TrainSection(length_chunks=4))
+
+
+def test_optimiser_and_dataloader_arguments(monkeypatch):
     assert arguments.optim_name("adamw_fused") == "adamw_torch_fused"
-    assert arguments.optim_name("adamw") == "adamw_torch"
-    assert arguments.dataloader_kwargs(TrainSection()) == {
+    assert arguments.optim_name("adamw") == "adamw_torch_fused"  # the fused kernel is the default AdamW
+    assert speed_mod.dataloader_kwargs(TrainSection()) == speed_mod.dataloader_kwargs({}) == {
         "dataloader_num_workers": 0, "dataloader_pin_memory": True, "dataloader_persistent_workers": False,
     }
-    assert arguments.dataloader_kwargs(TrainSection(dataloader_workers=2, pin_memory=False)) == {
+    assert speed_mod.dataloader_kwargs(TrainSection(dataloader_workers=2, pin_memory=False)) == {
         "dataloader_num_workers": 2, "dataloader_pin_memory": False, "dataloader_persistent_workers": False,
         "dataloader_prefetch_factor": 2,
     }
+    assert speed_mod.trainer_speed_kwargs({})["logging_nan_inf_filter"] is False
+    assert "accelerator_config" not in speed_mod.trainer_speed_kwargs({})  # no GPU here
+    monkeypatch.setattr(speed_mod, "_cuda", lambda: True)
+    assert speed_mod.trainer_speed_kwargs({})["accelerator_config"] == {"non_blocking": True}
+    assert "accelerator_config" not in speed_mod.trainer_speed_kwargs({"pin_memory": False})
 
 
 # ---------------------------------------------------------------------------------- tiny runs
@@ -150,20 +181,31 @@ def test_length_sorted_evaluation_gives_the_same_outputs(tiny_encoder_dir, tmp_p
 
 @pytest.mark.slow
 def test_compile_wraps_the_forward_and_keeps_weight_names(tiny_encoder_dir, tmp_path, monkeypatch):
+    import torch
     from safetensors import safe_open
 
-    monkeypatch.setattr(modeling, "COMPILE_BACKEND", "eager")  # dynamo traces; no C++ code generation
+    from tailtune.training.compiled import CompiledForward
+
+    torch._dynamo.reset()  # forget what earlier tests compiled: count this test's compilations
+    monkeypatch.setattr(speed_mod, "COMPILE_BACKEND", "eager")  # dynamo traces; no C++ code generation
     data = _varied_data(tmp_path / "data", n_train=16, n_eval=8)
     recipe = tiny_recipe("multiclass", data, tiny_encoder_dir, tmp_path / "run")
     recipe["train"].update(compile=True, epochs=1)
     cap = Capture()
     result = _run(recipe, cap)
 
-    assert cap.model.classifier._compiled_call_impl is not None
+    layers = cap.model.classifier.encoder.encoder.layer  # scope "layers": each layer, one shared compilation
+    assert all(isinstance(layer.forward, CompiledForward) for layer in layers)
+    stats = layers[0].forward.stats
+    assert stats.compiled_calls == 2 * len(layers) and stats.compilations == 1  # 16 rows, batch 8: 2 steps
+    assert stats.eager_calls == 0 and stats.error is None
     with safe_open(str(tmp_path / "run" / rundir.MODEL_DIR / "model.safetensors"), "pt") as fh:
         keys = list(fh.keys())
-    assert keys and not any("_orig_mod" in k for k in keys)
+    assert keys and not any("_orig_mod" in k or "forward" in k for k in keys)
     assert np.isfinite(result.history[-1]["train"]["loss"])
+    speed = result.history[-1]["speed"]  # the compile time, reported in the history
+    assert speed["compile_s"] > 0 and speed["budget_s"] == 300.0 and speed["budget_exhausted"] is False
+    assert speed["scope"] == "layers"
 
 
 def test_workers_score_each_split_on_its_own_rows(tiny_encoder_dir, tmp_path):
@@ -197,3 +239,174 @@ def test_length_chunks_reach_the_model_and_keep_the_batches(tiny_encoder_dir, tm
     saved = np.load(tmp_path / "run" / rundir.PREDICTIONS_DIR / "test.npz")
     assert saved["targets"].tolist() == _targets_in_file_order(data, "test", tmp_path / "run")
     assert np.isfinite(saved["logits"]).all() and np.isfinite(result.history[-1]["train"]["loss"])
+
+
+# ------------------------------------------------------------- levers that must change no result
+#: lever -> (train-section overrides on top of the default path, "exact" | "rounding")
+NEUTRAL_LEVERS = {
+    "fast_step (default)": ({}, "exact"),
+    "pad_buckets": ({"pad_buckets": True}, "rounding"),
+    "compile": ({"compile": True}, "rounding"),
+    "cuda_graphs (CPU: compile alone)": ({"cuda_graphs": True}, "rounding"),
+    "compile without buckets": ({"compile": True, "pad_buckets": False}, "rounding"),
+    "compile the whole model": ({"compile": True, "compile_scope": "model"}, "rounding"),
+    "eval_sort_by_length": ({"eval_sort_by_length": True, "eval_batch_size": 4}, "rounding"),
+    "dataloader_workers": ({"dataloader_workers": 2}, "exact"),
+    "pin_memory off": ({"pin_memory": False}, "exact"),
+}
+
+
+@pytest.fixture(scope="module")
+def lever_setup(tiny_encoder_dir, tmp_path_factory):
+    """Data with varied lengths, an encoder without dropout (bucket widths and compiled kernels
+    draw dropout masks differently: same distribution, other draws), and the plain path's run:
+    the Trainer's own step loop, nothing compiled, padding to a multiple of 8."""
+    from transformers import AutoModel, AutoTokenizer
+
+    root = tmp_path_factory.mktemp("levers")
+    encoder = root / "no-dropout"
+    model = AutoModel.from_pretrained(tiny_encoder_dir, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model.save_pretrained(encoder)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(encoder)
+    data = _varied_data(root / "data", n_train=40, n_eval=16, seed=3)
+    recipe = tiny_recipe("multiclass", data, encoder, root / "plain")
+    recipe["train"].update(fast_step=False, epochs=1)
+    return {"root": root, "data": data, "encoder": encoder, "plain": _run(recipe)}
+
+
+def _assert_same(got, ref, how: str, path: str = "") -> None:
+    if isinstance(ref, dict):
+        assert set(got) == set(ref), path
+        for key in ref:
+            if key not in ("time_s", "eval_time_s"):
+                _assert_same(got[key], ref[key], how, f"{path}.{key}")
+    elif isinstance(ref, list):
+        assert len(got) == len(ref), path
+        for i, (g, r) in enumerate(zip(got, ref)):
+            _assert_same(g, r, how, f"{path}[{i}]")
+    elif isinstance(ref, float) and how == "rounding":
+        assert got == pytest.approx(ref, rel=1e-4, abs=1e-6), path
+    else:
+        assert got == ref, path
+
+
+@pytest.mark.parametrize("lever", list(NEUTRAL_LEVERS))
+def test_lever_changes_no_result(lever, lever_setup, monkeypatch):
+    """Same seed, same data: the lever's history and logits equal the plain path's, bit for bit
+    where the same maths runs on the same shapes, else to float rounding."""
+    overrides, how = NEUTRAL_LEVERS[lever]
+    monkeypatch.setattr(speed_mod, "COMPILE_BACKEND", "eager")  # dynamo tracing; no C++ code generation
+    out = lever_setup["root"] / f"run-{list(NEUTRAL_LEVERS).index(lever)}"
+    recipe = tiny_recipe("multiclass", lever_setup["data"], lever_setup["encoder"], out)
+    recipe["train"].update(epochs=1, **overrides)
+    result = _run(recipe)
+    plain = lever_setup["plain"]
+    _assert_same([{k: v for k, v in r.items() if k != "speed"} for r in result.history], plain.history, how)
+    _assert_same(result.eval, plain.eval, how)
+    for split in ("validation", "test"):
+        a = np.load(out / rundir.PREDICTIONS_DIR / f"{split}.npz")
+        b = np.load(plain.run_dir / rundir.PREDICTIONS_DIR / f"{split}.npz")
+        assert a["targets"].tolist() == b["targets"].tolist()
+        if how == "exact":
+            assert np.array_equal(a["logits"], b["logits"])
+        else:
+            np.testing.assert_allclose(a["logits"], b["logits"], rtol=1e-4, atol=1e-5)
+
+
+def test_the_fused_adamw_default_matches_the_per_tensor_loop(lever_setup, monkeypatch):
+    """``optim.name: adamw`` became PyTorch's fused kernel (one launch for every parameter): the
+    same update as the per-tensor loop tailtune used before, to rounding."""
+    out = lever_setup["root"] / "run-unfused"
+    recipe = tiny_recipe("multiclass", lever_setup["data"], lever_setup["encoder"], out)
+    recipe["train"].update(fast_step=False, epochs=1)
+    monkeypatch.setattr(arguments, "optim_name", lambda name: "adamw_torch")
+    cap = Capture()
+    result = _run(recipe, cap)
+    assert cap.optimizer.param_groups[0].get("fused") in (None, False)
+    _assert_same(result.history, lever_setup["plain"].history, "rounding")
+
+
+# ------------------------------------------------------------------- the compile-time bound
+def _toy():
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+
+def test_compile_budget_stops_further_compilations():
+    """Once the compiling calls have used the budget, a call that would compile again (a new
+    dtype here) runs eagerly; inputs the compiled graph covers still use it."""
+    import torch
+
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()
+    model = _toy()
+    handle = compiled.install(model, backend="eager", budget_s=0.0, scope="model")
+    assert compiled.install(model, backend="eager") is handle  # idempotent
+    x = torch.randn(3, 4)
+    out = model(x)
+    assert handle.stats.compilations == 1 and handle.stats.budget_exhausted
+    torch.testing.assert_close(out, handle.dispatchers[0].eager(x))
+    model.double()
+    out64 = model(x.double())  # would recompile (new dtype); the budget is spent: eager
+    assert out64.dtype == torch.float64 and handle.stats.compilations == 1
+    with torch.no_grad():
+        model(x.double())  # no gradients (evaluation): always the eager forward
+    assert handle.stats.compiled_calls == 2
+
+
+def test_a_failed_compilation_falls_back_to_eager(caplog):
+    import torch
+
+    from tailtune.training import compiled
+
+    def broken_backend(gm, example_inputs):
+        raise RuntimeError("no C++ compiler here")
+
+    model = _toy()
+    handle = compiled.install(model, backend=broken_backend, budget_s=10.0, scope="model")
+    x = torch.randn(2, 4)
+    with caplog.at_level("WARNING", logger="tailtune.training.compiled"):
+        out = model(x)
+        model(x)
+    torch.testing.assert_close(out, handle.dispatchers[0].eager(x))
+    assert handle.stats.failed and "no C++ compiler here" in handle.stats.error
+    assert handle.stats.eager_calls == 2
+    assert "compilation failed" in caplog.text and "training continues without it" in caplog.text
+
+
+def test_layer_scope_compiles_one_layer_for_all(tiny_encoder_dir):
+    """Regional compilation: the encoder's layers share their code, so one compilation serves
+    every layer (the compile time of one layer, whatever the depth); an unknown layout falls back
+    to compiling the whole model."""
+    import torch
+
+    from tailtune.data import TaskSpec
+    from tailtune.models import build_classifier
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()  # forget what earlier tests compiled: count this test's compilations
+    task = TaskSpec(kind="multiclass", labels=["a", "b", "c"])
+    model = build_classifier({"name": str(tiny_encoder_dir), "dropout": 0.0}, task)
+    handle = compiled.install(model, backend="eager", scope="layers")
+    assert handle.scope == "layers" and len(handle.dispatchers) == len(model.encoder.encoder.layer)
+    model.train()
+    ids = torch.randint(5, 100, (4, 12))
+    mask = torch.ones(4, 12, dtype=torch.long)
+    mask[:, 9:] = 0
+    model(input_ids=ids, attention_mask=mask).logits.sum().backward()
+    assert handle.stats.compilations == 1 and handle.stats.compiled_calls == len(handle.dispatchers)
+    with pytest.raises(ValueError, match="scope must be one of"):
+        compiled.install(_toy(), backend="eager", scope="everything")
+    assert compiled.install(_toy(), backend="eager", scope="layers").scope == "model"
+
+
+def test_speed_settings_read_the_section_object_or_a_mapping():
+    """The recipe's ``train`` section object and its dict give the same settings."""
+    section = recipe_from_dict({"train": {"cuda_graphs": True, "compile_budget_s": 12, "pin_memory": False}}).train
+    as_dict = section.model_dump()
+    for cfg in (section, as_dict):
+        opts = speed_mod.speed_options(cfg)
+        assert (opts.compile, opts.cuda_graphs, opts.pad_buckets, opts.compile_budget_s) == (True, True, True, 12.0)
+        assert speed_mod.dataloader_kwargs(cfg)["dataloader_pin_memory"] is False

@@ -121,7 +121,10 @@ def register(app: typer.Typer) -> None:
     ):
         """Show how skewed a dataset is and what each class-weighting scheme would do about it."""
         from tailtune.diagnostics.analysis import analyze, write_analysis
+        from tailtune.utils.paths import check_writable
 
+        if out is not None:
+            check_writable(out, option="--out")
         if tokenizer is not None:  # the packaged all-MiniLM-L6-v2 for its hub id, offline (as train does)
             from tailtune.models.classifier import resolve_encoder_name
 

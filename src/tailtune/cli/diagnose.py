@@ -131,8 +131,10 @@ def register(app: typer.Typer) -> None:
         """Markdown post-mortem of RUN(s) against --baseline run(s): metrics, verdict, causes, next steps."""
         from tailtune.reports import postmortem as make
         from tailtune.reports import write_postmortem
+        from tailtune.utils.paths import check_writable
 
         if out is not None:
+            check_writable(out, option="--out", kind="file")
             path = write_postmortem(runs, baseline, out, split=split)
             console.print(f"wrote {path}")
         else:
@@ -146,6 +148,15 @@ def register(app: typer.Typer) -> None:
     ):
         """Write the self-contained report.html of a run."""
         from tailtune.reports import write_report
+        from tailtune.utils.paths import check_writable
+        from tailtune.utils.runlock import run_dir_lock
 
-        path = write_report(run, baseline, out=out)
+        if out is not None:
+            check_writable(out, option="--out", kind="file")
+            path = write_report(run, baseline, out=out)
+        else:  # into the run directory: its lock, like every other writer of it
+            if run.is_dir():
+                check_writable(run, option="RUN")
+            with run_dir_lock(run, create=False, command=f"tailtune report {run}"):
+                path = write_report(run, baseline)
         console.print(f"wrote {path}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tailtune.errors import DataError, RunDirError, TailtuneError
@@ -67,6 +68,25 @@ def _user_errors(command: str):
         raise RunDirError(f"tailtune {command}: {exc}") from None
 
 
+def _print_warnings(postprocess: dict) -> None:
+    """The tuning's warnings (too little validation evidence, a one-class temperature), on stderr."""
+    for note in postprocess.get("warnings") or []:
+        err.print(f"[yellow]warning[/] {escape(str(note))}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _writing(run: Path, command: str, *, create: bool = False):
+    """Hold ``run``'s lock while a command writes into it (a second writer exits 2 naming the holder);
+    a folder it cannot write is one message before any work."""
+    from tailtune.utils.paths import check_writable
+    from tailtune.utils.runlock import run_dir_lock
+
+    if create or run.is_dir():
+        check_writable(run, option="--out" if create else "RUN")
+    with run_dir_lock(run, create=create, command=f"tailtune {command} {run}"):
+        yield
+
+
 def _run_text_column(run: Path) -> str | None:
     """The text column the run was trained on (``task.json``), or ``None`` when unreadable (loading the
     run reports that)."""
@@ -106,7 +126,7 @@ def _add_evaluate(app: typer.Typer) -> None:
         """Score a split with the default and the tuned decision rule; update eval.json."""
         from tailtune.evaluation import evaluate_run
 
-        with _user_errors("evaluate"):
+        with _user_errors("evaluate"), _writing(run, "evaluate"):
             entries = evaluate_run(
                 run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code
             )
@@ -152,7 +172,7 @@ def _add_tune(app: typer.Typer) -> None:
         """Fit temperature and thresholds/biases on validation; write postprocess.json."""
         from tailtune.evaluation import tune_run
 
-        with _user_errors("tune"):
+        with _user_errors("tune"), _writing(run, "tune"):
             s = tune_run(
                 run,
                 split=split,
@@ -164,6 +184,7 @@ def _add_tune(app: typer.Typer) -> None:
                 seed=seed,
                 margin=margin,
             )
+        _print_warnings(s["postprocess"])
         boot = s["postprocess"].get("bootstrap") or {}
         if boot.get("resamples"):
             lo, hi = boot["oob_gain_ci"]
@@ -209,7 +230,7 @@ def _add_ensemble(app: typer.Typer) -> None:
         """Average the runs' probabilities, re-tune on validation, write a run-like directory."""
         from tailtune.evaluation import build_ensemble
 
-        with _user_errors("ensemble"):
+        with _user_errors("ensemble"), _writing(out, "ensemble", create=True):
             w = _parse_weights(weights)
             s = build_ensemble(
                 [str(r) for r in runs],
@@ -219,6 +240,7 @@ def _add_ensemble(app: typer.Typer) -> None:
                 min_support=min_support,
                 hierarchy_mode=hierarchy_mode,
             )
+        _print_warnings(s.get("postprocess") or {})
         if s.get("members_test_macro_f1"):
             console.print(
                 "members' test macro-F1: " + ", ".join(_fmt(x) for x in s["members_test_macro_f1"]),
@@ -264,6 +286,10 @@ def _add_predict(app: typer.Typer) -> None:
             raise DataError('pass exactly one of --input FILE or --text "..." (repeatable)')
         if text_column is not None and input is None:
             raise DataError("--text-column names the column of an --input file; drop it with --text")
+        if output is not None:
+            from tailtune.utils.paths import check_writable
+
+            check_writable(output, option="--output", kind="file")
         if input is not None:
             items = read_texts(input, text_column=text_column, default_column=_run_text_column(run))
         else:

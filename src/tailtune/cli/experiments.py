@@ -90,7 +90,9 @@ def _add_screen(app: typer.Typer) -> None:
     ):
         """Rank recipes cheaply: frozen-encoder embeddings (cached) + a small head per recipe x seed."""
         from tailtune.experiments.screen import HeadConfig, screen
+        from tailtune.utils.paths import check_writable
 
+        check_writable(out, option="--out")
         result = screen(data, recipes=recipes, seeds=seeds, seed=seed, model=model, out=out,
                         max_length=max_length, batch_size=batch_size, precision=precision, cache_dir=cache_dir,
                         head=HeadConfig(hidden=hidden), baseline=baseline, rank_by=rank_by, threads=threads,
@@ -125,7 +127,9 @@ def _add_ablate(app: typer.Typer) -> None:
         """Full fine-tunes of several recipes over seeds (run dirs under --out), then compare them."""
         from tailtune.experiments.ablate import ablate, compare
         from tailtune.utils.io import atomic_write_json
+        from tailtune.utils.paths import check_writable
 
+        check_writable(out, option="--out")
         overrides = ([f"data.path={data}"] if data else []) + list(set_)
         specs = [r for item in recipes for r in item.split(",") if r]
         result = ablate(specs, seeds=seeds, seed=seed, out_dir=out, overrides=overrides, workers=workers,
@@ -156,7 +160,10 @@ def _add_compare(app: typer.Typer) -> None:
         """Mean/sd/95% CI per metric and recipe; paired tests on the same test items; a verdict."""
         from tailtune.experiments.ablate import compare
         from tailtune.utils.io import atomic_write_json
+        from tailtune.utils.paths import check_writable
 
+        if output is not None:
+            check_writable(output, option="--output", kind="file")
         summary = compare(runs, baseline=baseline, n_resamples=resamples, alpha=alpha)
         if output is not None:
             atomic_write_json(output, summary)
@@ -184,7 +191,9 @@ def _add_sweep(app: typer.Typer) -> None:
     ):
         """Optuna TPE sweep with pruning from the per-epoch validation metric."""
         from tailtune.experiments.sweep import sweep
+        from tailtune.utils.paths import check_writable
 
+        check_writable(out, option="--out")
         result = sweep(recipe, space=space, trials=trials, out_dir=out, storage=storage, study_name=study,
                        metric=metric, objective=objective, data=data, overrides=set_, seed=seed, model=model,
                        cache_dir=cache_dir, log=lambda m: console.print(m, highlight=False))

@@ -113,19 +113,36 @@ def _summary(result) -> None:
     console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]", highlight=False)
 
 
-def _train(*args, callbacks: list, **kwargs):
-    """The pipeline (lint, train, report) with the findings printed before training and the closing
-    summary after; the progress bars stop even when it fails."""
-    from tailtune.training.pipeline import train
+def _train(recipe, *, run_dir, callbacks: list, resume=None) -> None:
+    """The pipeline (lint, train, report) with the findings and the data's notes printed before
+    training and the closing summary after; the CLI's one way to run.
 
+    The output is checked writable before any work; the progress bars stop even when it fails; an
+    interrupt names the resume command. A resumed run that had already finished is left untouched
+    (its ``eval.json`` keeps any tuned entries): it is said so and nothing is written.
+    """
+    from tailtune.training.pipeline import train
+    from tailtune.utils.paths import check_writable
+
+    if run_dir is not None and (resume is None or Path(run_dir).is_dir()):
+        check_writable(run_dir, option="--resume" if resume is not None else "--output")
     try:
-        result = train(*args, callbacks=callbacks, on_findings=_print_findings, on_notes=_print_notes, **kwargs)
+        result = train(recipe, resume=resume, callbacks=callbacks, on_findings=_print_findings,
+                       on_notes=_print_notes)
+    except KeyboardInterrupt:
+        if run_dir is not None:
+            console.print(f"interrupted; continue with: tailtune train --resume {escape(str(run_dir))}", highlight=False)
+        raise
     finally:
         for callback in callbacks:
             getattr(callback, "close", lambda: None)()
+    if getattr(result, "already_finished", False):
+        console.print(f"{escape(str(result.run_dir))}: the run is finished (history, eval.json and model/ are "
+                      "complete); nothing to resume, nothing written. To train more, start a new run with "
+                      "another --output", highlight=False, soft_wrap=True)
+        return
     _summary(result)
     _print_report(result)
-    return result
 
 
 def register(app: typer.Typer) -> None:
@@ -165,7 +182,7 @@ def register(app: typer.Typer) -> None:
                 raise RecipeError(
                     "--resume continues a run with its own recipe.yaml; drop RECIPE, --preset and overrides"
                 )
-            _train(None, resume=resume, callbacks=callbacks)
+            _train(None, run_dir=resume, resume=resume, callbacks=callbacks)
             return
         if (recipe is None) == (preset is None):
             raise RecipeError("give a RECIPE file or --preset NAME (one of them), or --resume RUN_DIR")
@@ -183,7 +200,7 @@ def register(app: typer.Typer) -> None:
             output=output,
         )
         parsed = recipe_from_dict(apply_overrides(raw, flags), source=source)
-        _train(parsed, callbacks=callbacks)
+        _train(parsed, run_dir=parsed.output, callbacks=callbacks)
 
     @app.command("demo")
     def demo_cmd(
@@ -194,7 +211,9 @@ def register(app: typer.Typer) -> None:
         """Train MiniLM on Rotten Tomatoes (fresh/rotten/plot) with a focal recipe on CPU (< 10 min)."""
         from tailtune.training.callbacks import RichProgressCallback
         from tailtune.training.demo import DEMO_SIZES, prepare_demo
+        from tailtune.utils.paths import check_writable
 
+        check_writable(output, option="--output")  # the demo's data goes beside it, its run into it
         recipe = prepare_demo(output, epochs=epochs)
         console.print(
             f"demo: all-MiniLM-L6-v2, Rotten Tomatoes fresh/rotten/plot (plot is the 7.9% minority), "
@@ -202,4 +221,4 @@ def register(app: typer.Typer) -> None:
             f"test texts, focal loss, {recipe.train.epochs} epochs on CPU",
             highlight=False,
         )
-        _train(recipe, callbacks=[] if quiet else [RichProgressCallback(console=console)])
+        _train(recipe, run_dir=recipe.output, callbacks=[] if quiet else [RichProgressCallback(console=console)])

@@ -30,6 +30,8 @@ check                           severity fires when
 ``weights_over_50x``            warning  a class weight more than 50x the smallest (pos_weight > 50)
 ``smoothing_with_confidence``   warning  label smoothing together with confidence weighting
                                          (``sample_weighting.confidence`` or a part's ``confidence``)
+``max_length_over_positions``  error    ``data.max_length`` above the encoder's positions (its
+                                         ``config.json`` readable from a local folder)
 =============================== ======== ====================================================
 
 Example:
@@ -70,6 +72,9 @@ EASY_P = 0.9
 #: loss-part parameters that carry class weights (``weight`` only when it is a list: a number is the
 #: part's weight in the composite loss)
 _WEIGHT_PARAMS = ("alpha", "pos_weight", "class_weight", "weight")
+#: a sigmoid focal ``alpha`` of -1 is torchvision's "no weighting" (the rule's owner is
+#: ``tailtune.losses.focal.NO_ALPHA``; repeated here so that linting does not import torch)
+_NO_ALPHA = -1
 #: losses whose ``alpha`` is not a class weight (Tversky: false-positive weight)
 _ALPHA_NOT_CLASS_WEIGHT = ("tversky", "dice")
 #: losses that rebalance classes themselves from the class counts (priors): logit adjustment
@@ -86,7 +91,7 @@ def _explicit_weights(spec: dict, ltype: str = "") -> list[str]:
             continue
         if p == "weight" and not isinstance(spec[p], (list, tuple)):
             continue
-        if p == "alpha" and ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT:
+        if p == "alpha" and (ltype.lower() in _ALPHA_NOT_CLASS_WEIGHT or spec[p] == _NO_ALPHA):
             continue
         out.append(p)
     return out
@@ -520,7 +525,26 @@ def _smoothing_with_confidence(ctx: _Context) -> list[Finding]:
     return out
 
 
-_CHECKS = (_double_weighting, _focal_checks, _focal_lr, _batch, _extreme_weights, _smoothing_with_confidence)
+def _max_length(ctx: _Context) -> list[Finding]:
+    """``data.max_length`` above the encoder's positions (when its config.json is readable locally:
+    :func:`tailtune.models.checks.position_limit_of_folder`; ``train`` checks it before loading)."""
+    from tailtune.models.checks import position_limit_of_folder
+    from tailtune.models.classifier import resolve_encoder_name
+
+    name, max_length = ctx.recipe.model.name, ctx.recipe.data.max_length
+    limit = position_limit_of_folder(resolve_encoder_name(str(name))) if name else None
+    if limit is None or max_length is None or int(max_length) <= limit:
+        return []
+    return [Finding(
+        "max_length_over_positions", "error", {"max_length": int(max_length), "positions": limit, "model": str(name)},
+        f"data.max_length = {int(max_length)} but the encoder {name} has {limit} positions: training would stop "
+        f"at the first text longer than {limit} tokens",
+        f"set data.max_length: {limit} (or less)",
+    )]
+
+
+_CHECKS = (_double_weighting, _focal_checks, _focal_lr, _batch, _extreme_weights, _smoothing_with_confidence,
+           _max_length)
 
 
 def lint_recipe(

@@ -43,6 +43,7 @@ from tailtune.evaluation.run_dir import (
 from tailtune.evaluation.runs import evaluate_run, tune_run
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_json
+from tailtune.utils.runlock import LOCK_NAME
 
 __all__ = ["build_ensemble", "read_members"]  # read_members lives in evaluation.run_dir
 
@@ -75,7 +76,10 @@ def build_ensemble(
         )
     out = Path(out)
     if out.exists():
-        if (out / rundir.MODEL_DIR).exists() or (out.is_dir() and any(out.iterdir()) and not (out / MEMBERS).is_file()):
+        held = {LOCK_NAME}  # the lock of the command writing it (tailtune.utils.runlock)
+        if (out / rundir.MODEL_DIR).exists() or (
+            out.is_dir() and any(p.name not in held for p in out.iterdir()) and not (out / MEMBERS).is_file()
+        ):
             raise RunDirError(f"{out}: exists and is not an ensemble folder; refusing to overwrite. Fix: pick a new --out")
     runs = [open_run(r) for r in run_dirs]
     if len({str(r.path.resolve()) for r in runs}) != len(runs):

@@ -49,6 +49,8 @@ __all__ = [
     "TuneResult",
     "bootstrap_rule",
     "check_tuning_split",
+    "one_class_labels",
+    "support_shortfall",
     "tune_binary_threshold",
     "tune_biases",
     "tune_decision_rule",
@@ -369,59 +371,24 @@ def bootstrap_rule(
     y = np.rint(np.asarray(y_true)).astype(np.int64)
     if task.kind == "binary":
         y = y.reshape(-1)
-    n = z.shape[0]
-    rng = np.random.default_rng(seed)
-    default_pred = decode(z, task)
-    probs = probabilities(z, task) if task.kind == "multilabel" else None
-    fits, unit_gains, gains = [], [], []
-    global_gains, unit_gains_vs_global = [], []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, size=n)
-        oob = np.ones(n, dtype=bool)
-        oob[idx] = False
-        if not oob.any():
-            continue
-        fit = _fit_rule(z[idx], y[idx], task, min_support=min_support, binary_metric=binary_metric)
-        fits.append(fit)
-        pred = decode(z[oob], task, thresholds=fit.get("thresholds"), biases=fit.get("biases"))
-        tuned_u = _unit_scores(task, y[oob], pred, binary_metric)
-        default_u = _unit_scores(task, y[oob], default_pred[oob], binary_metric)
-        if task.kind == "multilabel":  # the middle level: one pooled threshold for every label
-            g = fit["details"]["global_threshold"]
-            global_u = _unit_scores(task, y[oob], (probs[oob] >= g).astype(np.int64), binary_metric)
-            global_gains.append(float(np.mean(global_u) - np.mean(default_u)))
-            unit_gains_vs_global.append(tuned_u - global_u)
-        unit_gains.append(np.nan_to_num(tuned_u - default_u, nan=0.0))
-        if task.kind == "aspects":  # the objective: mean over the aspects that occur
-            with np.errstate(all="ignore"):
-                gains.append(float(np.nan_to_num(np.nanmean(tuned_u) - np.nanmean(default_u), nan=0.0)))
-        else:
-            gains.append(float(np.mean(tuned_u) - np.mean(default_u)))
-    unit_gains = np.asarray(unit_gains)
+    ev = _resample_evidence(z, y, task, resamples=resamples, seed=seed, min_support=min_support,
+                            binary_metric=binary_metric)
+    unit_gains = np.asarray(ev["unit_gains"])
     unit_gain, unit_bar = unit_gains.mean(axis=0), margin * unit_gains.std(axis=0)
     base, extra = 0.5, {}
     if task.kind == "multilabel":
-        global_t = float(np.median([f["details"]["global_threshold"] for f in fits]))
-        global_gain = float(np.mean(global_gains))
-        global_kept = global_gain > 0 and global_gain > margin * float(np.std(global_gains))
+        global_t = float(np.median([f["details"]["global_threshold"] for f in ev["fits"]]))
+        global_gain = float(np.mean(ev["global_gains"]))
+        global_kept = global_gain > 0 and global_gain > margin * float(np.std(ev["global_gains"]))
         if global_kept:  # per-label thresholds are then judged against the global one
-            vs_global = np.asarray(unit_gains_vs_global)
+            vs_global = np.asarray(ev["unit_gains_vs_global"])
             base, unit_gain, unit_bar = global_t, vs_global.mean(axis=0), margin * vs_global.std(axis=0)
         extra["global_threshold"] = {"value": global_t, "oob_gain": global_gain, "kept": global_kept}
     keep = (unit_gain > 0) & (unit_gain > unit_bar)
-    out: dict[str, Any] = {"thresholds": None, "biases": None}
-    if task.kind in ("binary", "multilabel"):
-        t = np.median(np.stack([np.atleast_1d(f["thresholds"]) for f in fits]), axis=0)
-        t = np.where(keep, t, base)
-        out["thresholds"] = float(t[0]) if task.kind == "binary" else t
-        units = [task.labels[-1]] if task.kind == "binary" else list(task.labels)
-    else:
-        b = np.median(np.stack([np.atleast_2d(f["biases"]) for f in fits]), axis=0)
-        b = (b - b.mean(axis=-1, keepdims=True)) * keep[:, None]
-        out["biases"] = b[0] if task.kind == "multiclass" else b
-        units = ["all"] if task.kind == "multiclass" else list(task.labels)
+    out, units = _bagged_parameters(ev["fits"], task, keep, base)
+    gains = ev["gains"]
     out.update(
-        resamples=len(fits),
+        resamples=len(ev["fits"]),
         seed=seed,
         margin=float(margin),
         oob_gain=float(np.mean(gains)),
@@ -433,6 +400,141 @@ def bootstrap_rule(
         **extra,
     )
     return out
+
+
+def _resample_evidence(z: np.ndarray, y: np.ndarray, task, *, resamples: int, seed: int, min_support: int,
+                       binary_metric: str) -> dict[str, list]:
+    """Fit the rule on each bootstrap resample and score it against the default rule out of bag.
+
+    Returns the per-resample ``fits``, the objective's ``gains``, the per-unit ``unit_gains`` and,
+    for multilabel, the global threshold's gains and the per-label gains over it."""
+    n = z.shape[0]
+    rng = np.random.default_rng(seed)
+    default_pred = decode(z, task)
+    probs = probabilities(z, task) if task.kind == "multilabel" else None
+    ev: dict[str, list] = {"fits": [], "unit_gains": [], "gains": [], "global_gains": [], "unit_gains_vs_global": []}
+    for _ in range(resamples):
+        idx = rng.integers(0, n, size=n)
+        oob = np.ones(n, dtype=bool)
+        oob[idx] = False
+        if not oob.any():
+            continue
+        fit = _fit_rule(z[idx], y[idx], task, min_support=min_support, binary_metric=binary_metric)
+        ev["fits"].append(fit)
+        pred = decode(z[oob], task, thresholds=fit.get("thresholds"), biases=fit.get("biases"))
+        tuned_u = _unit_scores(task, y[oob], pred, binary_metric)
+        default_u = _unit_scores(task, y[oob], default_pred[oob], binary_metric)
+        if task.kind == "multilabel":  # the middle level: one pooled threshold for every label
+            g = fit["details"]["global_threshold"]
+            global_u = _unit_scores(task, y[oob], (probs[oob] >= g).astype(np.int64), binary_metric)
+            ev["global_gains"].append(float(np.mean(global_u) - np.mean(default_u)))
+            ev["unit_gains_vs_global"].append(tuned_u - global_u)
+        ev["unit_gains"].append(np.nan_to_num(tuned_u - default_u, nan=0.0))
+        if task.kind == "aspects":  # the objective: mean over the aspects that occur
+            with np.errstate(all="ignore"):
+                ev["gains"].append(float(np.nan_to_num(np.nanmean(tuned_u) - np.nanmean(default_u), nan=0.0)))
+        else:
+            ev["gains"].append(float(np.mean(tuned_u) - np.mean(default_u)))
+    return ev
+
+
+def _bagged_parameters(fits: list[dict], task, keep: np.ndarray, base: float) -> tuple[dict[str, Any], list[str]]:
+    """The median parameters over the resamples, the units not kept set to their default; and the
+    unit names (binary: the positive label; multiclass: "all"; multilabel/aspects: the labels)."""
+    out: dict[str, Any] = {"thresholds": None, "biases": None}
+    if task.kind in ("binary", "multilabel"):
+        t = np.median(np.stack([np.atleast_1d(f["thresholds"]) for f in fits]), axis=0)
+        t = np.where(keep, t, base)
+        out["thresholds"] = float(t[0]) if task.kind == "binary" else t
+        return out, [task.labels[-1]] if task.kind == "binary" else list(task.labels)
+    b = np.median(np.stack([np.atleast_2d(f["biases"]) for f in fits]), axis=0)
+    b = (b - b.mean(axis=-1, keepdims=True)) * keep[:, None]
+    out["biases"] = b[0] if task.kind == "multiclass" else b
+    return out, ["all"] if task.kind == "multiclass" else list(task.labels)
+
+
+def support_shortfall(y_true: Any, task: Any, *, min_support: int) -> str | None:
+    """Why the validation split cannot support a tuned rule of this task, or None when it can.
+
+    - binary: fewer than ``min_support`` validation positives or negatives (at least 1 each): a
+      threshold fitted there is a cut between a handful of scores (or between scores of one class
+      only) and its out-of-bag "gain" measures that class alone;
+    - multiclass: fewer than two classes with ``min_support`` validation examples (biases of the
+      others stay 0 anyway, so no bias could be judged against a competitor).
+
+    Multilabel and aspects apply ``min_support`` per label / class inside the fit.
+    """
+    task = as_task(task)
+    need = max(int(min_support), 1)
+    y = np.rint(np.asarray(y_true)).astype(np.int64)
+    if task.kind == "binary":
+        pos = int((y.reshape(-1) == 1).sum())
+        neg = int(y.size - pos)
+        if pos < need or neg < need:
+            return (f"the validation split holds {pos} positive(s) ({task.labels[-1]}) and {neg} negative(s); a "
+                    f"threshold needs at least {need} of each (--min-support {min_support})")
+        return None
+    if task.kind == "multiclass":
+        counts = np.bincount(y.reshape(-1), minlength=len(task.labels))
+        if int((counts >= need).sum()) < 2:
+            return (f"only {int((counts >= need).sum())} class(es) have at least {need} validation examples "
+                    f"(--min-support {min_support}); biases need two to trade off")
+    return None
+
+
+def one_class_labels(y_true: Any, task: Any) -> list[int] | None:
+    """Temperature units fitted on one class only: ``[]`` for none, ``None`` when the whole split has
+    one class (binary/multiclass: one class present; multilabel: no positive or no negative cell),
+    else the multilabel label indices without a positive or without a negative.
+
+    A temperature fitted on one class is degenerate: the likelihood keeps improving as the scores of
+    that one class are pushed to the bound (T = 0.01 or 100), which says nothing about calibration.
+    """
+    task = as_task(task)
+    y = np.rint(np.asarray(y_true)).astype(np.int64)
+    if task.kind in ("binary", "multiclass"):
+        return None if np.unique(y.reshape(-1)).size < 2 else []
+    if task.kind == "multilabel":
+        y2 = y.reshape(y.shape[0], -1)
+        if not y2.any() or y2.all():
+            return None
+        pos = y2.sum(axis=0)
+        return [int(c) for c in np.nonzero((pos == 0) | (pos == y2.shape[0]))[0]]
+    return None if np.unique(y).size < 2 else []
+
+
+def _safe_temperature(z: np.ndarray, y: np.ndarray, task, mode: str, notes: list[str]):
+    """``(temperature, calibration summary)`` for ``mode``; never a temperature fitted on one class
+    (:func:`one_class_labels`): none for the whole split, 1.0 for such multilabel labels."""
+    if mode == "none":
+        return None, None
+    one_class = one_class_labels(y, task)
+    if one_class is None:
+        notes.append("temperature not fitted: the validation split holds one class only, and a temperature "
+                     "fitted on one class just pushes its scores to the bound; probabilities are left unscaled")
+        return None, None
+    temp = fit_temperature(z, y, task, per_label=mode == "per_label")
+    if one_class and mode == "per_label":
+        temp = [1.0 if c in one_class else t for c, t in enumerate(temp)]
+        names = ", ".join(str(task.labels[c]) for c in one_class[:8])
+        notes.append(f"per-label temperature left at 1 for {len(one_class)} label(s) with no validation positive "
+                     f"or no negative: {names}")
+    return temp, calibration_summary(z, y, task, temperature=temp)
+
+
+def _tuned_parameters(scaled: np.ndarray, y: np.ndarray, task, *, min_support: int, binary_metric: str,
+                      bootstrap: int, seed: int, margin: float):
+    """``(thresholds, biases, details)``: the bagged rule with its out-of-bag evidence, or with
+    ``bootstrap=0`` one exact fit on the whole split."""
+    fit = _fit_rule(scaled, y, task, min_support=min_support, binary_metric=binary_metric)
+    details = dict(fit.get("details", {}))
+    thresholds, biases = fit.get("thresholds"), fit.get("biases")
+    if bootstrap:
+        boot = bootstrap_rule(scaled, y, task, resamples=bootstrap, seed=seed, min_support=min_support,
+                              binary_metric=binary_metric, margin=margin)
+        thresholds, biases = boot.pop("thresholds"), boot.pop("biases")
+    details["bootstrap"] = boot if bootstrap else {"resamples": 0}
+    return thresholds, biases, details
 
 
 @dataclass
@@ -501,32 +603,31 @@ def tune_decision_rule(
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
         raise ValueError(f"bootstrap must be 0 (one exact fit) or an integer >= 2, got {bootstrap!r}")
 
-    default_rule = PostProcess()
     y_int = np.rint(y).astype(np.int64)
     if task.kind == "binary":
         y_int = y_int.reshape(-1)
-    validation_default = classification_report(y_int, default_rule.decide(z, task), task, y_score=z)
+    validation_default = classification_report(y_int, PostProcess().decide(z, task), task, y_score=z)
 
-    temp = None
-    calibration = None
-    if temperature != "none":
-        temp = fit_temperature(z, y, task, per_label=temperature == "per_label")
-        calibration = calibration_summary(z, y, task, temperature=temp)
+    notes: list[str] = []
+    temp, calibration = _safe_temperature(z, y, task, temperature, notes)
     scaled = PostProcess(temperature=temp).scaled(z)
-    fit = _fit_rule(scaled, y_int, task, min_support=min_support, binary_metric=binary_metric)
-    details = dict(fit.get("details", {}))
-    thresholds, biases = fit.get("thresholds"), fit.get("biases")
-    if bootstrap:
-        boot = bootstrap_rule(scaled, y_int, task, resamples=bootstrap, seed=seed, min_support=min_support,
-                              binary_metric=binary_metric, margin=margin)
-        thresholds, biases = boot.pop("thresholds"), boot.pop("biases")
-    details["bootstrap"] = boot if bootstrap else {"resamples": 0}
-    thresholds = None if thresholds is None else (np.asarray(thresholds, dtype=np.float64).tolist())
-    biases = None if biases is None else np.asarray(biases, dtype=np.float64).tolist()
+    shortfall = support_shortfall(y_int, task, min_support=min_support)
+    if shortfall is not None:  # too little evidence: the default rule, said so (never a fit on noise)
+        notes.append(f"decision rule not tuned: {shortfall}; the default rule is kept (threshold 0.5 / bias 0). "
+                     "Fix: give the validation split more examples of the rare class (a validation file, or a "
+                     "larger data.val_fraction when it is carved from train)")
+        thresholds = biases = None
+        details: dict[str, Any] = {"bootstrap": {"resamples": 0, "skipped": shortfall}}
+    else:
+        thresholds, biases, details = _tuned_parameters(scaled, y_int, task, min_support=min_support,
+                                                        binary_metric=binary_metric, bootstrap=bootstrap,
+                                                        seed=seed, margin=margin)
+    if notes:
+        details["warnings"] = notes
     rule = PostProcess(
         temperature=temp,
-        thresholds=thresholds,
-        biases=biases,
+        thresholds=None if thresholds is None else np.asarray(thresholds, dtype=np.float64).tolist(),
+        biases=None if biases is None else np.asarray(biases, dtype=np.float64).tolist(),
         hierarchy_mode=hierarchy_mode,
         tuned_on=split,
     )

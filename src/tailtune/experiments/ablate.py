@@ -163,38 +163,84 @@ def ablate(
             say(f"{job.label} seed {job.seed}: done in {job.seconds:.1f} s -> {job.run_dir}")
         return AblationResult(Path(out_dir), jobs)
 
+    _run_workers(todo, workers=workers, gpus=gpus, say=say)
+    return AblationResult(Path(out_dir), jobs)
+
+
+#: seconds an interrupted worker gets to stop (it saves nothing half-written) before it is killed
+WORKER_STOP_TIMEOUT = 30.0
+
+
+def _start_worker(job: AblationJob, env: dict) -> tuple[subprocess.Popen, Any]:
+    job.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    logf = open(job.run_dir.parent / f"seed-{job.seed}.log", "w", encoding="utf-8")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "tailtune.cli.main", "train", str(job.recipe_path), "--quiet"]
+    return subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), logf
+
+
+def _finish_worker(job: AblationJob, proc: subprocess.Popen, start: float, logf, say) -> None:
+    """Record a worker's outcome: done only with exit 0 AND a finished run directory."""
+    logf.close()
+    job.seconds = round(time.perf_counter() - start, 3)
+    if proc.returncode == 0 and _finished(job.run_dir):
+        job.status = "done"
+        say(f"{job.label} seed {job.seed}: done in {job.seconds:.1f} s -> {job.run_dir}")
+        return
+    job.status = "failed"
+    tail = Path(logf.name).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    what = "interrupted" if proc.returncode in (130, -2) else f"exit {proc.returncode}"
+    job.error = f"{what}: " + " | ".join(tail)
+    say(f"{job.label} seed {job.seed}: FAILED ({job.error}); log {logf.name}")
+
+
+def _stop_workers(running: list, say) -> None:
+    """Ctrl-C in the parent: pass SIGINT on to every worker (each exits 130 with its files whole),
+    wait for them, kill what does not stop in time; their jobs are marked interrupted."""
+    import signal
+
+    grace = time.monotonic() + 2.0  # Ctrl-C at a terminal reaches the workers too: let them stop first
+    while time.monotonic() < grace and any(proc.poll() is None for _, proc, _, _ in running):
+        time.sleep(0.05)
+    for _job, proc, _, _ in running:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + WORKER_STOP_TIMEOUT
+    for job, proc, _, logf in running:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        logf.close()
+        job.status, job.error = "failed", f"interrupted (worker exit {proc.returncode})"
+        say(f"{job.label} seed {job.seed}: interrupted; run the same command again to continue")
+
+
+def _run_workers(todo: list[AblationJob], *, workers: int, gpus, say) -> None:
+    """Train ``todo`` as up to ``workers`` parallel ``tailtune train`` subprocesses."""
     running: list[tuple[AblationJob, subprocess.Popen, float, Any]] = []
     queue = list(todo)
     slot = 0
-    while queue or running:
-        while queue and len(running) < workers:
-            job = queue.pop(0)
-            env = dict(os.environ)
-            if gpus:
-                env["CUDA_VISIBLE_DEVICES"] = str(gpus[slot % len(gpus)])
-                slot += 1
-            job.run_dir.parent.mkdir(parents=True, exist_ok=True)
-            logf = open(job.run_dir.parent / f"seed-{job.seed}.log", "w", encoding="utf-8")  # noqa: SIM115
-            cmd = [sys.executable, "-m", "tailtune.cli.main", "train", str(job.recipe_path), "--quiet"]
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
-            running.append((job, proc, time.perf_counter(), logf))
-        time.sleep(0.2)
-        for entry in list(running):
-            job, proc, start, logf = entry
-            if proc.poll() is None:
-                continue
-            running.remove(entry)
-            logf.close()
-            job.seconds = round(time.perf_counter() - start, 3)
-            if proc.returncode == 0 and _finished(job.run_dir):
-                job.status = "done"
-                say(f"{job.label} seed {job.seed}: done in {job.seconds:.1f} s -> {job.run_dir}")
-            else:
-                job.status = "failed"
-                tail = Path(logf.name).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-                job.error = f"exit {proc.returncode}: " + " | ".join(tail)
-                say(f"{job.label} seed {job.seed}: FAILED ({job.error}); log {logf.name}")
-    return AblationResult(Path(out_dir), jobs)
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0)
+                env = dict(os.environ)
+                if gpus:
+                    env["CUDA_VISIBLE_DEVICES"] = str(gpus[slot % len(gpus)])
+                    slot += 1
+                proc, logf = _start_worker(job, env)
+                running.append((job, proc, time.perf_counter(), logf))
+            time.sleep(0.2)
+            for entry in list(running):
+                job, proc, start, logf = entry
+                if proc.poll() is None:
+                    continue
+                running.remove(entry)
+                _finish_worker(job, proc, start, logf, say)
+    except KeyboardInterrupt:
+        _stop_workers(running, say)
+        raise
 
 
 # ------------------------------------------------------------------------------------- compare

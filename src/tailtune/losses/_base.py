@@ -75,15 +75,16 @@ def check_number(value, *, name: str, low: float | None = None, high: float | No
     return v
 
 
-def as_weight_tensor(value, *, name: str, nonnegative: bool = True) -> torch.Tensor | None:
-    """None, a sequence or a tensor -> 1-D float32 tensor (detached), validated."""
+def as_weight_tensor(value, *, name: str, nonnegative: bool = True,
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+    """None, a sequence or a tensor -> 1-D ``dtype`` (float32) tensor (detached), validated."""
     if value is None:
         return None
     if isinstance(value, torch.Tensor):
-        t = value.detach().to(torch.float32)
+        t = value.detach().to(dtype)
     else:
         try:
-            t = torch.as_tensor(value, dtype=torch.float32)
+            t = torch.as_tensor(value, dtype=dtype)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise TypeError(f"{name} must be a sequence of numbers or a tensor, got {type(value).__name__}") from exc
     if t.ndim != 1 or t.numel() == 0:

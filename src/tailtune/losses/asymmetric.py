@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tailtune.losses import _fused
 from tailtune.losses._base import (
     LossModule,
     check_elementwise,
@@ -21,8 +22,8 @@ from tailtune.losses._base import (
     check_reduction,
     check_sample_weight,
     compute_dtype,
-    reduce_elementwise,
 )
+from tailtune.losses._fused import elementwise_denominator, reduce_rows, row_scale
 
 
 def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, *, gamma_pos: float = 0.0, gamma_neg: float = 4.0,
@@ -59,21 +60,56 @@ def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, *, gamma_pos: fl
     x = compute_dtype(logits)
     sw = check_sample_weight(sample_weight, x.shape[0], x)
     y = target.to(x.dtype)
+    return _fused.run(asymmetric_kernel, x, (y, sw), (gp, gn, m), reduction=reduction, focus_pos=gp > 0,
+                      focus_neg=gn > 0, clip=m > 0)
+
+
+def asymmetric_kernel(x, y, sw, scalars, *, reduction: str, focus_pos: bool, focus_neg: bool, clip: bool,
+                      need_grad: bool):
+    """ASL elements, rows summed over labels, the reduction contract; with ``need_grad`` also the
+    closed-form derivative (``s = sigmoid(x)``, ``sn = 1 - s``, ``q = min(sn + m, 1) = 1 - p_m``)::
+
+        d pos / dx = -sn^g+ (sn + g+ s softplus(-x))
+        d neg / dx = p_m^g- s sn (1/q + g- (-log q) / p_m)   where p > m, else 0
+                   = p^g- (s + g- sn softplus(x))            without clip
+
+    (see :mod:`tailtune.losses._fused` for how it runs)."""
+    gp, gn, m = scalars
     tiny = torch.finfo(x.dtype).tiny
-    sn = torch.sigmoid(-x)  # 1 - p, accurate for large logits
+    s, sn = torch.sigmoid(x), torch.sigmoid(-x)  # p, 1 - p (accurate for large logits)
     pos = F.softplus(-x)  # -log p
-    if gp > 0:
-        pos = pos * sn.clamp_min(tiny).pow(gp)
-    if m > 0:
-        neg = -torch.log((sn + m).clamp_(max=1.0))  # -log(1 - p_m)
-        p_m = (torch.sigmoid(x) - m).clamp_(min=0.0)
+    pos_l = pos
+    if focus_pos:
+        w_pos = sn.clamp_min(tiny).pow(gp)
+        pos_l = pos * w_pos
+    if clip:
+        q = (sn + m).clamp(max=1.0)
+        neg = -torch.log(q)  # -log(1 - p_m)
+        p_m = (s - m).clamp(min=0.0)
     else:
         neg = F.softplus(x)  # -log(1 - p)
-        p_m = torch.sigmoid(x)
-    if gn > 0:
-        neg = neg * p_m.clamp_min(tiny).pow(gn)
-    loss = torch.lerp(neg, pos, y)  # y * pos + (1 - y) * neg
-    return reduce_elementwise(loss, sw, reduction)
+        p_m = s
+    neg_l = neg
+    if focus_neg:
+        p_mc = p_m.clamp_min(tiny)
+        w_neg = p_mc.pow(gn)
+        neg_l = neg * w_neg
+    el = torch.lerp(neg_l, pos_l, y)  # y * pos + (1 - y) * neg
+    rows = el.sum(dim=1) if x.ndim == 2 else el
+    out, scale = reduce_rows(rows, sw, elementwise_denominator(x, sw, reduction), reduction)
+    if not need_grad:
+        return out, None
+    # only the fused path (no autograd recording) gets here: in-place operations are safe
+    d_pos = torch.mul(s, pos).mul_(gp).add_(sn).mul_(w_pos).neg_() if focus_pos else -sn
+    if clip:
+        d_neg = torch.mul(s, sn).div_(q)
+        if focus_neg:
+            d_neg = d_neg.add_(torch.mul(s, sn).mul_(neg).div_(p_mc).mul_(gn)).mul_(w_neg)
+        d_neg = torch.where(s > m, d_neg, 0.0)
+    else:
+        d_neg = torch.mul(sn, neg).mul_(gn).add_(s).mul_(w_neg) if focus_neg else s
+    grad = torch.lerp(d_neg, d_pos, y)
+    return out, grad.mul_(row_scale(scale, x))
 
 
 class AsymmetricLoss(LossModule):

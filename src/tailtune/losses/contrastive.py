@@ -20,65 +20,99 @@ the ``"mean"`` denominator (the number of anchors with a positive, weighted by `
 A batch without any such anchor returns 0 with a gradient, never NaN.
 
 Targets equal to ``ignore_index`` (-100, as in the softmax losses) are no label: an ignored example
-is nobody's positive and has no positive itself (it stays a negative in the other anchors'
-denominators); an aspect entry equal to ``ignore_index`` is treated like an absent aspect, and an
-example whose aspects are all ignored is ignored. So an all-ignored batch gives 0, as every
+is left out entirely, exactly as if it were not in the batch (nobody's positive or negative, no
+loss, no gradient). An aspect entry equal to ``ignore_index`` is treated like an absent aspect, and
+an example whose aspects are all ignored is ignored. So an all-ignored batch gives 0, as every
 softmax loss does.
 
-The forward pass is one matrix product and a row log-sum-exp; the backward pass is computed in
-closed form (``dL/ds = softmax - w / sum w``) with a single matrix product, without Python loops
-or host synchronisation.
+The forward pass is one matrix product and a row log-sum-exp; the gradient is computed in closed
+form (``dL/ds = softmax - w / sum w``) with a single matrix product in the same pass (see
+:mod:`tailtune.losses._fused`; compiled on CUDA), without Python loops or host synchronisation.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from tailtune.errors import did_you_mean
+from tailtune.losses import _fused
 from tailtune.losses._base import (
     LossModule,
     check_number,
     check_reduction,
     check_sample_weight,
     compute_dtype,
-    reduce,
 )
+from tailtune.losses._fused import reduce_rows
 
 POSITIVE_MODES: tuple[str, ...] = ("jaccard", "exact")
 LABEL_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "aspects")
 
 
-class _SupCon(torch.autograd.Function):
-    """Per-anchor SupCon loss from normalised embeddings and a positive-weight matrix."""
+def supcon_kernel(z_raw, labels, weights, keep, sw, scalars, *, normalize: bool, reduction: str,
+                  need_grad: bool):
+    """Per-anchor loss (reduced) and, with ``need_grad``, its closed-form gradient (``reduction``
+    ``"sum"``/``"mean"`` only: anchors share every embedding, so a per-anchor upstream gradient does
+    not factor out). Positive weights: from integer ``labels`` here (``weights is None``), else the
+    given ``(N, N)`` matrix; ``keep`` (``None``: all) marks the examples that are not ignored.
+    With ``r_i = d out / d L_i`` and ``P`` the softmax over the kept ``j != i``::
 
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, weights: torch.Tensor, inv_temp: float):
-        sim = torch.mm(z * inv_temp, z.t())
-        sim.fill_diagonal_(float("-inf"))
-        lse = torch.logsumexp(sim, dim=1)
-        sim.fill_diagonal_(0.0)
-        count = weights.sum(dim=1)
-        valid = count > 0
-        count = count.clamp_min(torch.finfo(z.dtype).tiny)
-        pos = torch.linalg.vecdot(weights, sim)
-        loss = torch.where(valid, lse - pos / count, 0.0)
-        # sim becomes the softmax over j != i, needed by the backward pass
-        sim.sub_(lse.unsqueeze(1)).exp_().fill_diagonal_(0.0)
-        ctx.save_for_backward(z, weights, sim, count, valid)
-        ctx.inv_temp = inv_temp
-        return loss
+        G = r_i P_ij - w_ij r_i / sum_j w_ij,   d out / d z = (G + G^T) z / T
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        z, weights, prob, count, valid = ctx.saved_tensors
-        g = torch.where(valid, grad, 0.0)
-        gs = prob * g.unsqueeze(1)
-        gs.addcmul_(weights, (-g / count).unsqueeze(1))
-        gs = gs + gs.t()
-        grad_z = torch.mm(gs, z).mul_(ctx.inv_temp)
-        return grad_z, None, None
+    then through the L2 normalisation (``(g - z (z.g)) / |z_raw|``)."""
+    (inv_temp,) = scalars
+    norm = None
+    if normalize:
+        norm = torch.linalg.vector_norm(z_raw, dim=1, keepdim=True).clamp_min(_NORM_EPS)
+        z = z_raw / norm
+    else:
+        z = z_raw
+    n = z.shape[0]
+    out_mask = torch.arange(n, device=z.device).unsqueeze(1) == torch.arange(n, device=z.device).unsqueeze(0)
+    if keep is not None:
+        out_mask = out_mask | ~keep.unsqueeze(0)
+    w = _class_weights(labels, out_mask, keep, z.dtype) if weights is None else weights
+    sim = torch.mm(z * inv_temp, z.t())
+    # a finite fill: a row with nothing left (all others ignored) stays finite, and is not counted;
+    # w is 0 wherever the fill is, so w . masked = w . sim. The fused path records no graph: in place.
+    fill = torch.finfo(sim.dtype).min
+    masked = sim.masked_fill_(out_mask, fill) if not torch.is_grad_enabled() else sim.masked_fill(out_mask, fill)
+    lse = torch.logsumexp(masked, dim=1)
+    count = w.sum(dim=1)
+    valid = count > 0
+    count = count.clamp_min(torch.finfo(z.dtype).tiny)
+    rows = torch.where(valid, lse - torch.linalg.vecdot(w, masked) / count, 0.0)
+    denom = valid.to(z.dtype) if sw is None else torch.where(valid, sw, 0.0)
+    out, scale = reduce_rows(rows, sw, denom if reduction == "mean" else None, reduction)
+    if not need_grad:
+        return out, None
+    r = torch.where(valid, torch.ones_like(count) * scale, 0.0)
+    # only the fused path (no autograd recording) gets here: in-place operations are safe
+    gs = torch.sub(masked, lse.unsqueeze(1)).exp_().mul_(r.unsqueeze(1)).addcmul_(w, (-r / count).unsqueeze(1))
+    grad = torch.mm(gs + gs.t(), z).mul_(inv_temp)
+    if normalize:
+        raw = norm > _NORM_EPS  # F.normalize: z_raw / max(|z_raw|, eps)
+        grad = torch.where(raw, (grad - z * (z * grad).sum(dim=1, keepdim=True)) / norm, grad / _NORM_EPS)
+    return out, grad
+
+
+_NORM_EPS = 1e-12  # F.normalize's default eps
+
+
+def _class_weights(labels, out_mask, keep, dtype):
+    w = (labels.unsqueeze(1) == labels.unsqueeze(0)) & ~out_mask
+    if keep is not None:
+        w = w & keep.unsqueeze(1)
+    return w.to(dtype)
+
+
+def _kept(labels: torch.Tensor, kind: str, ignore_index: int | None) -> torch.Tensor | None:
+    """Examples that are not ignored (``None`` when nothing can be): see the module docstring."""
+    if ignore_index is None or kind == "multilabel":
+        return None
+    if labels.ndim == 1:
+        return labels != ignore_index
+    return ~(labels == ignore_index).all(dim=1)
 
 
 def _set_overlap(labels: torch.Tensor, kind: str, absent_index: int | None, dtype,
@@ -211,18 +245,16 @@ def supervised_contrastive_loss(
         raise ValueError("absent_index applies only to kind='aspects'")
     x = compute_dtype(embeddings)
     sw = check_sample_weight(sample_weight, n, x)
-    if normalize:
-        x = F.normalize(x, p=2.0, dim=1)
-    w = positive_weights(labels.to(x.device), kind=kind, positives=positives, absent_index=absent_index,
-                         ignore_index=ignore_index, dtype=x.dtype)
-    loss = _SupCon.apply(x, w, 1.0 / tau)
-    if reduction == "none" and sw is None:
-        return loss
-    counted = (w.sum(dim=1) > 0).to(x.dtype)
-    if sw is not None:
-        loss = loss * sw
-        counted = counted * sw
-    return reduce(loss, counted.sum() if reduction == "mean" else None, reduction)
+    labels = labels.to(x.device)
+    w = None
+    if labels.ndim == 2:
+        w = positive_weights(labels, kind=kind, positives=positives, absent_index=absent_index,
+                             ignore_index=ignore_index, dtype=x.dtype)
+    aux = (labels if labels.ndim == 1 else None, w, _kept(labels, kind, ignore_index), sw)
+    flags = {"normalize": bool(normalize), "reduction": reduction}
+    if reduction == "none":
+        return supcon_kernel(x, *aux, (1.0 / tau,), need_grad=False, **flags)[0]
+    return _fused.run(supcon_kernel, x, aux, (1.0 / tau,), **flags)
 
 
 class SupConLoss(LossModule):

@@ -17,6 +17,11 @@ Sigmoid focal loss of an element with logit ``z``, original label ``y`` and smoo
 
 ``gamma`` is a float or a :class:`GammaSchedule` evaluated at the training ``progress`` in
 ``[0, 1]`` (e.g. linear 3.0 -> 1.5 over training).
+
+Both losses run as fused kernels with a closed-form gradient (:mod:`._focal_kernels`, compiled
+with ``torch.compile`` on CUDA; see :mod:`._fused`). Soft targets that need a gradient
+(distillation), learnable weights and second-order terms (``create_graph=True``) get exact
+gradients through the same operations under autograd.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from tailtune.errors import did_you_mean
+from tailtune.losses import _fused
 from tailtune.losses._base import (
     LossModule,
     as_weight_tensor,
@@ -38,9 +43,8 @@ from tailtune.losses._base import (
     check_reduction,
     check_sample_weight,
     compute_dtype,
-    reduce,
-    reduce_elementwise,
 )
+from tailtune.losses._focal_kernels import sigmoid_focal_kernel, softmax_focal_kernel
 from tailtune.losses.cross_entropy import as_class_weight_tensor, class_weight_rows
 
 SCHEDULE_KINDS: tuple[str, ...] = ("constant", "linear", "cosine", "step")
@@ -147,14 +151,6 @@ def resolve_gamma(gamma, progress: float | None) -> float:
     return check_number(gamma, name="gamma")
 
 
-def _modulator(one_minus_pt: torch.Tensor | None, log_pt: torch.Tensor | None, gamma: float) -> torch.Tensor:
-    """``(1-p_t)^gamma`` for gamma > 0, ``p_t^|gamma|`` for gamma < 0, finite gradients everywhere."""
-    if gamma > 0:
-        # clamp keeps the derivative of x**gamma finite at x == 0 when gamma < 1
-        return one_minus_pt.clamp_min(torch.finfo(one_minus_pt.dtype).tiny).pow(gamma)
-    return torch.exp(-gamma * log_pt)
-
-
 def softmax_focal_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -207,74 +203,16 @@ def softmax_focal_loss(
     x = compute_dtype(logits)
     n, c = x.shape
     sw = check_sample_weight(sample_weight, n, x)
-
-    logp = F.log_softmax(x, dim=1)
-    valid = target != ignore_index
-    t = torch.where(valid, target, 0)
-    logp_t = logp.gather(1, t.unsqueeze(1)).squeeze(1)
+    a = None
     if alpha is not None:
         a = class_weight_rows(alpha, n, c, x, name="alpha")  # (C,) or per-row (N, C)
-        a_t = a[t] if a.ndim == 1 else a.gather(1, t.unsqueeze(1)).squeeze(1)
-        loss = -logp_t * a_t
-        if eps > 0:
-            loss = (1.0 - eps) * loss - (eps / c) * (logp * a).sum(dim=1)
-        w = a_t
-    else:
-        loss = -logp_t
-        if eps > 0:
-            loss = (1.0 - eps) * loss - (eps / c) * logp.sum(dim=1)
-        w = None
-    if g != 0.0:
-        loss = loss * _modulator(-torch.expm1(logp_t) if g > 0 else None, logp_t, g)
-    loss = torch.where(valid, loss, 0.0)
-    if reduction == "none" and sw is None:
-        return loss
-    vw = valid.to(x.dtype)
-    if w is not None:
-        vw = vw * w
-    if sw is not None:
-        loss = loss * sw
-        vw = vw * sw
-    return reduce(loss, vw.sum() if reduction == "mean" else None, reduction)
+    return _fused.run(softmax_focal_kernel, x, (target, a, sw), (g, eps), ignore_index=ignore_index,
+                      reduction=reduction, focus=_focus(g), smoothing=eps > 0)
 
 
-class _SigmoidFocal(torch.autograd.Function):
-    """Element-wise ``k * M * B`` with ``B`` = BCE(x, ys; pos weight via ``c``) and modulator ``M``
-    (``(1-p_t)^g`` for g > 0, ``p_t^|g|`` for g < 0), with the closed-form gradient
-
-        dL/dx = k * M * (dB/dx + g * B * (1 - 2y) * s * (1 - s) / base),   base = 1-p_t or p_t,
-
-    which replaces about twenty autograd nodes by one (every factor is bounded: ``s(1-s)/base <= 1``).
-    """
-
-    @staticmethod
-    def forward(ctx, x, y, ys, c, k, g):
-        s = torch.sigmoid(x)
-        sn = torch.sigmoid(-x)
-        one_minus_ys = 1.0 - ys
-        sp = F.softplus(-x)
-        b = torch.addcmul(sp if c is None else sp.mul_(c), one_minus_ys, x)
-        base = torch.lerp(s, sn, y) if g > 0 else torch.lerp(sn, s, y)  # 1 - p_t  /  p_t
-        base.clamp_min_(torch.finfo(x.dtype).tiny)
-        m = base.pow(abs(g))
-        loss = b * m
-        if k is not None:
-            loss.mul_(k)
-        ctx.save_for_backward(s, sn, b, m, base, y, one_minus_ys, c, k)
-        ctx.g = g
-        return loss
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        s, sn, b, m, base, y, one_minus_ys, c, k = ctx.saved_tensors
-        g = ctx.g
-        out = torch.mul(s, sn).div_(base).mul_(b).mul_(y * (-2.0 * g) + g)  # g B r (1 - 2y)
-        out.add_(one_minus_ys).sub_(sn if c is None else c * sn)  # + dB/dx
-        out.mul_(m).mul_(grad)
-        if k is not None:
-            out.mul_(k)
-        return out, None, None, None, None, None
+def _focus(g: float) -> str | None:
+    """Kernel branch: ``"pos"`` focal (``(1-p_t)^g``), ``"neg"`` reversed (``p_t^|g|``), ``None`` (g = 0)."""
+    return "pos" if g > 0 else ("neg" if g < 0 else None)
 
 
 def sigmoid_focal_loss(
@@ -296,8 +234,9 @@ def sigmoid_focal_loss(
         logits: ``(N,)`` binary or ``(N, C)`` multi-label logits.
         target: same shape, values in ``[0, 1]`` (hard 0/1 normally).
         gamma: as in :func:`softmax_focal_loss`; ``p_t`` is the probability of the ORIGINAL label.
-        alpha: ``None``, a number in ``[0, 1]`` or a ``(C,)`` tensor: weight ``alpha`` for positives
-            and ``1 - alpha`` for negatives (torchvision convention).
+        alpha: ``None`` or ``-1`` (no weighting, torchvision's convention), a number in ``[0, 1]`` or
+            a ``(C,)`` tensor: weight ``alpha`` for positives and ``1 - alpha`` for negatives
+            (torchvision convention). The same rule in :class:`SigmoidFocalLoss` (:func:`sigmoid_alpha`).
         pos_weight: ``(C,)`` (or scalar for binary) positive weights, as in
             ``F.binary_cross_entropy_with_logits`` (see :func:`tailtune.weighting.pos_weight`).
         weight: ``(C,)`` per-label weights multiplying each element (``F.binary_cross_entropy_with_logits(weight=)``).
@@ -327,37 +266,54 @@ def sigmoid_focal_loss(
     x = compute_dtype(logits)
     sw = check_sample_weight(sample_weight, x.shape[0], x)
     y = target.to(x.dtype)
-    ys = y * (1.0 - eps) + (1.0 - y) * eps if eps > 0 else y
-    c = None
-    if pos_weight is not None:
-        pw = torch.as_tensor(pos_weight, dtype=x.dtype, device=x.device)
-        c = 1.0 + (pw - 1.0) * ys
-    k = None
-    if alpha is not None:
-        a = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
-        k = torch.addcmul(1.0 - a, y, 2.0 * a - 1.0)  # alpha y + (1 - alpha)(1 - y)
-    if weight is not None:
-        w = torch.as_tensor(weight, dtype=x.dtype, device=x.device)
-        k = w if k is None else k * w
-    if g == 0.0:
-        sp = F.softplus(-x)  # -log sigmoid(x)
-        loss = (1.0 - ys) * x + (sp if c is None else c * sp)
-        if k is not None:
-            loss = loss * k
-    else:
-        loss = _SigmoidFocal.apply(x, y, ys, c, k, g)
-    return reduce_elementwise(loss, sw, reduction)
+    pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=x.dtype, device=x.device)
+    a = sigmoid_alpha(alpha)
+    if a is not None:
+        a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
+    w = None if weight is None else torch.as_tensor(weight, dtype=x.dtype, device=x.device)
+    return _fused.run(sigmoid_focal_kernel, x, (y, pw, a, w, sw), (g, eps), reduction=reduction, focus=_focus(g),
+                      smoothing=eps > 0)
+
+
+#: torchvision's ``sigmoid_focal_loss(alpha=-1)``: no positive/negative weighting (same as ``None``)
+NO_ALPHA = -1
+
+
+def sigmoid_alpha(alpha):
+    """The one rule for a sigmoid focal ``alpha`` (functional and module): ``None`` or ``-1``
+    (torchvision's "no weighting") -> ``None``; a number in ``[0, 1]``; or per-label values in
+    ``[0, 1]`` (a sequence, or a tensor: checked when on the CPU, never with a device sync).
+    Anything else raises ``ValueError``/``TypeError`` naming the value."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, torch.Tensor):
+        if alpha.device.type != "cpu" or alpha.requires_grad:
+            return alpha  # a module buffer (validated at construction) or a learnable weight
+        if alpha.ndim == 0:
+            return None if _scalar_alpha(float(alpha)) is None else alpha
+    elif isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        return _scalar_alpha(alpha)
+    t = as_weight_tensor(alpha, name="alpha", nonnegative=False)
+    if ((t < 0) | (t > 1)).any():
+        raise ValueError(f"alpha for a sigmoid loss must lie in [0, 1] (positive share; -1 for no weighting only "
+                         f"as a single number, as torchvision), got {t.tolist()}")
+    return alpha if isinstance(alpha, torch.Tensor) else t
+
+
+def _scalar_alpha(alpha: float) -> float | None:
+    if alpha == NO_ALPHA:
+        return None
+    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+        raise ValueError(
+            f"alpha={alpha!r} must be a finite number in [0.0, 1.0] (the weight of the positives; the "
+            f"negatives get 1 - alpha), or -1 / None for no weighting (torchvision's convention)"
+        )
+    return float(alpha)
 
 
 def _check_alpha_sigmoid(alpha):
-    if alpha is None:
-        return None
-    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-        return torch.tensor(check_number(alpha, name="alpha", low=0.0, high=1.0))
-    t = as_weight_tensor(alpha, name="alpha")
-    if (t > 1).any():
-        raise ValueError(f"alpha for a sigmoid loss must lie in [0, 1] (positive share), got {t.tolist()}")
-    return t
+    a = sigmoid_alpha(alpha)
+    return None if a is None else torch.as_tensor(a, dtype=torch.float32).detach()
 
 
 class SoftmaxFocalLoss(LossModule):

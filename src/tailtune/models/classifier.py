@@ -542,6 +542,13 @@ def build_classifier(model_cfg: Any, task: Any, *, dtype: torch.dtype = torch.fl
             f"model.name = {name!r}: cannot load the encoder ({exc}). Fix: give a local folder holding "
             "config.json and weights, or a hub id already in the local cache (HF_HUB_OFFLINE is honoured)"
         ) from exc
+    except Exception as exc:  # a corrupt weight file: one RecipeError (models.checks), anything else as is
+        from tailtune.models.checks import encoder_load_error
+
+        error = encoder_load_error(name, resolve_encoder_name(name), exc)
+        if error is None:
+            raise
+        raise error from exc
     model = TailtuneClassifier(
         encoder,
         task,

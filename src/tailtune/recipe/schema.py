@@ -268,14 +268,27 @@ class SampleWeightingSection(_Section):
 class OptimSection(_Section):
     """``optim``: optimiser and learning-rate schedule."""
 
-    #: ``adamw_fused``: the same AdamW update in PyTorch's fused kernel (one launch for all
-    #: parameters instead of several per tensor; the fastest choice on a GPU)
+    #: ``adamw`` is PyTorch's fused AdamW kernel (one launch for all parameters instead of several
+    #: per tensor; the same update to rounding); ``adamw_fused`` is kept as its alias
     name: Literal["adamw", "adamw_fused", "sgd", "adafactor"] = "adamw"
     lr: Annotated[Number, Field(gt=0)] = 5.0e-5
     weight_decay: Annotated[Number, Field(ge=0)] = 0.01
     warmup: Annotated[Number, Field(ge=0, lt=1)] = 0.06
     schedule: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     max_grad_norm: Annotated[Number, Field(gt=0)] | None = 1.0
+
+
+def check_train_levers(train) -> None:
+    """Combinations of ``train`` speed levers that cannot work together (``ValueError``; inside the
+    schema pydantic turns it into a ``RecipeError`` naming the section). ``train`` is the section
+    object or any object with its attributes."""
+    compiled = bool(getattr(train, "compile", False) or getattr(train, "cuda_graphs", False))
+    if compiled and int(getattr(train, "length_chunks", 1) or 1) > 1:
+        raise ValueError(
+            "train.length_chunks > 1 and train.compile/cuda_graphs: chunking cuts every batch into pieces of "
+            "new shapes, which a compiled step would recompile for; keep one: set train.length_chunks: 1 "
+            "(with compile, pad_buckets bounds the padding) or train.compile: false"
+        )
 
 
 class TrainSection(_Section):
@@ -296,11 +309,20 @@ class TrainSection(_Section):
     #: encode each training batch in at most this many length-sorted pieces (1 = off); unlike
     #: group_by_length it leaves the batches as sampled (models/chunking.py)
     length_chunks: Annotated[Int, Field(ge=1, le=64)] = 1
+    #: issue 15 (training/speed.py): tailtune's own per-step loop (same results as the Trainer's),
+    #: CUDA graphs for the compiled step, the compile-time bound, what compile covers, padding to a
+    #: few widths (``None``: on with ``compile``)
+    fast_step: bool = True
+    cuda_graphs: bool = False
+    compile_budget_s: Annotated[Number, Field(ge=0)] = 300.0
+    compile_scope: Literal["layers", "model"] = "layers"
+    pad_buckets: bool | None = None
 
     @model_validator(mode="after")
     def _eval_batch(self) -> TrainSection:
         if self.eval_batch_size is None:
             self.eval_batch_size = 2 * self.batch_size
+        check_train_levers(self)
         return self
 
     @property

@@ -69,16 +69,7 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
                     f"{source}: loss.{key}.{param}: {spec.name} has no parameter {param!r}"
                     f"{did_you_mean(param, settable)}. Fix: use one of {', '.join(settable) or '(none)'}"
                 )
-        try:
-            target = class_weight_target(recipe.weighting, kind)
-        except RecipeError as exc:
-            raise RecipeError(f"{source}: {exc}") from None
-        if target is not None and target in params:
-            raise RecipeError(
-                f"{source}: loss.{key}.{target} is set and weighting (scheme {recipe.weighting.scheme!r}, apply_to "
-                f"{recipe.weighting.apply_to!r}) also fills {target!r}: class weights would be applied twice. "
-                f"Fix: remove loss.{key}.{target} or set weighting.scheme: uniform"
-            )
+        _check_own_class_weight(recipe, key, params, kind, source)
         if "parent_of" in accepted and task is not None and not task.hierarchy:
             raise RecipeError(
                 f"{source}: loss.{key} ({spec.name}) needs a label hierarchy. "
@@ -94,6 +85,30 @@ def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, s
                 f"{source}: loss.{key} ({spec.name}) {params!r}: {exc}. "
                 "Fix: correct the parameter (see docs/recipes.md, section loss)"
             ) from exc
+
+
+def _check_own_class_weight(recipe: Recipe, key: str, params: dict, kind: str, source: str) -> None:
+    """Refuse a part that sets the argument ``weighting`` fills (the part's value would stand alone)."""
+    try:
+        target = class_weight_target(recipe.weighting, kind)
+    except RecipeError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
+    if target is None or target not in params:
+        return
+    w = recipe.weighting
+    from tailtune.losses.focal import NO_ALPHA  # the registry has loaded torch by now
+
+    if target == "alpha" and task_kind(kind).sigmoid and params["alpha"] == NO_ALPHA:
+        raise RecipeError(
+            f"{source}: loss.{key}.alpha = {NO_ALPHA} switches the alpha weighting off, but weighting (scheme "
+            f"{w.scheme!r}, apply_to 'alpha') fills 'alpha' with class weights. Fix: remove loss.{key}.alpha to "
+            "train with the weighting's alpha, or set weighting.apply_to: pos_weight (or none)"
+        )
+    raise RecipeError(
+        f"{source}: loss.{key}.{target} is set and weighting (scheme {w.scheme!r}, apply_to "
+        f"{w.apply_to!r}) also fills {target!r}: class weights would be applied twice. "
+        f"Fix: remove loss.{key}.{target} or set weighting.scheme: uniform"
+    )
 
 
 def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") -> None:

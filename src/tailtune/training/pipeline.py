@@ -16,6 +16,12 @@
    a report that fails is recorded in :attr:`RunResult.report_error` (with the retry command), not
    raised.
 
+The whole pipeline runs under the run-directory rules of :mod:`tailtune.training.rundir_guard`
+(:func:`~tailtune.training.rundir_guard.guarded_train`): the run directory's lock is held from the
+output checks to the report, a fresh run refuses a folder holding a run or files tailtune does not
+write, a failed start removes what it wrote, and ``resume`` on a finished run returns it untouched
+(``result.already_finished``; no lint, no training, no report).
+
 ``reports/`` sits below ``training/`` in the layer order (it reads run directories only), so this
 is a plain import (docs/architecture.md, "Changes to DESIGN.md").
 """
@@ -24,11 +30,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from tailtune.diagnostics.findings import Finding
 from tailtune.diagnostics.lint import lint_recipe
 from tailtune.reports import write_report
 from tailtune.training.run import PreparedRun, RunResult, prepare_run, train_model
+from tailtune.training.rundir_guard import guarded_train
 
 __all__ = ["lint_prepared", "train"]
 
@@ -64,11 +72,14 @@ def train(
 
     Returns:
         :class:`~tailtune.training.run.RunResult` with ``notes``, ``findings``, ``report`` (the path)
-        and ``report_error``.
+        and ``report_error``; for ``resume`` on a finished run, that run as it is with
+        ``already_finished`` True.
 
     Raises:
         the errors of :func:`~tailtune.training.run.prepare_run` and
-        :func:`~tailtune.training.run.train_model` (RecipeError, DataError, RunDirError, StorageError).
+        :func:`~tailtune.training.run.train_model` (RecipeError, DataError, RunDirError, StorageError);
+        RunDirError also for an output holding a run or foreign files;
+        :class:`~tailtune.utils.runlock.RunDirBusy` when another process holds the run directory.
 
     Example:
         >>> from tailtune.recipe import load_recipe  # doctest: +SKIP
@@ -76,6 +87,21 @@ def train(
         >>> result.report  # doctest: +SKIP
         PosixPath('runs/multiclass/report.html')
     """
+    run = partial(_pipeline, lint=lint, report=report, on_findings=on_findings, on_notes=on_notes)
+    return guarded_train(run, recipe, resume=resume, callbacks=callbacks, result_cls=RunResult)
+
+
+def _pipeline(
+    recipe,
+    *,
+    resume: str | os.PathLike | None,
+    callbacks: Sequence,
+    lint: bool,
+    report: bool,
+    on_findings: Callable[[list[Finding]], None] | None,
+    on_notes: Callable[[list[str]], None] | None,
+) -> RunResult:
+    """:func:`train` inside the run-directory guard: prepare -> lint -> train_model -> report."""
     prepared = prepare_run(recipe, resume=resume)
     if on_notes is not None and prepared.loaded.notes:
         on_notes(list(prepared.loaded.notes))

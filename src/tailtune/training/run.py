@@ -5,13 +5,15 @@ Order of work (every user error is raised before the model is loaded):
 
 1. :func:`prepare_run`: the data (:func:`tailtune.recipe.data.load_recipe_data`) and its
    :class:`~tailtune.data.TaskSpec`; the recipe checked against the task
-   (:func:`tailtune.recipe.validate_against_task`) and the machine (fp16 needs a GPU); the training
+   (:func:`tailtune.recipe.validate_against_task`), the machine (fp16 needs a GPU) and the encoder
+   (``data.max_length`` within its positions: :mod:`tailtune.models.checks`); the training
    counts; :func:`tailtune.recipe.resolve` (loss parts with every argument, class weights and where
    they apply, sample weighting, sampler) and :func:`tailtune.recipe.build.build_loss`;
 2. :func:`train_model`: the model (:func:`~tailtune.training.modeling.build_model`); tokenisation
-   (:mod:`tailtune.training.tokenize`); :class:`~tailtune.training.trainer.TailtuneTrainer`
-   (per-epoch history, early stopping that restores the best checkpoint, safetensors checkpoints
-   pruned to best + last); the run directory (:mod:`tailtune.training.outputs`: ``recipe.yaml``,
+   (:mod:`tailtune.training.tokenize`; the collator pads each batch: :mod:`tailtune.training.collate`);
+   :class:`~tailtune.training.trainer.TailtuneTrainer` (per-epoch history, early stopping that
+   restores the best checkpoint, safetensors checkpoints pruned to best + last; the ``train``
+   speed levers of :mod:`tailtune.training.speed`: tailtune's step loop, ``compile``); the run directory (:mod:`tailtune.training.outputs`: ``recipe.yaml``,
    ``task.json``, ``resolved.json`` at the start; ``model/``, ``eval.json``,
    ``predictions/<split>.npz`` at the end; rank 0 only, atomic).
 
@@ -39,7 +41,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from tailtune.data import LoadedData, TaskSpec
 from tailtune.errors import RecipeError, RunDirError, StorageError
-from tailtune.models.chunking import PAD_MULTIPLE
+from tailtune.models.checks import check_encoder_max_length
 from tailtune.recipe import Recipe, as_recipe, validate_against_task
 from tailtune.recipe.build import build_loss, sample_weight_fn, sampler_weights
 from tailtune.recipe.counts import ClassCounts
@@ -48,12 +50,14 @@ from tailtune.recipe.resolve import ResolvedRecipe, resolve
 from tailtune.training.arguments import training_arguments
 from tailtune.training.callbacks import EarlyStopping
 from tailtune.training.checkpoints import find_checkpoint, load_run_recipe, resume_history
+from tailtune.training.collate import build_collator
 from tailtune.training.faults import describe_write_failure, remove_interrupted
 from tailtune.training.modeling import build_model
 from tailtune.training.outputs import finish_run, metric_fn, oom_message, storage_message, write_run_start
+from tailtune.training.speed import speed_options
 from tailtune.training.state_files import check_state_files
 from tailtune.training.tokenize import tokenize_splits, train_eval_subset
-from tailtune.training.trainer import LabelCollator, TailtuneTrainer, TrainModule
+from tailtune.training.trainer import TailtuneTrainer, TrainModule
 from tailtune.utils import rundir
 from tailtune.utils.rundir import TRAIN_EVAL_MAX
 
@@ -149,6 +153,7 @@ def prepare_run(recipe=None, *, resume: str | os.PathLike | None = None) -> Prep
     validate_against_task(recipe, loaded.task)
     if recipe.train.precision == "fp16" and not torch.cuda.is_available():
         raise RecipeError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on this machine")
+    check_encoder_max_length(recipe.model, recipe.data.max_length)  # from the encoder's config.json alone
     counts = train_counts(loaded)
     resolved = resolve(recipe, loaded.task, counts)
     loss = build_loss(resolved)
@@ -171,7 +176,7 @@ def _trainer(prepared: PreparedRun, classifier, tokenizer, splits: dict, callbac
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
         processing_class=tokenizer,
-        data_collator=LabelCollator(tokenizer, kind=task.kind, pad_to_multiple_of=PAD_MULTIPLE),
+        data_collator=build_collator(tokenizer, task.kind, recipe.train, max_length=recipe.data.max_length),
         callbacks=[EarlyStopping(metric=es.metric, patience=es.patience or None, min_delta=float(es.min_delta)),
                    *callbacks],
         task=task,
@@ -181,6 +186,7 @@ def _trainer(prepared: PreparedRun, classifier, tokenizer, splits: dict, callbac
         history=resume_history(prepared.run_dir, prepared.checkpoint),
         metric_fn=metric_fn(task),
         eval_sort_by_length=recipe.train.eval_sort_by_length,
+        speed=speed_options(recipe.train),
     )
     trainer.remove_callback(PrinterCallback)  # the history and the caller's callbacks report progress
     return trainer

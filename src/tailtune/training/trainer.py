@@ -4,8 +4,8 @@ Pieces:
 
 - :class:`TrainModule` holds the classifier AND the composite loss, so the loss's learnable
   parameters (uncertainty balancing) are in the optimiser, in every checkpoint and under DDP.
-- :class:`LabelCollator` pads the tokenised inputs (``DataCollatorWithPadding``,
-  ``pad_to_multiple_of``) and stacks the encoded targets with the dtype each task kind needs.
+- :class:`~tailtune.training.collate.LabelCollator` (re-exported here) pads the tokenised inputs
+  and stacks the encoded targets with the dtype each task kind needs.
 - :class:`EpochWeightedSampler` is the class-balanced sampler: a ``WeightedRandomSampler`` whose
   generator is seeded by ``seed + epoch``, so a resumed run draws the same batches.
 - :class:`TailtuneTrainer` overrides ``compute_loss`` (pops ``labels``, passes
@@ -15,6 +15,9 @@ Pieces:
   Evaluation keeps the data order (also under ``train.group_by_length``, whose Trainer sampler
   would otherwise shuffle evaluation too); with ``eval_sort_by_length`` it runs the batches in
   length order (less padding) and puts the outputs back in the data order.
+  With ``train.fast_step`` (default) ``_run_epoch`` is tailtune's step loop
+  (:mod:`tailtune.training.fast_step`); with ``train.compile`` the classifier's training forward
+  is compiled (:mod:`tailtune.training.compiled`) and its compile time reported in the history.
 """
 
 from __future__ import annotations
@@ -22,23 +25,23 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import DataCollatorWithPadding, Trainer
+from transformers import Trainer
 
 from tailtune.metrics.groups import group_scores
+from tailtune.training import fast_step
 from tailtune.training.callbacks import EarlyStopping
+from tailtune.training.collate import LABEL_KEY, WEIGHT_KEY, LabelCollator
+from tailtune.training.collate import MODEL_INPUTS as _MODEL_INPUTS
 
 __all__ = ["TrainModule", "LabelCollator", "EpochWeightedSampler", "TailtuneTrainer", "LABEL_KEY", "WEIGHT_KEY"]
 
-LABEL_KEY = "labels"
-WEIGHT_KEY = "sample_weight"
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class TrainModule(nn.Module):
@@ -92,7 +95,8 @@ class TrainModule(nn.Module):
             if extra is not None:
                 sample_weight = extra if sample_weight is None else sample_weight * extra
         loss_logits, target = logits, labels
-        lengths = attention_mask.sum(dim=1) if attention_mask is not None else None
+        uses_lengths = getattr(self.loss, "uses_lengths", False)
+        lengths = attention_mask.sum(dim=1) if uses_lengths and attention_mask is not None else None
         if self.kind == "binary":
             loss_logits, target = logits.reshape(-1), labels.to(logits.dtype).reshape(-1)
         elif self.kind == "multilabel":
@@ -105,7 +109,7 @@ class TrainModule(nn.Module):
                 sample_weight = sample_weight.repeat_interleave(a)
             if lengths is not None:
                 lengths = lengths.repeat_interleave(a)
-        extra = {"lengths": lengths} if getattr(self.loss, "uses_lengths", False) else {}
+        extra = {"lengths": lengths} if uses_lengths else {}
         total, parts = self.loss(
             loss_logits.float(),
             target,
@@ -118,27 +122,6 @@ class TrainModule(nn.Module):
         result["loss"] = total
         result["parts"] = parts
         return result
-
-
-class LabelCollator:
-    """Pad model inputs with ``DataCollatorWithPadding`` and stack targets with the task's dtype.
-
-    Targets: binary/multiclass/aspects -> ``torch.long``, multilabel -> ``torch.float32``.
-    """
-
-    def __init__(self, tokenizer, *, kind: str, pad_to_multiple_of: int | None = 8):
-        self.kind = kind
-        self.pad = DataCollatorWithPadding(tokenizer, padding="longest", pad_to_multiple_of=pad_to_multiple_of)
-
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        inputs = [{k: f[k] for k in _MODEL_INPUTS if k in f} for f in features]
-        batch = dict(self.pad(inputs))
-        if LABEL_KEY in features[0]:
-            dtype = torch.float32 if self.kind == "multilabel" else torch.long
-            batch[LABEL_KEY] = torch.tensor([f[LABEL_KEY] for f in features], dtype=dtype)
-        if WEIGHT_KEY in features[0]:
-            batch[WEIGHT_KEY] = torch.tensor([f[WEIGHT_KEY] for f in features], dtype=torch.float32)
-        return batch
 
 
 class EpochWeightedSampler(torch.utils.data.Sampler):
@@ -184,6 +167,8 @@ class TailtuneTrainer(Trainer):
         metric_fn: ``(y_true, logits) -> report dict`` (``tailtune.metrics``).
         eval_sort_by_length: evaluate and predict in batches of similar length, longest first
             (``train.eval_sort_by_length``); outputs come back in the data order.
+        speed: the run's :class:`~tailtune.training.speed.SpeedOptions` (default: tailtune's step
+            loop, nothing compiled).
     """
 
     def __init__(
@@ -196,9 +181,22 @@ class TailtuneTrainer(Trainer):
         history: list[dict] | None = None,
         metric_fn: Callable[[np.ndarray, np.ndarray], dict],
         eval_sort_by_length: bool = False,
+        speed=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        from tailtune.training.speed import SpeedOptions
+
+        self.speed = speed if speed is not None else SpeedOptions()
+        self.compiled_forward = None
+        if self.speed.compile:
+            from tailtune.training import compiled
+
+            self.compiled_forward = compiled.install(
+                self.model.classifier, backend=self.speed.backend, cuda_graphs=self.speed.cuda_graphs,
+                budget_s=self.speed.compile_budget_s, scope=self.speed.compile_scope)
+        self._engine = None
+        self._engine_model = None
         self.task = task
         self.train_eval_dataset = train_eval_dataset
         self.sampler_weights = sampler_weights
@@ -248,15 +246,59 @@ class TailtuneTrainer(Trainer):
             return out
         return out._replace(predictions=_reorder(out.predictions, inverse), label_ids=_reorder(out.label_ids, inverse))
 
+    # -- the step loop ---------------------------------------------------------------------
+    def _run_epoch(self, model, epoch, train_dataloader, steps_in_epoch, num_update_steps_per_epoch, trial,
+                   ignore_keys_for_eval, start_time, resume_from_checkpoint, epochs_trained,
+                   steps_trained_in_current_epoch):
+        """tailtune's step loop (:mod:`tailtune.training.fast_step`) with ``train.fast_step``;
+        the Trainer's own for an epoch resumed mid-way or with ``fast_step: false``."""
+        call = (model, epoch, train_dataloader, steps_in_epoch, num_update_steps_per_epoch, trial,
+                ignore_keys_for_eval, start_time, resume_from_checkpoint, epochs_trained,
+                steps_trained_in_current_epoch)
+        mid_epoch = (epoch == epochs_trained and resume_from_checkpoint is not None
+                     and steps_trained_in_current_epoch > 0 and not self.args.ignore_data_skip)
+        if self.speed.fast_step and not mid_epoch and fast_step.supported(Trainer):
+            return fast_step.run_epoch(self, *call)
+        return super()._run_epoch(*call)
+
+    def _step_engine(self, model) -> fast_step.StepEngine:
+        if self._engine is None or self._engine_model is not model:
+            self._engine = fast_step.StepEngine(self, model)
+            self._engine_model = model
+        return self._engine
+
+    def _clip_grad_norm(self, model):
+        """The Trainer's clipping (its own loop, and tailtune's for DeepSpeed/FSDP/XLA), with the
+        pre-clip norm added to the epoch's device sums."""
+        grad_norm = super()._clip_grad_norm(model)
+        if grad_norm is not None:
+            self.accumulate_grad_norm(grad_norm)
+        return grad_norm
+
+    def accumulate_grad_norm(self, grad_norm: torch.Tensor) -> None:
+        """Add one optimiser step's pre-clip gradient norm to the epoch's device sums (its mean
+        over the epoch's steps is the history's ``train.grad_norm``)."""
+        if not isinstance(grad_norm, torch.Tensor):
+            grad_norm = torch.as_tensor(float(grad_norm), device=self.args.device)
+        value = grad_norm.detach().reshape(1)
+        if value.dtype != torch.float32:
+            value = value.float()
+        if self.accelerator.num_processes > 1:  # the same (all-reduced) norm everywhere; the epoch sums over processes
+            value = value / self.accelerator.num_processes
+        self._add("train", ("_grad_norm",), value, count=0)
+
     # -- loss ------------------------------------------------------------------------------
+    def _add(self, mode: str, names: tuple, values: torch.Tensor, count: int) -> None:
+        """Add ``values`` (one per name) to the device sums of ``mode``: no host sync."""
+        acc = self._acc.setdefault(mode, {"count": 0, "sums": {}})
+        acc["count"] += count
+        prev = acc["sums"].get(names)
+        acc["sums"][names] = values if prev is None else prev + values
+
     def _accumulate(self, mode: str, loss: torch.Tensor, parts: dict, n: int = 1) -> None:
-        acc = self._acc.setdefault(mode, {"count": 0, "sum": {}})
-        acc["count"] += n
-        values = {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
-        for name, value in values.items():
-            value = value.float() * n
-            prev = acc["sum"].get(name)
-            acc["sum"][name] = value if prev is None else prev + value  # stays on device: no host sync
+        names = ("loss", *parts)
+        values = torch.stack([loss.detach().reshape(()), *(v.detach().reshape(()) for v in parts.values())]).float()
+        self._add(mode, names, values * n if n != 1 else values, count=n)
 
     def _progress(self) -> float | None:
         total = self.args.num_train_epochs
@@ -324,10 +366,11 @@ class TailtuneTrainer(Trainer):
         are batch means times batch size, divided by the number of evaluated items.
         """
         acc = self._acc.pop(mode, None)
-        if not acc or not acc["sum"]:
+        if not acc or not acc["sums"]:
             return {}
-        names = sorted(acc["sum"])
-        stacked = torch.stack([acc["sum"][n].reshape(()) for n in names] + [acc["sum"][names[0]].new_tensor(acc["count"])])
+        names = [n for group in acc["sums"] for n in group]
+        sums = list(acc["sums"].values())
+        stacked = torch.cat([*sums, sums[0].new_tensor([acc["count"]])])
         if self.accelerator.num_processes > 1:
             stacked = self.accelerator.reduce(stacked, reduction="sum")
         values = stacked.cpu().tolist()
@@ -335,7 +378,7 @@ class TailtuneTrainer(Trainer):
             denom = max(self.state.global_step - getattr(self, "_epoch_start_step", 0), 1)
         else:
             denom = max(values[-1], 1.0)
-        return {name: v / denom for name, v in zip(names, values[:-1])}
+        return {name: v / denom for name, v in sorted(zip(names, values[:-1]))}
 
     def _split_record(self, losses: dict[str, float], report: dict) -> dict:
         rec: dict[str, Any] = {}
@@ -363,9 +406,12 @@ class TailtuneTrainer(Trainer):
             train_report = self.metric_fn(tr_true, tr_logits)
             if "loss" in tr_eval_losses:
                 train_rec["eval_loss"] = tr_eval_losses["loss"]
+        grad_norm = running.pop("_grad_norm", None)
         if running:
             train_rec["loss"] = running["loss"]
             train_rec["loss_parts"] = {k: v for k, v in running.items() if k != "loss"}
+        if grad_norm is not None:
+            train_rec["grad_norm"] = grad_norm
         train_rec.update(train_report)
         val_rec = self._split_record(val_losses, val_report)
 
@@ -390,6 +436,8 @@ class TailtuneTrainer(Trainer):
             "validation": val_rec,
             "gap": _gap(train_rec, val_rec),
         }
+        if self.compiled_forward is not None:
+            row["speed"] = self.compiled_forward.stats.as_dict()
         if stopper is not None:
             row["best"] = stopper.best_epoch is not None and stopper.best_epoch == epoch
             row["early_stopping"] = stopper.summary()
@@ -447,13 +495,17 @@ class TailtuneTrainer(Trainer):
             atomic_write_jsonl(self.history_path, self.history)
 
     # -- epoch bookkeeping (no callback writes anything) -------------------------------------
-    def training_step(self, model, inputs, num_items_in_batch=None):
-        # mark the start of each epoch from inside the loop: the step counter at the first step
+    def mark_epoch_start(self) -> None:
+        """Note the step counter and the time at the first step of each epoch (the history's
+        per-epoch means and ``time_s``); called from inside either step loop."""
         epoch = self.state.epoch or 0.0
         if getattr(self, "_epoch_marker", None) != math.floor(epoch + 1e-9):
             self._epoch_marker = math.floor(epoch + 1e-9)
             self._epoch_start_step = self.state.global_step
             self._epoch_start_time = time.perf_counter()
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.mark_epoch_start()
         return super().training_step(model, inputs, num_items_in_batch)
 
 

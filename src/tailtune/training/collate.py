@@ -1,0 +1,106 @@
+"""Batches for training and evaluation: pad the tokenised texts, stack the targets.
+
+:class:`LabelCollator` pads with numpy (one array per model input, filled row by row) instead of
+the tokenizer's ``pad`` (which walks the batch through Python several times and built about a
+third of a micro-encoder step's host time, benchmarks/step_overhead.py). The tensors it returns
+equal ``DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)``'s for the same features
+(tests/training/test_collate.py), on either padding side.
+
+Widths: by default each batch is padded to its longest text rounded up to ``pad_to_multiple_of``;
+with ``buckets`` (``train.pad_buckets``, :func:`tailtune.training.speed.bucket_widths`) to the
+smallest listed width that holds it, so a compiled step sees a few shapes. Padded positions are
+masked by the attention mask and by the masked mean pooling, so outputs are equal to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from tailtune.models.chunking import PAD_MULTIPLE, round_up
+
+__all__ = ["LabelCollator", "build_collator", "MODEL_INPUTS", "LABEL_KEY", "WEIGHT_KEY"]
+
+LABEL_KEY = "labels"
+WEIGHT_KEY = "sample_weight"
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class LabelCollator:
+    """Pad model inputs and stack targets with the task's dtype.
+
+    Args:
+        tokenizer: supplies ``pad_token_id``, ``pad_token_type_id`` and ``padding_side``.
+        kind: the task kind; targets are ``torch.float32`` for ``multilabel``, else ``torch.long``.
+        pad_to_multiple_of: round each batch's width up to a multiple of this (``None``: no rounding).
+        buckets: ascending widths; a batch is padded to the smallest that holds its longest text
+            (a longer batch falls back to the rounded width).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> tok = SimpleNamespace(pad_token_id=0, pad_token_type_id=0, padding_side="right")
+        >>> batch = LabelCollator(tok, kind="multiclass")([{"input_ids": [5, 6, 7], "labels": 1},
+        ...                                                {"input_ids": [5], "labels": 0}])
+        >>> batch["input_ids"].shape, batch["labels"].tolist()
+        (torch.Size([2, 8]), [1, 0])
+    """
+
+    def __init__(self, tokenizer, *, kind: str, pad_to_multiple_of: int | None = PAD_MULTIPLE,
+                 buckets: Sequence[int] | None = None):
+        pad_id = getattr(tokenizer, "pad_token_id", None)
+        if pad_id is None:
+            raise ValueError("the tokenizer has no pad token (pad_token_id is None); set one, e.g. tokenizer.pad_token = tokenizer.eos_token")
+        side = getattr(tokenizer, "padding_side", "right")
+        if side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {side!r}")
+        self.kind = kind
+        self.left = side == "left"
+        self.multiple = int(pad_to_multiple_of or 1)
+        self.buckets = tuple(sorted(int(b) for b in buckets)) if buckets else ()
+        self.pad_values = {"input_ids": int(pad_id), "attention_mask": 0,
+                           "token_type_ids": int(getattr(tokenizer, "pad_token_type_id", 0) or 0)}
+        self.target_dtype = torch.float32 if kind == "multilabel" else torch.long
+
+    def width(self, longest: int) -> int:
+        """The padded width of a batch whose longest text has ``longest`` tokens."""
+        for w in self.buckets:
+            if w >= longest:
+                return w
+        return round_up(max(int(longest), 1), self.multiple)
+
+    def pad(self, rows: list, width: int, value: int) -> torch.Tensor:
+        """``rows`` (lists of ints) as one ``(N, width)`` int64 tensor padded with ``value``."""
+        out = np.full((len(rows), width), value, dtype=np.int64)
+        if self.left:
+            for i, row in enumerate(rows):
+                if len(row):
+                    out[i, width - len(row):] = row
+        else:
+            for i, row in enumerate(rows):
+                out[i, : len(row)] = row
+        return torch.from_numpy(out)
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        first = features[0]
+        keys = [k for k in MODEL_INPUTS if k in first]
+        ids = [f["input_ids"] for f in features]
+        width = self.width(max(len(r) for r in ids))
+        batch = {k: self.pad(ids if k == "input_ids" else [f[k] for f in features], width, self.pad_values[k])
+                 for k in keys}
+        if LABEL_KEY in first:
+            batch[LABEL_KEY] = torch.as_tensor(np.asarray([f[LABEL_KEY] for f in features]), dtype=self.target_dtype)
+        if WEIGHT_KEY in first:
+            batch[WEIGHT_KEY] = torch.as_tensor(np.asarray([f[WEIGHT_KEY] for f in features], dtype=np.float32))
+        return batch
+
+
+def build_collator(tokenizer, kind: str, train_cfg=None, *, max_length: int | None = None) -> LabelCollator:
+    """The run's collator: padding to a multiple of 8, or to :func:`~tailtune.training.speed.bucket_widths`
+    of ``max_length`` when the ``train`` section's ``pad_buckets`` resolves on (it follows ``compile``)."""
+    from tailtune.training.speed import bucket_widths, speed_options
+
+    opts = speed_options(train_cfg)  # a mapping or the recipe's train section
+    buckets = bucket_widths(max_length) if opts.pad_buckets and max_length else None
+    return LabelCollator(tokenizer, kind=kind, pad_to_multiple_of=PAD_MULTIPLE, buckets=buckets)
