@@ -80,3 +80,21 @@ def test_per_cell_weights_are_what_trained(tmp_path, tiny_encoder_dir):
     html = (run / rundir.REPORT).read_text(encoding="utf-8")
     assert '<section id="per-aspect">' in html and "per-cell class weights" in html
     assert "Per-cell class weights (weighting.per_aspect)" in html
+
+
+def test_per_cell_weights_reach_the_loss_in_both_step_loops(tmp_path, tiny_encoder_dir):
+    """tailtune's step loop (train.fast_step, the default) and the Trainer's loop both go through
+    compute_loss, so the per-cell table weighs their loss alike (bit for bit), and changing one cell's
+    weight ('service#negative') changes the training loss."""
+    data = write_tiny_data(tmp_path / "data", "aspects")
+
+    def run(name, fast, cell):
+        raw = tiny_recipe("aspects", data, tiny_encoder_dir, tmp_path / name, loss={"focal": {"weight": 1.0, "gamma": 1.0}},
+                          weighting={"scheme": "inverse", "per_aspect": True, "overrides": {"service#negative": cell}})
+        raw["train"].update(epochs=1, fast_step=fast)
+        history = train(recipe_from_dict(raw), report=False).history
+        return [{k: v for k, v in row.items() if k not in ("time_s", "eval_time_s")} for row in history]
+
+    fast = run("fast", True, 4.0)
+    assert run("trainer", False, 4.0) == fast
+    assert run("fast-other-cell", True, 0.25)[0]["train"]["loss"] != fast[0]["train"]["loss"]
