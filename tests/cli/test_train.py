@@ -158,3 +158,24 @@ def test_markup_like_label_names_and_paths_print_as_text(tmp_path, tiny_encoder_
     assert main(["train", str(path), "-q"]) == 0
     printed = capsys.readouterr().out
     assert "[/b]" in printed and "[red]neg" in printed and "[exp1]" in printed
+
+
+def test_closing_tables_show_each_aspect_and_each_group(capsys):
+    """The closing summary: per-class (pooled over the aspects), per-aspect P/R/F1 and the label groups."""
+    from types import SimpleNamespace
+
+    from tailtune.cli.train import _summary
+
+    entry = {"macro_precision": 0.61, "macro_recall": 0.55, "macro_f1": 0.57, "detection_f1": 0.9, "support": 42}
+    report = {
+        "macro_f1": 0.57, "accuracy": 0.8, "macro_f1@core": 0.57,
+        "per_class": {"positive": {"precision": 0.7, "recall": 0.6, "f1": 0.65, "support": 30}},
+        "per_aspect": {"food": entry, "service": {**entry, "macro_f1": 0.43, "support": 7}},
+        "groups": {"core": {"members": ["food", "service"], "macro_precision": 0.61, "macro_recall": 0.55,
+                            "macro_f1": 0.57, "micro_f1": 0.6, "support": 49}},
+    }
+    _summary(SimpleNamespace(eval={"test": report}, history=[], run_dir="runs/x"))
+    printed = capsys.readouterr().out
+    assert "per-class results (pooled over the aspects)" in printed
+    assert "per-aspect results" in printed and "service" in printed and "0.430" in printed
+    assert "label groups" in printed and "food, service" in printed and "macro_f1@core 0.5700" in printed

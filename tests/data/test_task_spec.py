@@ -60,3 +60,29 @@ def test_order_polarities():
     assert order_polarities({"neutral", "absent", "negative", "positive", "mixed"}) == [
         "positive", "negative", "neutral", "mixed",
     ]
+
+
+# ----------------------------------------------------------------------------- label groups
+def test_groups_are_checked_and_round_trip(tmp_path):
+    spec = TaskSpec("multilabel", ["violence", "hate", "spam"], groups={"primary": ["violence", "hate"], "rest": ["spam"]})
+    assert spec.group_indices() == {"primary": [0, 1], "rest": [2]}
+    assert TaskSpec.from_json(spec.to_json(tmp_path / "task.json")) == spec
+    assert TaskSpec("multiclass", ["a", "b"]).to_dict()["groups"] is None
+    assert TaskSpec.from_dict({"kind": "multiclass", "labels": ["a", "b"]}).groups is None  # an older task.json
+    aspects = TaskSpec("aspects", ["food", "menu"], polarities=["positive"], groups={"g": ["menu"]})
+    assert aspects.with_groups(None).groups is None and aspects.with_groups({"h": ["food"]}).groups == {"h": ["food"]}
+
+
+@pytest.mark.parametrize(("kind", "labels", "groups", "match"), [
+    ("multilabel", ["violence", "hate"], {"primary": ["violnce"]}, r"group 'primary' names 'violnce', which is not a label \(did you mean 'violence'\?\)"),
+    ("aspects", ["food", "menu"], {"g": ["drinks"]}, "which is not a aspect"),
+    ("binary", ["ham", "spam"], {"g": ["spam"]}, "not binary"),
+    ("multiclass", ["a", "b"], {"g": []}, "must list at least one label"),
+    ("multiclass", ["a", "b"], {"g": ["a", "a"]}, r"lists \['a'\] twice"),
+    ("multiclass", ["a", "b"], {"p@x": ["a"]}, "hold no '@'"),
+    ("multiclass", ["a", "b"], {"g": "a"}, "must list at least one label"),
+])
+def test_bad_groups_are_refused(kind, labels, groups, match):
+    polarities = ["positive"] if kind == "aspects" else []
+    with pytest.raises(DataError, match=match):
+        TaskSpec(kind, labels, polarities=polarities, groups=groups)

@@ -59,3 +59,15 @@ def test_rule_reads_the_runs_weights_and_postprocess():
     run = run_from_history(h, class_weights={"spam": 6.0}, postprocess={"thresholds": [0.25]},
                            task={"kind": "binary", "labels": ["ham", "spam"]})
     assert [f.rule for f in run_rules(run, rules=["weights_with_thresholds"])] == ["weights_with_thresholds"]
+
+
+def test_per_cell_weights_meet_each_aspects_bias_row():
+    """weighting.per_aspect: a cell weight (aspect#class) and its own aspect's tuned bias both push it."""
+    weights = {"food#pos": 1.0, "food#neg": 3.0, "food#absent": 0.5, "menu#pos": 3.0, "menu#neg": 1.0, "menu#absent": 0.5}
+    pp = {"biases": [[0.0, 1.2, 0.0], [0.0, 1.2, 0.0]]}  # both aspects favour neg at decision time
+    f = stacked_corrections(weights, pp, kind="aspects")
+    assert f is not None and list(f.figures["classes"]) == ["food#neg"]  # menu#neg is not up-weighted
+    assert f.figures["classes"]["food#neg"]["rule_factor"] == pytest.approx(math.exp(1.2), rel=1e-2)
+    shared = stacked_corrections(weights, {"biases": [0.0, 1.2, 0.0]}, kind="aspects")
+    assert list(shared.figures["classes"]) == ["food#neg"]
+    assert stacked_corrections(weights, {"biases": [[0.0, 1.2]]}, kind="aspects") is None  # shape mismatch

@@ -254,7 +254,7 @@ def test_buffers_follow_module():
         (lambda: SoftmaxFocalLoss(gamma="two"), TypeError, "gamma='two' must be a number"),
         (lambda: SoftmaxFocalLoss(gamma=float("nan")), ValueError, "gamma=nan must be a finite number"),
         (lambda: SoftmaxFocalLoss(alpha=[1.0, -1.0]), ValueError, "alpha must be non-negative"),
-        (lambda: SoftmaxFocalLoss(alpha=[[1.0]]), ValueError, "alpha must be a non-empty 1-D"),
+        (lambda: SoftmaxFocalLoss(alpha=[[[1.0]]]), ValueError, "alpha must be a non-empty 1-D"),
         (lambda: SoftmaxFocalLoss(label_smoothing=1.5), ValueError, r"label_smoothing=1.5 must be a finite number in \[0.0, 1.0\]"),
         (lambda: SoftmaxFocalLoss(ignore_index=1.5), TypeError, "ignore_index=1.5 must be an int"),
         (lambda: SigmoidFocalLoss(alpha=1.5), ValueError, r"alpha=1.5 must be a finite number in \[0.0, 1.0\]"),

@@ -4,7 +4,9 @@ the same class weights and loss arguments.
 One resolution (``tailtune.recipe.resolve``) is built into losses by training (``build_loss``, what
 ``prepare_run`` does) and by screening (``prepare_recipe``); it is what the run directory records
 (``resolved.json``), what the weight diagnostics report (from the recipe alone, and from the record),
-what the lint cites (``weights_over_50x`` and the focal checks) and what ``analyze`` lists per scheme.
+what the lint cites (``weights_over_50x`` and the focal checks), what the report's "what actually trained"
+table shows and what ``analyze`` lists per scheme; aspect tasks draw pooled and per-cell weights
+(``weighting.per_aspect``, override keys ``aspect#class``, ``aspect``, ``class``).
 The end-to-end link (a real run's ``resolved.json`` and checkpoint) is tested in
 ``tests/training/test_resolved_run.py``.
 """
@@ -29,6 +31,7 @@ from tailtune.recipe import recipe_from_dict, resolved_recipe_dict
 from tailtune.recipe.build import build_loss
 from tailtune.recipe.counts import ClassCounts
 from tailtune.recipe.resolve import resolve
+from tailtune.reports.html import trained_table
 from tailtune.weighting import SCHEMES
 
 SOFTMAX_LOSSES = ["ce", "focal", "label_smoothing", "sentiment_focal", "logit_adjusted", "ldam", "supcon", "tversky", "dice"]
@@ -55,9 +58,16 @@ def task_and_labels(draw):
         hierarchy = {"l1": "l0"} if draw(st.booleans()) else None
         return TaskSpec("multilabel", [f"l{j}" for j in range(len(pos))], hierarchy=hierarchy), y
     polarities = ["positive", "negative", "neutral"][: draw(st.integers(2, 3))]
-    counts = draw(st.lists(st.integers(1, 300), min_size=len(polarities) + 1, max_size=len(polarities) + 1))
-    y = np.repeat(np.arange(len(counts)), counts).reshape(-1, 1)
-    return TaskSpec("aspects", ["food"], polarities=polarities), y
+    aspects = ["food", "menu", "price"][: draw(st.integers(1, 3))]
+    k = len(polarities) + 1
+    n = draw(st.integers(k, 300))
+    y = np.full((n, len(aspects)), k - 1)
+    for a in range(len(aspects)):  # every cell may be empty but in the first aspect (pooled: every class present)
+        counts = draw(st.lists(st.integers(0, n), min_size=k, max_size=k))
+        column = np.repeat(np.arange(k), counts)[:n]
+        y[: len(column), a] = column
+    y[:k, 0] = np.arange(k)
+    return TaskSpec("aspects", aspects, polarities=polarities), y
 
 
 @st.composite
@@ -74,7 +84,10 @@ def recipes(draw, task: TaskSpec):
         loss[name] = part
     if "supcon" in loss and len(loss) == 1:
         loss["ce"] = {}
-    overrides = draw(st.dictionaries(st.sampled_from(classes), st.sampled_from([0.5, 2.0, 3.0]), max_size=2))
+    keys = list(classes)
+    if info.per_aspect:  # cells and whole aspects too (refused, by training and screening alike, when pooled)
+        keys += [*task.labels, f"{task.labels[-1]}#{classes[0]}", f"{task.labels[0]}#absent"]
+    overrides = draw(st.dictionaries(st.sampled_from(keys), st.sampled_from([0.5, 2.0, 3.0]), max_size=2))
     weighting = {
         "scheme": draw(st.sampled_from(SCHEMES)),
         "beta": draw(st.sampled_from([0.9, 0.99, 0.999])),
@@ -83,6 +96,8 @@ def recipes(draw, task: TaskSpec):
         "apply_to": draw(st.sampled_from(["auto", "none", *info.class_weight_args])),
         "overrides": overrides,
     }
+    if info.per_aspect:
+        weighting["per_aspect"] = draw(st.booleans())
     return {
         "task": {"kind": task.kind},
         "loss": loss,
@@ -97,7 +112,9 @@ def _module_args(module, part) -> None:
     if part.class_weight_arg is not None:
         built = getattr(module, part.class_weight_arg)
         assert built.dtype == torch.float32
-        assert built.tolist() == pytest.approx(part.args[part.class_weight_arg], rel=1e-6)
+        recorded = np.asarray(part.args[part.class_weight_arg], dtype=np.float64)  # (C,) or per aspect (A, C)
+        assert tuple(built.shape) == recorded.shape
+        assert built.reshape(-1).tolist() == pytest.approx(recorded.reshape(-1).tolist(), rel=1e-6)
     if "gamma" in part.args and hasattr(module, "gamma"):
         gamma = part.args["gamma"]
         expected = gamma if isinstance(gamma, float) else None
@@ -128,19 +145,37 @@ def test_every_consumer_sees_the_same_weights_and_loss_arguments(data):
     for name, part in resolved.loss.items():
         _module_args(loss.losses[name], part)
         if part.class_weight_arg is not None:
-            assert cw is not None and part.args[part.class_weight_arg] == list(cw.values)
+            assert cw is not None and part.args[part.class_weight_arg] == cw.tensor_values()
 
     # the run directory's record (resolved.json) round-trips and gives the same weights
     record = json.loads(json.dumps(resolved.to_dict()))
     assert record["loss"] == {n: p.to_dict() for n, p in resolved.loss.items()}
     assert weights_from_resolved(record) == (None if effective is None else pytest.approx(effective))
 
-    # the weight diagnostics, from the recipe.yaml a run writes, without and with the task
+    # per-cell weights (weighting.per_aspect): one row per aspect, keyed aspect#class, in the record too
+    if cw is not None and cw.per_aspect:
+        assert record["class_weights"]["per_cell"] == {
+            a: {c: pytest.approx(effective[f"{a}#{c}"]) for c in cw.classes} for a in task.labels}
+        assert np.asarray(record["class_weights"]["values"]).shape == (len(task.labels), len(cw.classes))
+        assert record["counts"]["per_cell"] == {
+            a: dict(zip(cw.classes, map(float, np.bincount(labels[:, i], minlength=len(cw.classes)))))
+            for i, a in enumerate(task.labels)}
+    # the report's "what actually trained" table reads the record
+    table = trained_table(record)
+    shown = {c["label"]: c["weight"] for c in table["classes"]}
+    assert shown == (dict(record["class_weights"]["per_class"]) if cw is not None else {})
+
+    # the weight diagnostics, from the recipe.yaml a run writes, without and with the task (with the
+    # training ClassCounts: per-aspect counts; with the pooled per-class dict a run's history gives:
+    # pooled weights only)
     yaml_form = resolved_recipe_dict(recipe)
     for given_task in (None, task):
-        got = recipe_class_weights(yaml_form, task.kind, counts.as_dict(), num_examples=counts.num_examples,
-                                   task=given_task)
+        got = recipe_class_weights(yaml_form, task.kind, counts, task=given_task)
         assert got == (None if effective is None else pytest.approx(effective))
+        pooled = recipe_class_weights(yaml_form, task.kind, counts.as_dict(), num_examples=counts.num_examples,
+                                      task=given_task)
+        per_cell = cw is not None and cw.per_aspect
+        assert pooled == (None if effective is None or per_cell else pytest.approx(effective))
 
     # screening builds the same resolution (and the same tensors)
     prepared = prepare_recipe(RecipeSpec("drawn", raw, "drawn"), task, labels)
@@ -150,7 +185,7 @@ def test_every_consumer_sees_the_same_weights_and_loss_arguments(data):
         _module_args(screened.losses[name], part)
 
     # the lint cites these weights and these gammas
-    findings = lint_recipe(recipe, class_counts=counts.as_dict(), num_examples=counts.num_examples, task=task)
+    findings = lint_recipe(recipe, class_counts=counts, num_examples=counts.num_examples, task=task)
     extreme = [f for f in findings if f.rule == "weights_over_50x" and "weights" in f.figures]
     if effective:
         vals = {k: v for k, v in effective.items() if v > 0}
@@ -181,9 +216,12 @@ def test_analyze_lists_what_each_scheme_trains_with(data):
         try:
             cw = resolve({"loss": {"ce": {}}, "weighting": {"scheme": scheme}}, task, counts).class_weights
         except RecipeError as exc:
-            assert table[scheme] == {"error": str(exc)}
+            assert table[scheme]["error"] == str(exc)
             continue
         assert table[scheme]["per_class"] == cw.per_class and table[scheme]["pos_weight"] == cw.pos_weight
+        if task.kind_info.per_aspect:  # and what weighting.per_aspect: true trains each cell with
+            cells = resolve({"loss": {"ce": {}}, "weighting": {"scheme": scheme, "per_aspect": True}}, task, counts)
+            assert table[scheme]["per_cell"] == cells.class_weights.per_class
 
 
 # ------------------------------------------------------------------- bad input at the boundary

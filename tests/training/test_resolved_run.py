@@ -52,3 +52,49 @@ def test_resolved_json_is_what_trained(kind, tmp_path, tiny_encoder_dir):
     assert load_run(run).class_weights == pytest.approx(effective)
     html = (run / rundir.REPORT).read_text(encoding="utf-8")
     assert "What actually trained (resolved.json)" in html and "softmax_focal" in html or "sigmoid_focal" in html
+
+
+def test_per_cell_weights_are_what_trained(tmp_path, tiny_encoder_dir):
+    """weighting.per_aspect: resolved.json records one weight per aspect x class cell, the checkpoint holds
+    that (A, P + 1) table, the diagnostics key it by cell and the report shows it per aspect."""
+    data = write_tiny_data(tmp_path / "data", "aspects")
+    raw = tiny_recipe("aspects", data, tiny_encoder_dir, tmp_path / "run", loss={"focal": {"weight": 1.0, "gamma": 1.0}},
+                      weighting={"scheme": "inverse", "per_aspect": True, "cap": 4.0,
+                                 "overrides": {"absent": 1.0, "service#negative": 2.5}})
+    raw["train"]["epochs"] = 1
+    result = train(recipe_from_dict(raw))
+    run = result.run_dir
+    recorded = json.loads((run / rundir.RESOLVED).read_text())
+    cw = recorded["class_weights"]
+    assert cw["per_aspect"] and cw["aspects"] == ["food", "service"]
+    assert cw["per_cell"]["service"]["negative"] == 2.5 and cw["per_cell"]["food"]["absent"] == 1.0
+    assert set(recorded["counts"]["per_cell"]) == {"food", "service"}
+    (ckpt,) = sorted((run / rundir.CHECKPOINTS_DIR).glob("checkpoint-*"))
+    table = load_file(str(ckpt / "model.safetensors"))["loss.losses.focal.alpha"]
+    assert table.shape == (2, 3)
+    assert table.reshape(-1).tolist() == pytest.approx([w for row in cw["values"] for w in row], rel=1e-7)
+    assert load_run(run).class_weights == pytest.approx(cw["per_class"])
+    assert "service#negative" in cw["per_class"]
+    evaluated = json.loads((run / rundir.EVAL).read_text())["test"]["per_aspect"]["service"]
+    assert {"macro_precision", "macro_recall", "macro_f1"} <= set(evaluated)
+    html = (run / rundir.REPORT).read_text(encoding="utf-8")
+    assert '<section id="per-aspect">' in html and "per-cell class weights" in html
+    assert "Per-cell class weights (weighting.per_aspect)" in html
+
+
+def test_per_cell_weights_reach_the_loss_in_both_step_loops(tmp_path, tiny_encoder_dir):
+    """tailtune's step loop (train.fast_step, the default) and the Trainer's loop both go through
+    compute_loss, so the per-cell table weighs their loss alike (bit for bit), and changing one cell's
+    weight ('service#negative') changes the training loss."""
+    data = write_tiny_data(tmp_path / "data", "aspects")
+
+    def run(name, fast, cell):
+        raw = tiny_recipe("aspects", data, tiny_encoder_dir, tmp_path / name, loss={"focal": {"weight": 1.0, "gamma": 1.0}},
+                          weighting={"scheme": "inverse", "per_aspect": True, "overrides": {"service#negative": cell}})
+        raw["train"].update(epochs=1, fast_step=fast)
+        history = train(recipe_from_dict(raw), report=False).history
+        return [{k: v for k, v in row.items() if k not in ("time_s", "eval_time_s")} for row in history]
+
+    fast = run("fast", True, 4.0)
+    assert run("trainer", False, 4.0) == fast
+    assert run("fast-other-cell", True, 0.25)[0]["train"]["loss"] != fast[0]["train"]["loss"]

@@ -167,3 +167,58 @@ def test_properties(counts, scheme, cap):
     order = sorted(range(len(counts)), key=lambda i: counts[i])
     ws = [w[i].item() for i in order]
     assert all(a >= b * (1 - 1e-5) for a, b in zip(ws, ws[1:]))
+
+
+# ----------------------------------------------------------------- per-cell (aspect x class) weights
+from tailtune.weighting import aspect_class_weights  # noqa: E402
+
+CELLS = [[754, 255, 1298, 842], [72, 114, 136, 2827]]  # MAMS-ACSA train: food and price
+ASPECTS, CLASSES4 = ["food", "price"], ["positive", "negative", "neutral", "absent"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("cap", [None, 3.0])
+def test_cells_are_classes_of_their_own(scheme, cap):
+    """The scheme sees A * (P + 1) classes: the table is class_weights of the flattened cells."""
+    got = aspect_class_weights(CELLS, aspects=ASPECTS, classes=CLASSES4, scheme=scheme, cap=cap)
+    flat = class_weights([c for row in CELLS for c in row], scheme=scheme, cap=cap)
+    assert got.shape == (2, 4) and torch.allclose(got.reshape(-1), flat)
+
+
+def test_one_aspect_is_the_pooled_weights():
+    got = aspect_class_weights([CELLS[0]], aspects=["food"], classes=CLASSES4, scheme="effective_number", beta=0.99)
+    assert torch.allclose(got[0], class_weights(CELLS[0], scheme="effective_number", beta=0.99))
+
+
+def test_rare_cells_weigh_more_and_the_cap_bounds_the_spread():
+    w = aspect_class_weights(CELLS, aspects=ASPECTS, classes=CLASSES4, scheme="inverse", normalize=False)
+    assert w[1, 0] > w[0, 1] > w[0, 2]  # price#positive (72) > food#negative (255) > food#neutral (1298)
+    capped = aspect_class_weights(CELLS, aspects=ASPECTS, classes=CLASSES4, scheme="inverse", cap=5.0)
+    assert capped.max() / capped.min() == pytest.approx(5.0)
+    assert capped.mean() == pytest.approx(1.0)
+
+
+def test_overrides_are_set_exactly_and_left_out_of_the_normalisation():
+    w = aspect_class_weights(CELLS, aspects=ASPECTS, classes=CLASSES4, scheme="inverse", cap=4.0,
+                             overrides={"absent": 1.0, "price#negative": 7.0})
+    assert w[:, 3].tolist() == [1.0, 1.0] and w[1, 1] == 7.0
+    auto = torch.tensor([w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 2]])
+    assert auto.mean() == pytest.approx(1.0) and auto.max() / auto.min() == pytest.approx(4.0, rel=1e-5)
+
+
+def test_a_cell_without_examples_gets_the_largest_automatic_weight():
+    cells = [[50, 0, 30, 20], [10, 5, 40, 45]]
+    w = aspect_class_weights(cells, aspects=ASPECTS, classes=CLASSES4, scheme="inverse")
+    others = torch.cat([w[0, [0, 2, 3]], w[1]])
+    assert w[0, 1] == others.max()
+    assert others.mean() == pytest.approx(1.0)  # the empty cell is not in the normalisation
+    set_by_hand = aspect_class_weights(cells, aspects=ASPECTS, classes=CLASSES4, scheme="inverse",
+                                       overrides={"food#negative": 0.5})
+    assert set_by_hand[0, 1] == 0.5
+
+
+def test_shape_and_keys_are_checked():
+    with pytest.raises(ValueError, match="cell_counts has 8 cells, expected 3 aspects x 4 classes"):
+        aspect_class_weights(CELLS, aspects=["a", "b", "c"], classes=CLASSES4, scheme="inverse")
+    with pytest.raises(ValueError, match="did you mean 'price#negative'"):
+        aspect_class_weights(CELLS, aspects=ASPECTS, classes=CLASSES4, scheme="inverse", overrides={"price#negativ": 2})

@@ -18,9 +18,10 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:,.0f}"
 
 
-def _trained(weights: dict, scheme: str, name: str) -> float | None:
-    """The weight of ``name`` that ``weighting.scheme: <scheme>`` trains with (``weights.training``)."""
-    per = (weights.get("training") or {}).get(scheme, {}).get("per_class") or {}
+def _trained(weights: dict, scheme: str, name: str, key: str = "per_class") -> float | None:
+    """The weight of ``name`` that ``weighting.scheme: <scheme>`` trains with (``weights.training``;
+    ``key="per_cell"``: an aspect cell's under ``weighting.per_aspect: true``)."""
+    per = (weights.get("training") or {}).get(scheme, {}).get(key) or {}
     return per.get(name)
 
 
@@ -45,10 +46,8 @@ def _class_table(stats: dict) -> Table:
         row = [escape(name)] + [f"{stats['counts'][s][name]:,}" for s in splits] + [f"{100 * train[name] / total:.2f}"]
         if "per_scheme" in weights:
             row += [_fmt(_trained(weights, s, name)) if _trained(weights, s, name) is not None else "-" for s in schemes]
-        else:
-            aspect, pol = name.split("#", 1)
-            per = weights["per_aspect"][aspect]
-            row += [_fmt(per[s][pol]) if pol in per[s] else "-" for s in schemes]
+        else:  # aspect cells: what weighting.per_aspect: true trains each cell with
+            row += [_fmt(w) if (w := _trained(weights, s, name, "per_cell")) is not None else "-" for s in schemes]
         if stats["task"]["kind"] != "aspects":
             row.append(f"{lengths[name]['mean']:.1f}" if lengths.get(name, {}).get("count") else "-")
         style = "red" if 0 < train[name] < 10 else None
@@ -87,7 +86,8 @@ def _print(stats: dict, out: Path | None, written) -> None:
         console.print("[green]no warnings[/]")
     info = task_kind(stats["task"]["kind"])
     if info.per_aspect:
-        what = "class weight per scheme within each aspect (mean 1; training pools the polarities over the aspects)"
+        what = ("the per-cell class weight each scheme trains with under weighting.per_aspect: true (mean 1 over "
+                "the cells, absent included; the default pools the polarities over the aspects)")
     elif info.sigmoid:
         what = "the pos_weight each scheme trains with (positives vs negatives; a binary task's negative class 1)"
     else:

@@ -69,7 +69,7 @@ def _lint_evidence(rec, *, data: bool, data_path: str | None, run: Path | None):
     task = counts = n = None
     if data:
         task, data_counts = recipe_counts(rec, data_path=data_path)
-        counts, n = data_counts.as_dict(), data_counts.num_examples
+        counts, n = data_counts, data_counts.num_examples  # a ClassCounts: per-aspect counts too
     trained = None
     if run is not None:
         from tailtune.diagnostics import load_run

@@ -33,6 +33,53 @@ ABSENT = "absent"
 # polarities are listed in this order when inferred from data (others follow, sorted)
 CANONICAL_POLARITIES = ("positive", "negative", "neutral", "conflict")
 
+#: a label group's metric is named ``<metric>@<group>`` (``macro_f1@primary``): in the metric reports
+#: (``eval.json``, ``history.jsonl``) and as ``early_stopping.metric``
+GROUP_SEP = "@"
+#: the group metrics that have a ``<metric>@<group>`` name (higher is better)
+GROUP_METRICS = ("macro_f1", "micro_f1", "macro_precision", "macro_recall")
+
+
+def group_metric(metric: str, group: str) -> str:
+    """The name of a group's metric: ``group_metric("macro_f1", "primary") == "macro_f1@primary"``."""
+    return f"{metric}{GROUP_SEP}{group}"
+
+
+def split_group_metric(name: str) -> tuple[str, str | None]:
+    """``("macro_f1", "primary")`` for ``"macro_f1@primary"``; ``(name, None)`` for a plain metric."""
+    metric, sep, group = str(name).partition(GROUP_SEP)
+    return (metric, group) if sep else (metric, None)
+
+
+def check_groups(groups: Any, labels: list[str] | None, *, what: str = "label") -> dict[str, list[str]]:
+    """``groups`` (``{name: [member, ...]}``) checked against ``labels`` (``None``: the names only, the
+    labels are not known yet); returns a clean copy.
+
+    Raises:
+        DataError: not a mapping of non-empty lists, an empty or ``@``-holding group name, a member
+            twice in a group, or a member that is not one of ``labels`` (naming the closest).
+    """
+    if not isinstance(groups, dict) or not groups:
+        raise DataError(f"label groups must be a mapping {{group: [{what}, ...]}}, got {groups!r}")
+    out: dict[str, list[str]] = {}
+    for name, members in groups.items():
+        name = str(name)
+        if not name.strip() or GROUP_SEP in name:
+            raise DataError(f"group name {name!r} must be non-empty and hold no {GROUP_SEP!r} (metrics are named "
+                            f"metric{GROUP_SEP}group)")
+        if isinstance(members, str) or not isinstance(members, (list, tuple)) or not members:
+            raise DataError(f"group {name!r} must list at least one {what}, got {members!r}")
+        members = [str(m) for m in members]
+        dupes = sorted({m for m in members if members.count(m) > 1})
+        if dupes:
+            raise DataError(f"group {name!r} lists {dupes} twice; give each {what} once")
+        for m in members if labels is not None else ():
+            if m not in labels:
+                raise DataError(f"group {name!r} names {m!r}, which is not a {what}{did_you_mean(m, labels)}; "
+                                f"{what}s: {labels[:20]}")
+        out[name] = members
+    return out
+
 #: the kind names as a type (``TaskSpec.kind``); :class:`~tailtune.data.kinds.TaskKind` is the kind as an object
 KindName = Literal["binary", "multiclass", "multilabel", "aspects"]
 
@@ -71,6 +118,9 @@ class TaskSpec:
             order; aspects the A aspect names.
         polarities: aspects only, the P polarity names WITHOUT ``absent`` (absent is index P).
         hierarchy: multilabel only, ``{child: parent}``; both must be label names, no cycles.
+        groups: named label groups ``{group: [label, ...]}`` (aspects: groups of aspects), not for
+            binary tasks; every metric report then has each group's macro-F1 (``groups`` and
+            ``macro_f1@<group>``). Groups may overlap.
         text_column: the source column holding the text (renamed ``text`` once loaded).
         label_column: the source column holding the labels (renamed ``labels`` once loaded);
             several 0/1 indicator columns are written comma-separated.
@@ -89,6 +139,7 @@ class TaskSpec:
     hierarchy: dict[str, str] | None = None
     text_column: str = "text"
     label_column: str = "labels"
+    groups: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -111,6 +162,15 @@ class TaskSpec:
             )
         self._check_polarities(info)
         self._check_hierarchy(info)
+        self._check_groups(info)
+
+    def _check_groups(self, info: TaskKind) -> None:
+        if not self.groups:
+            self.groups = None
+            return
+        if info.is_binary:
+            raise DataError("label groups are for multiclass, multilabel and aspects tasks, not binary (two labels)")
+        self.groups = check_groups(self.groups, self.labels, what="aspect" if info.per_aspect else "label")
 
     def _check_polarities(self, info: TaskKind) -> None:
         if info.per_aspect:
@@ -172,6 +232,16 @@ class TaskSpec:
         """Alias of ``labels`` for aspect tasks (empty otherwise)."""
         return list(self.labels) if self.kind_info.per_aspect else []
 
+    def group_indices(self) -> dict[str, list[int]]:
+        """``{group: [index into labels, ...]}`` (empty without groups)."""
+        return {g: [self.labels.index(m) for m in members] for g, members in (self.groups or {}).items()}
+
+    def with_groups(self, groups: dict[str, list[str]] | None) -> TaskSpec:
+        """A copy of this task with ``groups`` (checked against the labels)."""
+        return TaskSpec(kind=self.kind, labels=list(self.labels), polarities=list(self.polarities),
+                        hierarchy=dict(self.hierarchy) if self.hierarchy else None, text_column=self.text_column,
+                        label_column=self.label_column, groups=groups)
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,13 +251,14 @@ class TaskSpec:
             "hierarchy": dict(self.hierarchy) if self.hierarchy else None,
             "text_column": self.text_column,
             "label_column": self.label_column,
+            "groups": {g: list(m) for g, m in self.groups.items()} if self.groups else None,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskSpec:
         if not isinstance(d, dict):
             raise DataError(f"a task specification must be a mapping, got {type(d).__name__}")
-        known = {"kind", "labels", "polarities", "hierarchy", "text_column", "label_column"}
+        known = {"kind", "labels", "polarities", "hierarchy", "text_column", "label_column", "groups"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise DataError(
@@ -203,6 +274,7 @@ class TaskSpec:
             hierarchy=d.get("hierarchy") or None,
             text_column=d.get("text_column") or "text",
             label_column=d.get("label_column") or "labels",
+            groups=d.get("groups") or None,
         )
 
     def to_json(self, path: str | os.PathLike) -> Path:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from tailtune import __version__
+from tailtune.data.kinds import task_kind
 from tailtune.data.loading import LoadedData, load_dataset
 from tailtune.data.plots import PLOTS
 from tailtune.data.stats import compute_statistics
@@ -60,7 +61,8 @@ def training_weights(task, counts: ClassCounts) -> dict[str, dict]:
     """For each scheme, the class weights ``weighting: {scheme: S}`` (every other field at its
     default) trains with (:func:`tailtune.recipe.resolve.resolve_class_weights`): ``apply_to``,
     ``per_class`` and, for sigmoid tasks, ``pos_weight``; ``{"error": ...}`` when the scheme is
-    undefined for these counts (a class without examples)."""
+    undefined for these counts (a class without examples). Aspect tasks also get ``per_cell``: the
+    weight of every ``aspect#class`` cell under ``weighting: {scheme: S, per_aspect: true}``."""
     out: dict[str, dict] = {}
     for scheme in SCHEMES:
         if scheme == "uniform":
@@ -69,8 +71,15 @@ def training_weights(task, counts: ClassCounts) -> dict[str, dict]:
             cw = resolve_class_weights(WeightingSection(scheme=scheme), task, counts)
         except TailtuneError as exc:
             out[scheme] = {"error": str(exc)}
-            continue
-        out[scheme] = {"apply_to": cw.apply_to, "per_class": cw.per_class, "pos_weight": cw.pos_weight}
+        else:
+            out[scheme] = {"apply_to": cw.apply_to, "per_class": cw.per_class, "pos_weight": cw.pos_weight}
+        if task_kind(task).per_aspect and counts.cells is not None:
+            try:
+                cells = resolve_class_weights(WeightingSection(scheme=scheme, per_aspect=True), task, counts)
+            except TailtuneError as exc:
+                out[scheme]["per_cell_error"] = str(exc)
+            else:
+                out[scheme]["per_cell"] = cells.per_class
     return out
 
 

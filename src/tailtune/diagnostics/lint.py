@@ -54,6 +54,7 @@ from tailtune.diagnostics.rundata import DEFAULT_LR, is_contrastive
 from tailtune.diagnostics.weights import imbalance_ratio, recipe_class_weights
 from tailtune.errors import RecipeError
 from tailtune.recipe import Recipe, recipe_from_dict
+from tailtune.recipe.counts import ClassCounts
 from tailtune.recipe.data import load_recipe_data, train_counts
 from tailtune.recipe.resolve import resolve_loss_part, weighting_active
 
@@ -138,6 +139,8 @@ def _gamma_values(g: Any) -> list[float]:
 def _counts(class_counts) -> dict[str, float] | None:
     if class_counts is None:
         return None
+    if isinstance(class_counts, ClassCounts):
+        return class_counts.as_dict()
     if isinstance(class_counts, Mapping):
         return {str(k): float(v) for k, v in class_counts.items()}
     return {str(i): float(v) for i, v in enumerate(class_counts)}
@@ -561,7 +564,9 @@ def lint_recipe(
     Args:
         recipe: a :class:`tailtune.recipe.Recipe` or its mapping form.
         class_counts: training examples per class (multilabel: positives per label), e.g. from
-            :func:`class_counts_from_data`; enables the checks that cite the data.
+            :func:`class_counts_from_data`, or the :class:`~tailtune.recipe.counts.ClassCounts` training
+            resolves with (an aspect task's per-cell weights need its per-aspect counts); enables the
+            checks that cite the data.
         num_examples: training set size (multilabel ``pos_weight`` needs it).
         baseline: the recipe this one is compared with (a CE recipe it switches from); its lr and
             effective batch replace the defaults of ``focal_lr_unchanged`` and ``small_batch_no_accum``.
@@ -584,7 +589,8 @@ def lint_recipe(
     counts = _counts(class_counts)
     kind = task.kind if task is not None else rec.task.kind
     ratio, big, small = imbalance_ratio(counts) if counts else (None, None, None)
-    weights = (recipe_class_weights(rec, kind, counts, num_examples=num_examples, task=task) if counts else None)
+    given = class_counts if isinstance(class_counts, ClassCounts) else counts  # a ClassCounts keeps per-aspect counts
+    weights = (recipe_class_weights(rec, kind, given, num_examples=num_examples, task=task) if counts else None)
     labels = list(task.labels) if task is not None else (rec.task.labels or (list(counts) if counts else None))
     ctx = _Context(data, rec, _validated(base_data) if base_data is not None else None, base_data, kind, counts,
                    num_examples, labels, _part_args(rec, data, kind), weights, ratio, big, small)

@@ -32,6 +32,7 @@ from typing import Any
 from tailtune.data.kinds import TASK_KINDS, TaskKind
 from tailtune.diagnostics.findings import Finding, Knob
 from tailtune.diagnostics.rules import UPWEIGHT_FACTOR
+from tailtune.weighting.cells import CELL_SEP
 
 
 def _info(kind: str | TaskKind | None) -> TaskKind | None:
@@ -49,6 +50,9 @@ def _rule_factors(postprocess: Mapping, kind: TaskKind | None, labels: Sequence[
         for name, t in zip(names, values):
             if isinstance(t, (int, float)) and 0 < t < 1:
                 out[name] = (float(t), (1 - float(t)) / float(t))
+    elif kind is not None and kind.per_aspect and isinstance(biases, list) and biases \
+            and all(CELL_SEP in c for c in classes):
+        return _cell_rule_factors(biases, classes)
     elif kind is not None and kind.softmax and isinstance(biases, list) and biases:
         rows = biases if isinstance(biases[0], list) else [biases]
         if not all(len(r) == len(classes) for r in rows):
@@ -56,6 +60,24 @@ def _rule_factors(postprocess: Mapping, kind: TaskKind | None, labels: Sequence[
         mean_b = [statistics.fmean(float(r[i]) for r in rows) for i in range(len(classes))]
         mid = statistics.median(mean_b)
         out = {str(c): (b, math.exp(b - mid)) for c, b in zip(classes, mean_b)}
+    return out
+
+
+def _cell_rule_factors(biases: list, cells: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Per-cell class weights (``aspect#class``, aspect-major): each cell's tuned bias against its own
+    aspect's row, ``exp(b - median(row))`` (a shared row applies to every aspect)."""
+    rows = biases if isinstance(biases[0], list) else None
+    width = len(rows[0]) if rows else len(biases)
+    if not width or len(cells) % width:
+        return {}
+    rows = rows or [biases] * (len(cells) // width)
+    if len(rows) * width != len(cells) or any(len(r) != width for r in rows):
+        return {}
+    out = {}
+    for a, row in enumerate(rows):
+        mid = statistics.median(float(b) for b in row)
+        for j, b in enumerate(row):
+            out[str(cells[a * width + j])] = (float(b), math.exp(float(b) - mid))
     return out
 
 

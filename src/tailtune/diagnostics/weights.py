@@ -49,10 +49,11 @@ def weighting_active(recipe: Mapping | Any | None) -> bool:
     return w is not None and _active(w)
 
 
-def task_from_counts(kind: str | None, names: Sequence[str], *, hierarchy: Mapping | None = None) -> TaskSpec | None:
+def task_from_counts(kind: str | None, names: Sequence[str], *, hierarchy: Mapping | None = None,
+                     aspects: Sequence[str] = ()) -> TaskSpec | None:
     """A :class:`~tailtune.data.TaskSpec` whose weighted classes are ``names`` (the class-count keys:
-    binary ``[negative, positive]``, labels, or an aspect task's polarities with ``absent`` last);
-    ``None`` when the names cannot be such a task."""
+    binary ``[negative, positive]``, labels, or an aspect task's polarities with ``absent`` last, its
+    aspects from ``aspects`` when known); ``None`` when the names cannot be such a task."""
     if kind is None:
         return None
     try:
@@ -61,16 +62,29 @@ def task_from_counts(kind: str | None, names: Sequence[str], *, hierarchy: Mappi
             names = list(names)
             if not names or names[-1] != "absent":
                 return None
-            return TaskSpec(kind, ["aspect"], polarities=names[:-1])
+            return TaskSpec(kind, list(aspects) or ["aspect"], polarities=names[:-1])
         return TaskSpec(kind, list(names), hierarchy=dict(hierarchy) if hierarchy and info.multi_hot else None)
     except (TailtuneError, ValueError):
         return None
 
 
+def _class_counts(counts: Mapping[str, float] | ClassCounts, labels: Sequence[str] | None,
+                  num_examples: float | None) -> ClassCounts:
+    """``counts`` as :class:`ClassCounts` (a ClassCounts, e.g. with an aspect task's per-cell counts,
+    is used as it is)."""
+    if isinstance(counts, ClassCounts):
+        return counts
+    names = [str(n) for n in (labels or list(counts))]
+    if any(n not in counts for n in names):
+        names = list(counts)
+    return ClassCounts(tuple(names), tuple(float(counts[n]) for n in names),
+                       None if num_examples is None else int(num_examples))
+
+
 def recipe_class_weights(
     recipe: Mapping | Any | None,
     kind: str | None,
-    counts: Mapping[str, float] | None,
+    counts: Mapping[str, float] | ClassCounts | None,
     *,
     labels: Sequence[str] | None = None,
     num_examples: float | None = None,
@@ -81,7 +95,9 @@ def recipe_class_weights(
     Args:
         recipe: a Recipe or its mapping (``recipe.yaml`` contents).
         kind: the task kind.
-        counts: training examples per class (multilabel: positives per label).
+        counts: training examples per class (multilabel: positives per label), or a
+            :class:`~tailtune.recipe.counts.ClassCounts` (an aspect task's per-cell weights,
+            ``weighting.per_aspect``, need its per-aspect counts: then the keys are ``aspect#class``).
         labels: class order (default: the keys of ``counts``).
         num_examples: training set size, needed for multilabel ``pos_weight`` (negatives = N - positives).
         task: the data's TaskSpec (default: one made from ``kind`` and the class names).
@@ -89,18 +105,11 @@ def recipe_class_weights(
     w = _weighting(recipe)
     if w is None or not _active(w) or not counts:
         return None
-    names = [str(n) for n in (labels or list(counts))]
-    if any(n not in counts for n in names):
-        names = list(counts)
-    task = task or task_from_counts(kind, names)
-    if task is None:
-        return None
-    info = task.kind_info
-    if info.is_multilabel and num_examples is None:
-        return None
     try:
-        cc = ClassCounts(tuple(names), tuple(float(counts[n]) for n in names),
-                         None if num_examples is None else int(num_examples))
+        cc = _class_counts(counts, labels, num_examples)
+        task = task or task_from_counts(kind, cc.names, aspects=cc.aspects)
+        if task is None or (task.kind_info.is_multilabel and cc.num_examples is None):
+            return None
         weights = resolve_class_weights(w, task, cc)
     except (TailtuneError, ValueError, KeyError, TypeError):
         return None

@@ -5,8 +5,9 @@ path and the reference share every operation. ``scalars`` are floats (eager) or 
 the device (compiled); ``flags`` select branches.
 
 Softmax focal loss of row ``i`` with target ``t``, ``p = softmax(x_i)``, class weights ``a``
-(``A = sum_c a_c``; all 1 without ``alpha``), smoothing ``eps`` over ``C`` classes and modulator
-``M(log p_t)`` with slope ``D = dM / d log p_t``::
+(``(C,)``, or per row ``(N, C)``: then ``a`` and ``A`` are row ``i``'s; ``A = sum_c a_c``; all 1 without
+``alpha``), smoothing ``eps`` over ``C`` classes and modulator ``M(log p_t)`` with slope
+``D = dM / d log p_t``::
 
     CE = -(1-eps) a_t log p_t - eps/C sum_c a_c log p_c,     L = M * CE
     dL/dx_j = p_j [M ((1-eps) a_t + eps A/C) - CE D] + [j == t] (CE D - M (1-eps) a_t) - a_j M eps/C
@@ -51,7 +52,7 @@ def softmax_focal_kernel(x, target, alpha, sw, scalars, *, ignore_index: int, re
     valid = target != ignore_index
     t = torch.where(valid, target, 0)
     logp_t = logp.gather(1, t.unsqueeze(1)).squeeze(1)
-    a_t = None if alpha is None else alpha[t]
+    a_t = None if alpha is None else (alpha[t] if alpha.ndim == 1 else alpha.gather(1, t.unsqueeze(1)).squeeze(1))
     ce = -logp_t if a_t is None else -logp_t * a_t
     if smoothing:
         ce = (1.0 - eps) * ce - (eps / c) * (logp.sum(dim=1) if alpha is None else (logp * alpha).sum(dim=1))
@@ -80,7 +81,7 @@ def _softmax_focal_grad(x, logp, t, valid, a_t, alpha, ce, m, d, eps, smoothing:
     c = x.shape[1]
     w = valid.to(x.dtype) * scale  # d out / d row, zero on ignored rows
     at = 1.0 if a_t is None else a_t
-    big_a = float(c) if alpha is None else alpha.sum()
+    big_a = float(c) if alpha is None else alpha.sum(dim=-1)  # a number, or per row for an (N, C) table
     keep = 1.0 if not smoothing else 1.0 - eps
     mm = 1.0 if m is None else m
     coef_p = mm * (keep * at + (eps * big_a / c if smoothing else 0.0))
@@ -96,7 +97,7 @@ def _softmax_focal_grad(x, logp, t, valid, a_t, alpha, ce, m, d, eps, smoothing:
         grad = grad.scatter_add_(1, t.unsqueeze(1), (coef_t * w).unsqueeze(1))
     if smoothing:
         coef_e = (mm * (eps / c) * w).unsqueeze(1)
-        grad = grad.sub_(coef_e) if alpha is None else grad.addcmul_(coef_e, alpha.unsqueeze(0), value=-1.0)
+        grad = grad.sub_(coef_e) if alpha is None else grad.addcmul_(coef_e, alpha if alpha.ndim == 2 else alpha.unsqueeze(0), value=-1.0)
     return grad
 
 

@@ -45,6 +45,7 @@ from tailtune.losses._base import (
     compute_dtype,
 )
 from tailtune.losses._focal_kernels import sigmoid_focal_kernel, softmax_focal_kernel
+from tailtune.losses.cross_entropy import as_class_weight_tensor, class_weight_rows
 
 SCHEDULE_KINDS: tuple[str, ...] = ("constant", "linear", "cosine", "step")
 
@@ -170,7 +171,8 @@ def softmax_focal_loss(
         gamma: focusing parameter (``0``: cross-entropy; ``< 0``: reversed focal) or a
             :class:`GammaSchedule` (then ``progress`` is required).
         alpha: ``(C,)`` class weights (from :func:`tailtune.weighting.class_weights`), like
-            ``F.cross_entropy(weight=...)``.
+            ``F.cross_entropy(weight=...)``, or a ``(K, C)`` table of per-row class weights (row ``i``
+            takes table row ``i mod K``: per-aspect weights, :func:`~tailtune.losses.cross_entropy.class_weight_rows`).
         label_smoothing: ``eps`` in ``[0, 1]``, as in ``F.cross_entropy``.
         ignore_index: target value to ignore.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (see :mod:`tailtune.losses._base`).
@@ -203,9 +205,7 @@ def softmax_focal_loss(
     sw = check_sample_weight(sample_weight, n, x)
     a = None
     if alpha is not None:
-        a = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
-        if a.shape != (c,):
-            raise ValueError(f"alpha must have shape ({c},), got {tuple(a.shape)}")
+        a = class_weight_rows(alpha, n, c, x, name="alpha")  # (C,) or per-row (N, C)
     return _fused.run(softmax_focal_kernel, x, (target, a, sw), (g, eps), ignore_index=ignore_index,
                       reduction=reduction, focus=_focus(g), smoothing=eps > 0)
 
@@ -317,7 +317,7 @@ def _check_alpha_sigmoid(alpha):
 
 
 class SoftmaxFocalLoss(LossModule):
-    """Module form of :func:`softmax_focal_loss`; ``alpha`` is a registered buffer.
+    """Module form of :func:`softmax_focal_loss`; ``alpha`` (``(C,)`` or a ``(K, C)`` table) is a registered buffer.
 
     ``forward(..., progress=None)`` with a scheduled gamma reuses the last progress seen
     (initially 0.0), so evaluation between training steps uses the current gamma.
@@ -328,11 +328,14 @@ class SoftmaxFocalLoss(LossModule):
         torch.Size([])
     """
 
+    #: takes a ``(K, C)`` class-weight table (per-aspect weights)
+    per_row_class_weights = True
+
     def __init__(self, *, gamma: GammaLike | Mapping = 2.0, alpha: Sequence[float] | torch.Tensor | None = None,
                  label_smoothing: float = 0.0, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self.gamma = as_gamma(gamma)
-        self.register_buffer("alpha", as_weight_tensor(alpha, name="alpha"))
+        self.register_buffer("alpha", as_class_weight_tensor(alpha, name="alpha"))
         self.label_smoothing = check_number(label_smoothing, name="label_smoothing", low=0.0, high=1.0)
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
             raise TypeError(f"ignore_index={ignore_index!r} must be an int")

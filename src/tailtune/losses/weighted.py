@@ -22,7 +22,7 @@ import warnings
 import torch
 
 from tailtune.losses._base import LossModule, as_weight_tensor, check_kind, check_number
-from tailtune.losses.cross_entropy import binary_cross_entropy, cross_entropy
+from tailtune.losses.cross_entropy import as_class_weight_tensor, binary_cross_entropy, cross_entropy
 from tailtune.losses.focal import as_gamma, sigmoid_focal_loss, softmax_focal_loss
 from tailtune.weighting.sample_weights import combine_sample_weights, confidence_weights, length_weights
 
@@ -47,6 +47,8 @@ def preset_sample_weights(logits: torch.Tensor, *, kind: str, lengths=None, leng
 
 class _PresetBase(LossModule):
     uses_lengths = True
+    #: softmax kinds take a ``(K, C)`` class-weight table (per-aspect weights)
+    per_row_class_weights = True
 
     def __init__(self, *, kind: str, length: bool, confidence: bool, min_weight: float, reduction: str) -> None:
         super().__init__(reduction=reduction)
@@ -81,7 +83,8 @@ class WeightedLoss(_PresetBase):
             pos_weight = [pos_weight]
         if pos_weight is not None and self.kind not in _SIGMOID:
             raise ValueError(f"pos_weight applies to binary/multilabel tasks, not kind={self.kind!r}")
-        self.register_buffer("weight", as_weight_tensor(weight, name="weight"))
+        weights = as_weight_tensor if self.kind in _SIGMOID else as_class_weight_tensor
+        self.register_buffer("weight", weights(weight, name="weight"))
         self.register_buffer("pos_weight", as_weight_tensor(pos_weight, name="pos_weight"))
         self.ignore_index = int(ignore_index)
 
@@ -113,7 +116,8 @@ class SentimentFocalLoss(_PresetBase):
                                             high_open=True)
         if alpha is not None and self.kind in _SIGMOID and isinstance(alpha, (int, float)):
             alpha = [float(alpha)]
-        self.register_buffer("alpha", as_weight_tensor(alpha, name="alpha"))
+        weights = as_weight_tensor if self.kind in _SIGMOID else as_class_weight_tensor
+        self.register_buffer("alpha", weights(alpha, name="alpha"))
         self.ignore_index = int(ignore_index)
         self._progress = 0.0
 

@@ -8,7 +8,9 @@ Contract: docs/architecture.md ("Metrics"); definitions: docs/evaluation.md.
 - calibration: :func:`expected_calibration_error`, :func:`reliability_diagram`, :func:`brier_score`,
   :func:`confidence_pairs`; :func:`hierarchy_violations` for multilabel hierarchies;
 - :func:`item_counts` / :func:`metric_from_counts`: macro-F1 recomputed exactly from per-item counts
-  (paired tests, out-of-bag checks).
+  (paired tests, out-of-bag checks);
+- label groups (``TaskSpec.groups``): ``classification_report`` adds ``groups`` and ``macro_f1@<group>``;
+  :func:`group_scores` names a ``groups`` table's scores (:mod:`tailtune.metrics.groups`).
 """
 
 from tailtune.metrics.calibration import (
@@ -20,6 +22,7 @@ from tailtune.metrics.calibration import (
 from tailtune.metrics.classification import classification_report, hierarchy_violations, macro_f1_score
 from tailtune.metrics.counts import item_counts, metric_from_counts
 from tailtune.metrics.decoding import decode, probabilities, sigmoid, softmax, to_3d
+from tailtune.metrics.groups import group_scores
 
 __all__ = [
     "brier_score",
@@ -27,6 +30,7 @@ __all__ = [
     "confidence_pairs",
     "decode",
     "expected_calibration_error",
+    "group_scores",
     "hierarchy_violations",
     "item_counts",
     "macro_f1_score",

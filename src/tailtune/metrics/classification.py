@@ -27,13 +27,17 @@ Definitions per kind (F1 = 2PR / (P + R); every ``0/0`` becomes ``zero_division`
     Per aspect: ``macro_f1`` = sentiment F1 averaged over the *polarity* classes only (absent
     excluded as a class, but every cell counts: predicting a polarity on an absent cell is a false
     positive of that polarity, predicting absent on a present cell a false negative); a polarity
-    that neither occurs nor is predicted in that aspect is left out of the average;
+    that neither occurs nor is predicted in that aspect is left out of the average (and of
+    ``macro_precision`` / ``macro_recall``, averaged the same way);
     ``detection_f1`` = F1 of "present" vs ``absent``; ``accuracy`` over all cells;
     ``present_accuracy`` over cells whose target is not absent. Top level: ``macro_f1`` = mean of
     the per-aspect ``macro_f1`` (the quantity tuning maximises); ``micro_f1``/``weighted_f1``
     pool all cells over the polarity classes; ``per_class`` pools cells per polarity (plus
     ``absent``); ``accuracy``, ``balanced_accuracy``, ``mcc`` and ``confusion_matrix`` pool all
     cells over the P + 1 classes; ``detection_f1`` pools presence decisions.
+Label groups (``TaskSpec.groups``, any kind but binary): ``groups: {name: {members, macro_precision,
+macro_recall, macro_f1, micro_f1, support[, hierarchy_violations]}}`` and ``macro_f1@<name>`` (and the
+other :data:`~tailtune.data.task.GROUP_METRICS`) at the top level (:mod:`tailtune.metrics.groups`).
 
 Example:
     >>> import numpy as np
@@ -64,6 +68,7 @@ from sklearn.metrics import (
 from tailtune.metrics._task import as_task
 from tailtune.metrics.calibration import brier_score, confidence_pairs, expected_calibration_error
 from tailtune.metrics.decoding import probabilities
+from tailtune.metrics.groups import add_group_metrics
 
 __all__ = ["classification_report", "hierarchy_violations", "macro_f1_score"]
 
@@ -206,10 +211,12 @@ def classification_report(
     kind = task.kind
     report: dict[str, Any] = {"n_samples": int(yt.shape[0])}
     if kind in ("binary", "multiclass"):
-        return _single_label_report(report, yt, yp, probs, task, zero_division)
-    if kind == "multilabel":
-        return _multilabel_report(report, yt, yp, probs, task, zero_division)
-    return _aspects_report(report, yt, yp, probs, task, zero_division)
+        report = _single_label_report(report, yt, yp, probs, task, zero_division)
+    elif kind == "multilabel":
+        report = _multilabel_report(report, yt, yp, probs, task, zero_division)
+    else:
+        report = _aspects_report(report, yt, yp, probs, task, zero_division)
+    return add_group_metrics(report, yt, yp, task, zero_division=zero_division)
 
 
 def _single_label_report(report: dict, yt, yp, probs, task, zero_division) -> dict[str, Any]:
@@ -274,14 +281,16 @@ def _aspect_entry(t, p, *, p_count: int, classes: list[str], zero_division) -> d
     absent = p_count
     used = [k for k in range(p_count) if (t == k).any() or (p == k).any()]
     if used:
-        _, _, f, _ = precision_recall_fscore_support(
+        prec, rec, f, _ = precision_recall_fscore_support(
             t, p, labels=used, average=None, zero_division=zero_division
         )
-        macro = _f(np.mean(f))
+        macro, macro_p, macro_r = _f(np.mean(f)), _f(np.mean(prec)), _f(np.mean(rec))
     else:  # the aspect is absent everywhere and never predicted present
-        macro = _f(zero_division)
+        macro = macro_p = macro_r = _f(zero_division)
     present = t != absent
     return {
+        "macro_precision": macro_p,
+        "macro_recall": macro_r,
         "macro_f1": macro,
         "detection_f1": _f(
             f1_score(present.astype(int), (p != absent).astype(int), zero_division=zero_division)

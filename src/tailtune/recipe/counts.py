@@ -5,7 +5,9 @@
 - binary: ``[negatives, positives]`` under the two label names;
 - multiclass: examples per class;
 - multilabel: positives per label (``num_examples`` gives the negatives: ``N - positives``);
-- aspects: examples per polarity with ``absent`` last, pooled over the aspects.
+- aspects: examples per polarity with ``absent`` last, pooled over the aspects; ``aspects`` and
+  ``cells`` (``(A, P + 1)``, aspect-major) hold the per-aspect counts the per-cell class weights
+  (``weighting.per_aspect: true``) use.
 
 Example:
     >>> ClassCounts.from_mapping({"ham": 870, "spam": 130}).as_dict()
@@ -37,10 +39,15 @@ class ClassCounts:
     names: tuple[str, ...]
     values: tuple[float, ...]
     num_examples: int | None = None
+    aspects: tuple[str, ...] = ()
+    cells: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.values):
             raise ValueError(f"ClassCounts: {len(self.names)} names but {len(self.values)} counts")
+        if self.cells is not None and (len(self.cells) != len(self.aspects)
+                                       or any(len(row) != len(self.names) for row in self.cells)):
+            raise ValueError(f"ClassCounts: cells must be {len(self.aspects)} aspects x {len(self.names)} classes")
 
     @classmethod
     def from_targets(cls, task: Any, targets: Any) -> ClassCounts:
@@ -48,10 +55,13 @@ class ClassCounts:
         kind = task_kind(task)
         y = np.asarray(targets)
         n = int(len(y))
+        if kind.per_aspect:
+            k = len(task.polarities) + 1
+            y = y.reshape(n, len(task.labels)).astype(int)
+            cells = [np.bincount(y[:, a], minlength=k) for a in range(len(task.labels))]
+            return cls.from_cells(task.labels, kind.weight_classes(task), cells, num_examples=n)
         if kind.name == "multilabel":
             values = y.reshape(n, -1).sum(axis=0)
-        elif kind.per_aspect:
-            values = np.bincount(y.reshape(-1).astype(int), minlength=len(task.polarities) + 1)
         else:
             values = np.bincount(y.reshape(-1).astype(int), minlength=len(task.labels))
         names = kind.weight_classes(task)
@@ -66,6 +76,31 @@ class ClassCounts:
         n = None if num_examples is None else int(num_examples)
         return cls(tuple(str(k) for k, _ in items), tuple(float(v) for _, v in items), n)
 
+    @classmethod
+    def from_cells(cls, aspects: Sequence[str], classes: Sequence[str], cells: Any, *,
+                   num_examples: float | None = None) -> ClassCounts:
+        """An aspect task's counts from its ``(A, P + 1)`` per-cell table (the pooled ``values`` are the
+        column sums)."""
+        table = np.asarray(cells, dtype=np.float64).reshape(len(aspects), len(classes))
+        return cls(tuple(str(c) for c in classes), tuple(float(v) for v in table.sum(axis=0)),
+                   None if num_examples is None else int(num_examples), tuple(str(a) for a in aspects),
+                   tuple(tuple(float(v) for v in row) for row in table))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClassCounts:
+        """The inverse of :meth:`to_dict` (a run's ``resolved.json`` ``counts``)."""
+        n = d.get("num_examples")
+        cells = d.get("per_cell")
+        if isinstance(cells, Mapping) and cells:
+            aspects = list(cells)
+            classes = list(next(iter(cells.values())))
+            return cls.from_cells(aspects, classes, [[cells[a][c] for c in classes] for a in aspects], num_examples=n)
+        return cls.from_mapping(dict(d.get("per_class") or {}), num_examples=n)
+
+    def cell_table(self) -> list[list[float]] | None:
+        """The ``(A, P + 1)`` per-cell counts as lists (``None`` when not an aspect task's counts)."""
+        return None if self.cells is None else [list(row) for row in self.cells]
+
     def as_dict(self) -> dict[str, float]:
         """``{class: count}`` in class order."""
         return dict(zip(self.names, self.values))
@@ -76,7 +111,10 @@ class ClassCounts:
         return [table[n] for n in names]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"per_class": self.as_dict(), "num_examples": self.num_examples}
+        out: dict[str, Any] = {"per_class": self.as_dict(), "num_examples": self.num_examples}
+        if self.cells is not None:
+            out["per_cell"] = {a: dict(zip(self.names, row)) for a, row in zip(self.aspects, self.cells)}
+        return out
 
     def require_num_examples(self, why: str) -> int:
         """``num_examples``, or a :class:`RecipeError` saying ``why`` it is needed and how to give it."""

@@ -12,6 +12,7 @@ from tailtune.data import LoadedData, load_dataset
 from tailtune.errors import RecipeError
 from tailtune.recipe.counts import ClassCounts
 from tailtune.recipe.schema import Recipe
+from tailtune.recipe.validation import task_with_groups
 
 __all__ = ["load_recipe_data", "train_counts"]
 
@@ -19,7 +20,7 @@ __all__ = ["load_recipe_data", "train_counts"]
 def _task_argument(recipe: Recipe) -> Any:
     """What ``load_dataset(task=...)`` gets: labels fix the label order (a partial spec); a kind alone
     is a kind name; nothing is inferred from the data."""
-    spec = {k: v for k, v in recipe.task.model_dump().items() if v is not None}
+    spec = {k: v for k, v in recipe.task.model_dump(exclude={"groups"}).items() if v is not None}
     if set(spec) - {"kind"}:
         return spec
     return spec.get("kind")
@@ -28,7 +29,8 @@ def _task_argument(recipe: Recipe) -> Any:
 def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = None, task: Any = None,
                      require: tuple[str, ...] = ("train", "validation")) -> LoadedData:
     """Load the recipe's data exactly as training does (columns, ``label_sep``, ``empty_text``,
-    ``unused_labels``, ``val_fraction`` and the split seed ``train.seed``).
+    ``unused_labels``, ``val_fraction`` and the split seed ``train.seed``); the loaded task carries
+    the recipe's ``task.groups``.
 
     Args:
         recipe: a validated recipe.
@@ -64,6 +66,10 @@ def load_recipe_data(recipe: Recipe, *, data_path: str | os.PathLike | None = No
         )
     if recipe.task.hierarchy and loaded.task.hierarchy is None and loaded.task.kind_info.multi_hot:
         loaded.task.hierarchy = dict(recipe.task.hierarchy)
+    groups = recipe.task.groups if task is None else (task.get("groups") if isinstance(task, dict)
+                                                       else getattr(task, "groups", None))
+    if groups:  # a run's task (task=) carries its own groups
+        loaded.task = task_with_groups(loaded.task, groups)
     for split in require:
         if split not in loaded.splits or len(loaded.splits[split]) == 0:
             raise RecipeError(f"data.path: {path} gives no {split!r} examples")

@@ -16,12 +16,14 @@ from typing import Any
 from tailtune.data.kinds import TaskKind, task_kind
 from tailtune.errors import RecipeError, did_you_mean
 from tailtune.recipe.schema import WeightingSection
+from tailtune.weighting.cells import parse_cell_key
 
 __all__ = [
     "AUXILIARY_LOSSES",
     "CLASS_WEIGHT_PARAMS",
     "check_overrides",
     "class_weight_slot",
+    "check_weighting",
     "class_weight_target",
     "no_class_weight_slot",
     "DATA_ARGS",
@@ -182,16 +184,59 @@ def no_class_weight_slot(key: str, ltype: str, spec, target: str) -> str:
             "(or use a class-weighted loss such as ce or focal)")
 
 
-def check_overrides(weighting: WeightingSection, classes: list[str], info: TaskKind, *, source: str | None = None) -> None:
-    """Every ``weighting.overrides`` key names one of ``classes`` (the task's weight classes).
+def check_overrides(weighting: WeightingSection, classes: list[str], info: TaskKind, *, source: str | None = None,
+                    aspects: list[str] | None = None) -> None:
+    """Every pooled ``weighting.overrides`` key names one of ``classes`` (the task's weight classes).
+
+    ``aspects`` (an aspect task's aspect names) lets the message say that a cell or aspect key needs
+    ``weighting.per_aspect: true``.
 
     Raises:
         RecipeError: naming the key, the closest class and the valid ones.
     """
+    prefix = f"{source}: " if source else ""
     for name in weighting.overrides:
-        if name not in classes:
-            what = "aspect class (polarity or 'absent')" if info.per_aspect else "label"
-            raise RecipeError(
-                (f"{source}: " if source else "") + f"weighting.overrides.{name}: {name!r} is not a {what}{did_you_mean(name, classes)}. "
-                f"Fix: use one of {', '.join(classes[:12])}" + (f", ... ({len(classes)} in all)" if len(classes) > 12 else "")
-            )
+        if name in classes:
+            continue
+        if aspects:
+            try:
+                parse_cell_key(name, aspects, classes)
+            except ValueError:
+                pass
+            else:
+                raise RecipeError(
+                    prefix + f"weighting.overrides.{name}: {name!r} names aspect cells, but the class weights are "
+                    f"pooled over the aspects (one per class: {', '.join(classes)}). Fix: set weighting.per_aspect: "
+                    "true for one weight per aspect x class cell, or use a class key"
+                )
+        what = "aspect class (polarity or 'absent')" if info.per_aspect else "label"
+        raise RecipeError(
+            prefix + f"weighting.overrides.{name}: {name!r} is not a {what}{did_you_mean(name, classes)}. "
+            f"Fix: use one of {', '.join(classes[:12])}" + (f", ... ({len(classes)} in all)" if len(classes) > 12 else "")
+        )
+
+
+def check_weighting(weighting: WeightingSection, task: Any, *, source: str | None = None) -> None:
+    """The ``weighting`` section against the data's task (a TaskSpec): ``per_aspect`` only for aspect
+    tasks, and every override key valid for the layout (pooled: a class; per aspect: a cell
+    ``aspect#class``, an aspect or a class, :mod:`tailtune.weighting.cells`).
+
+    Raises:
+        RecipeError: naming the field, the key, the closest valid key and the valid forms.
+    """
+    info = task_kind(task)
+    prefix = f"{source}: " if source else ""
+    classes = info.weight_classes(task)
+    if weighting.per_aspect and not info.per_aspect:
+        raise RecipeError(
+            prefix + f"weighting.per_aspect: true weighs aspect x class cells, for aspects tasks; this one is "
+            f"{info.name}. Fix: remove weighting.per_aspect"
+        )
+    if not weighting.per_aspect:
+        check_overrides(weighting, classes, info, source=source, aspects=list(task.labels) if info.per_aspect else None)
+        return
+    for key in weighting.overrides:
+        try:
+            parse_cell_key(key, list(task.labels), classes)
+        except ValueError as exc:
+            raise RecipeError(prefix + f"weighting.overrides.{key}: {exc}") from None

@@ -15,6 +15,10 @@ ones, then the overrides):
 
 - softmax kinds (multiclass; aspects over the polarities and ``absent``, counts pooled over the
   aspects): :func:`tailtune.weighting.class_weights`, overrides set last;
+- aspects with ``per_aspect: true``: every aspect x class cell (``absent`` included) weighed by its
+  own count, :func:`tailtune.weighting.aspect_class_weights`; the loss parts get the ``(A, P + 1)``
+  table (row ``a`` for the rows of aspect ``a`` in the training layer's ``(N * A, P + 1)`` view) and
+  must take one (``per_row_class_weights``: cross-entropy, focal and the sentiment presets);
 - sigmoid kinds: one positive-to-negative ratio per label, :func:`tailtune.weighting.pos_weight`
   (``neg / pos`` under ``inverse``; ``cap`` bounds it), multilabel overrides set a label's ratio.
   A binary task's two classes share ONE ratio, because binary cross-entropy's class weights are
@@ -50,7 +54,7 @@ from tailtune.recipe.io import as_recipe
 from tailtune.recipe.loss_args import (
     AUXILIARY_LOSSES,
     accepted_params,
-    check_overrides,
+    check_weighting,
     class_weight_slot,
     class_weight_target,
     data_arguments,
@@ -61,6 +65,7 @@ from tailtune.recipe.loss_args import (
     weighting_active,
 )
 from tailtune.recipe.schema import LossPart, Recipe, WeightingSection
+from tailtune.weighting.cells import cell_keys
 
 __all__ = [
     "ClassWeights",
@@ -90,6 +95,9 @@ class ClassWeights:
             override); multilabel each label's positive-to-negative ratio.
         pos_weight: sigmoid kinds: the positive-to-negative ratio per label the loss applies
             (binary: ``w_pos / w_neg``); ``None`` for softmax kinds.
+        per_aspect: per-cell weights of an aspect task: ``values`` is the ``(A, P + 1)`` table (one row
+            per entry of ``aspects``, one column per entry of ``classes``) and ``per_class`` is keyed
+            by cell (``aspect#class``).
     """
 
     apply_to: str
@@ -99,9 +107,11 @@ class ClassWeights:
     normalize: bool
     overrides: dict[str, float]
     classes: tuple[str, ...]
-    values: tuple[float, ...]
+    values: tuple[float, ...] | tuple[tuple[float, ...], ...]
     per_class: dict[str, float]
     pos_weight: dict[str, float] | None = None
+    per_aspect: bool = False
+    aspects: tuple[str, ...] = ()
 
     @property
     def effective(self) -> dict[str, float]:
@@ -109,13 +119,28 @@ class ClassWeights:
         (softmax kinds) or the positive-to-negative ratios (sigmoid kinds)."""
         return dict(self.pos_weight) if self.pos_weight is not None else dict(self.per_class)
 
+    @property
+    def per_cell(self) -> dict[str, dict[str, float]] | None:
+        """Per-cell weights as ``{aspect: {class: weight}}`` (``None`` when pooled)."""
+        if not self.per_aspect:
+            return None
+        return {a: dict(zip(self.classes, row)) for a, row in zip(self.aspects, self.values)}
+
+    def tensor_values(self) -> list:
+        """``values`` as the loss argument: a list (one per class) or, per cell, a list of rows."""
+        return [list(row) for row in self.values] if self.per_aspect else list(self.values)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "apply_to": self.apply_to, "scheme": self.scheme, "beta": self.beta, "cap": self.cap,
             "normalize": self.normalize, "overrides": dict(self.overrides), "per_class": dict(self.per_class),
             "pos_weight": None if self.pos_weight is None else dict(self.pos_weight),
-            "classes": list(self.classes), "values": list(self.values),
+            "classes": list(self.classes), "values": self.tensor_values(), "per_aspect": self.per_aspect,
         }
+        if self.per_aspect:
+            out["aspects"] = list(self.aspects)
+            out["per_cell"] = self.per_cell
+        return out
 
 
 @dataclass(frozen=True)
@@ -229,16 +254,36 @@ def _sigmoid_weights(w: WeightingSection, task: Any, counts: ClassCounts, info: 
     return values, per_class
 
 
+def _cell_weights(weighting: WeightingSection, task: Any, counts: ClassCounts) -> tuple[Any, dict[str, float]]:
+    """The ``(A, P + 1)`` per-cell weights of an aspect task and ``{aspect#class: weight}``."""
+    if counts.cells is None or list(counts.aspects) != list(task.labels):
+        raise RecipeError(
+            "weighting.per_aspect: per-cell class weights need the training counts per aspect "
+            "(ClassCounts.from_targets(task, targets) or ClassCounts.from_cells)"
+        )
+    classes = task_kind(task).weight_classes(task)
+    try:
+        table = weighting_fns.aspect_class_weights(
+            counts.cells, aspects=list(task.labels), classes=classes, scheme=weighting.scheme, beta=weighting.beta,
+            cap=weighting.cap, overrides=dict(weighting.overrides) or None, normalize=weighting.normalize,
+        )
+    except ValueError as exc:
+        raise RecipeError(f"weighting: {exc}") from exc
+    flat = table.reshape(-1).tolist()
+    return table, dict(zip(cell_keys(task.labels, classes), flat))
+
+
 def resolve_class_weights(weighting: WeightingSection, task: Any, counts: ClassCounts | None) -> ClassWeights | None:
     """The class weights of ``weighting`` for ``task`` and ``counts`` (``None``: no class weights).
 
     Raises:
-        RecipeError: an override names no class of the task, an ``apply_to`` the kind does not take,
-            or a scheme undefined for the counts (a class without examples), each naming the fix.
+        RecipeError: an override names no class of the task (no cell, with ``per_aspect``), an
+            ``apply_to`` the kind does not take, ``per_aspect`` for another kind, or a scheme undefined
+            for the counts (a class without examples), each naming the fix.
     """
     target = class_weight_target(weighting, task)
     info = task_kind(task)
-    check_overrides(weighting, info.weight_classes(task), info)
+    check_weighting(weighting, task)
     if target is None:
         return None
     counts = as_class_counts(counts, task)
@@ -250,6 +295,8 @@ def resolve_class_weights(weighting: WeightingSection, task: Any, counts: ClassC
         pos_weight = dict(zip(info.weighted_outputs(task), tensor.tolist()))
         if target == "alpha":
             tensor = tensor / (1.0 + tensor)
+    elif weighting.per_aspect:
+        tensor, per_class = _cell_weights(weighting, task, counts)
     else:
         names = info.weight_classes(task)
         try:
@@ -260,11 +307,13 @@ def resolve_class_weights(weighting: WeightingSection, task: Any, counts: ClassC
         except ValueError as exc:
             raise RecipeError(f"weighting: {exc}") from exc
         per_class = dict(zip(names, tensor.tolist()))
+    values = tuple(tuple(row) for row in tensor.tolist()) if weighting.per_aspect else tuple(tensor.tolist())
     return ClassWeights(
         apply_to=target, scheme=weighting.scheme, beta=float(weighting.beta), cap=weighting.cap,
         normalize=weighting.normalize, overrides={k: float(v) for k, v in weighting.overrides.items()},
-        classes=tuple(info.weighted_outputs(task)), values=tuple(tensor.tolist()), per_class=per_class,
-        pos_weight=pos_weight,
+        classes=tuple(info.weighted_outputs(task)), values=values, per_class=per_class,
+        pos_weight=pos_weight, per_aspect=bool(weighting.per_aspect),
+        aspects=tuple(task.labels) if weighting.per_aspect else (),
     )
 
 
@@ -327,7 +376,8 @@ def resolve_loss_part(key: str, part: LossPart, task: Any = None, counts: ClassC
         if target is not None and target in params:
             target = None  # the part's own value stands (lint reports the double weighting)
         if target is not None:
-            args[target] = list(class_weights.values)
+            _check_per_row(key, ltype, spec, class_weights)
+            args[target] = class_weights.tensor_values()
     return ResolvedLossPart(key, ltype, spec.name, float(part.weight), args, target, tuple(data))
 
 
@@ -340,6 +390,18 @@ def _unweighted_parts(loss: dict[str, ResolvedLossPart], cw: ClassWeights | None
             "it trains unweighted"
             for name, part in loss.items()
             if part.type not in AUXILIARY_LOSSES and class_weight_slot(loss_spec(part.loss, kind), cw.apply_to, kind) is None]
+
+
+def _check_per_row(key: str, ltype: str, spec, class_weights: ClassWeights) -> None:
+    """Per-cell weights go only to losses that take a class-weight table (``per_row_class_weights``)."""
+    if class_weights.per_aspect and not getattr(spec.factory, "per_row_class_weights", False):
+        takers = [n for n in registry().available(kind="aspects")
+                  if getattr(registry().spec(n, kind="aspects").factory, "per_row_class_weights", False)]
+        raise RecipeError(
+            f"loss.{key} ({ltype}) takes one class-weight vector, but weighting.per_aspect: true gives one per "
+            f"aspect. Fix: set weighting.per_aspect: false (pooled weights), weighting.apply_to: none, or use a "
+            f"loss that takes per-aspect weights ({', '.join(sorted(takers))})"
+        )
 
 
 # ------------------------------------------------------------------------------------- resolve
@@ -365,7 +427,7 @@ def resolve(recipe: Recipe | Mapping[str, Any], task: Any = None, counts: ClassC
     notes = []
     if spec_task is not None and counts is None and weighting_active(recipe.weighting):
         info = task_kind(spec_task)
-        check_overrides(recipe.weighting, info.weight_classes(spec_task), info)
+        check_weighting(recipe.weighting, spec_task)
         class_weight_target(recipe.weighting, info)
         notes.append("class weights unresolved: no training counts")
     elif spec_task is not None:

@@ -43,8 +43,8 @@ from pydantic import (
 
 from tailtune.data.kinds import KINDS as TASK_KINDS
 from tailtune.data.kinds import task_kind
-from tailtune.data.task import hierarchy_cycle
-from tailtune.errors import did_you_mean
+from tailtune.data.task import GROUP_METRICS, check_groups, group_metric, hierarchy_cycle, split_group_metric
+from tailtune.errors import DataError, did_you_mean
 from tailtune.recipe.overrides import normalise_loss
 from tailtune.weighting.schemes import DEFAULT_BETA, DEFAULT_MIN_WEIGHT, SCHEMES
 
@@ -81,6 +81,22 @@ class TaskSection(_Section):
     labels: list[str] | None = None
     polarities: list[str] | None = None
     hierarchy: dict[str, str] | None = None
+    #: named label groups ``{group: [label, ...]}`` (aspects: groups of aspects), scored on their own
+    groups: dict[str, list[str]] | None = None
+
+    @model_validator(mode="after")
+    def _groups(self) -> TaskSection:
+        if not self.groups:
+            self.groups = None
+            return self
+        if self.kind is not None and task_kind(self.kind).is_binary:
+            raise ValueError("groups are for multiclass, multilabel and aspects tasks, not binary; remove task.groups")
+        try:  # TaskSpec's rule; the members are checked here when task.labels is given, else against the data
+            self.groups = check_groups(self.groups, list(self.labels) if self.labels else None,
+                                       what="aspect" if self.kind == "aspects" else "label")
+        except DataError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _kind_specific(self) -> TaskSection:
@@ -224,7 +240,13 @@ class LossPart(BaseModel):
 
 
 class WeightingSection(_Section):
-    """``weighting``: the one owner of class weights (see :func:`tailtune.weighting.class_weights`)."""
+    """``weighting``: the one owner of class weights (see :func:`tailtune.weighting.class_weights`).
+
+    ``per_aspect`` (aspects tasks): ``false`` (default) pools the polarities over the aspects, one
+    weight per polarity and ``absent``, as recipes before it trained; ``true`` weighs every
+    aspect x class cell by its own count (:func:`tailtune.weighting.aspect_class_weights`; override
+    keys ``aspect#class``, ``aspect`` or ``class``).
+    """
 
     scheme: Literal[SCHEMES] = "uniform"
     beta: Annotated[Number, Field(ge=0, lt=1)] = DEFAULT_BETA
@@ -232,6 +254,7 @@ class WeightingSection(_Section):
     overrides: dict[str, Annotated[Number, Field(ge=0)]] = Field(default_factory=dict)
     apply_to: Literal["auto", "alpha", "weight", "pos_weight", "none"] = "auto"
     normalize: bool = True
+    per_aspect: bool = False
 
 
 class SampleWeightingSection(_Section):
@@ -308,11 +331,30 @@ class TrainSection(_Section):
 
 
 class EarlyStoppingSection(_Section):
-    """``early_stopping``: watch a validation metric; ``patience: 0`` disables stopping."""
+    """``early_stopping``: watch a validation metric; ``patience: 0`` disables stopping.
 
-    metric: Literal[STOP_METRICS] = "macro_f1"
+    ``metric`` is one of :data:`STOP_METRICS` or a label group's metric ``<metric>@<group>``
+    (``macro_f1@primary``; the metrics of :data:`tailtune.data.task.GROUP_METRICS`, the group one of
+    ``task.groups``).
+    """
+
+    metric: str = "macro_f1"
     patience: Annotated[Int, Field(ge=0)] = 3
     min_delta: Annotated[Number, Field(ge=0)] = 0.0
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        metric, group = split_group_metric(value)
+        if group is None and metric in STOP_METRICS:
+            return value
+        if group is not None and metric in GROUP_METRICS and group:
+            return value
+        choices = [*STOP_METRICS, *(group_metric(m, "<group>") for m in GROUP_METRICS)]
+        raise ValueError(
+            f"not allowed{did_you_mean(metric, [*STOP_METRICS, *GROUP_METRICS])}. Fix: use one of "
+            f"{', '.join(choices)} (<group>: a name of task.groups)"
+        )
 
     @property
     def greater_is_better(self) -> bool:
@@ -371,12 +413,29 @@ class Recipe(_Section):
         return value
 
     @model_validator(mode="after")
+    def _stop_group(self) -> Recipe:
+        _, group = split_group_metric(self.early_stopping.metric)
+        if group is not None and group not in (self.task.groups or {}):
+            declared = ", ".join(self.task.groups or {}) or "none"
+            raise ValueError(
+                f"early_stopping.metric {self.early_stopping.metric!r} watches group {group!r}, but task.groups "
+                f"declares {declared}{did_you_mean(group, list(self.task.groups or {}))}; add "
+                f"task.groups: {{{group}: [label, ...]}} or watch a plain metric (macro_f1)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _cross_checks(self) -> Recipe:
         kind = self.task.kind
         if self.train.group_by_length and self.sampler == "class_balanced":
             raise ValueError(
                 "train.group_by_length and sampler 'class_balanced' both choose the training batches; "
                 "keep one: set train.group_by_length: false or sampler: none"
+            )
+        if self.weighting.per_aspect and kind is not None and not task_kind(kind).per_aspect:
+            raise ValueError(
+                f"weighting.per_aspect weighs aspect x class cells, for kind 'aspects' only, not {kind!r}; "
+                "remove weighting.per_aspect"
             )
         if self.weighting.apply_to == "pos_weight" and kind is not None and not task_kind(kind).sigmoid:
             raise ValueError(

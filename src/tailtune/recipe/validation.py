@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from tailtune.data.kinds import task_kind
-from tailtune.errors import RecipeError, did_you_mean
+from tailtune.errors import DataError, RecipeError, did_you_mean
 from tailtune.recipe.loss_args import (
     AUXILIARY_LOSSES,
     CLASS_WEIGHT_PARAMS,
     TRAINER_PARAMS,
     accepted_params,
-    check_overrides,
+    check_weighting,
     class_weight_slot,
     class_weight_target,
     data_arguments,
@@ -25,7 +25,7 @@ from tailtune.recipe.loss_args import (
 from tailtune.recipe.loss_args import registry as loss_registry
 from tailtune.recipe.schema import Recipe
 
-__all__ = ["CLASS_WEIGHT_PARAMS", "TRAINER_PARAMS", "check_losses", "validate_against_task"]
+__all__ = ["CLASS_WEIGHT_PARAMS", "TRAINER_PARAMS", "check_losses", "task_with_groups", "validate_against_task"]
 
 
 def check_losses(recipe: Recipe, *, kind: str | None = None, task: Any = None, source: str = "recipe") -> None:
@@ -122,7 +122,8 @@ def _check_own_class_weight(recipe: Recipe, key: str, name: str, spec, params: d
 def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") -> None:
     """Check the recipe against the data's :class:`~tailtune.data.TaskSpec` (before any model loads).
 
-    Checks: ``task.kind``/``labels``/``polarities``/``hierarchy`` agree with the data; class
+    Checks: ``task.kind``/``labels``/``polarities``/``hierarchy`` agree with the data, ``task.groups``
+    name its labels (aspects: its aspects); class
     ``weighting.overrides`` name real classes (labels; for aspects the polarities or ``absent``);
     ``apply_to: pos_weight`` only for binary/multilabel; every loss part exists for the task kind and
     accepts its parameters.
@@ -159,13 +160,28 @@ def validate_against_task(recipe: Recipe, task: Any, *, source: str = "recipe") 
                         f"{source}: task.hierarchy names {name!r}, which is not a label"
                         f"{did_you_mean(name, labels)}. Fix: use label names from the data ({_preview(labels)})"
                     )
-    check_overrides(recipe.weighting, info.weight_classes(task), info, source=source)
+    if rt.groups:
+        task_with_groups(task, rt.groups, source=source)
+    check_weighting(recipe.weighting, task, source=source)
     if recipe.weighting.apply_to == "pos_weight" and not info.sigmoid:
         raise RecipeError(
             f"{source}: weighting.apply_to = 'pos_weight' is for binary/multilabel tasks, not {kind!r}. "
             "Fix: use 'weight', 'alpha' or 'auto'"
         )
     check_losses(recipe, kind=kind, task=task, source=source)
+
+
+def task_with_groups(task: Any, groups: dict[str, list[str]], *, source: str = "recipe") -> Any:
+    """``task`` (a TaskSpec) with the recipe's ``task.groups``, checked against its labels.
+
+    Raises:
+        RecipeError: ``task.groups`` names a label (aspect) the data does not have (with the closest),
+            or the task is binary.
+    """
+    try:
+        return task.with_groups(groups)
+    except DataError as exc:
+        raise RecipeError(f"{source}: task.groups: {exc}. Fix: list label names of the data in each group") from None
 
 
 def _preview(names: list[str], n: int = 12) -> str:

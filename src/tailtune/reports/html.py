@@ -1,10 +1,12 @@
 """``report.html``: one self-contained page per run (inline CSS, inline PNG plots, no script, no CDN).
 
 Sections: summary, diagnostics (history rules + recipe lint), class distribution, loss components
-and gap per epoch (with the epoch table), per-class precision/recall/F1 against a baseline,
+and gap per epoch (with the epoch table), per-class precision/recall/F1 against a baseline, per
+aspect (aspect tasks) and per label group (``task.groups``; both :mod:`tailtune.reports.breakdown`),
 confusion matrix, precision-recall curves, reliability diagram, thresholds (``postprocess.json``)
 and the recipe. Sections whose inputs are missing (no predictions, no eval.json) say so instead of
-disappearing, so a report of a killed run still renders.
+disappearing, so a report of a killed run still renders; the per-aspect and label-group sections
+(:data:`OPTIONAL_SECTIONS`) appear only for runs that have aspects or groups.
 
 Example:
     >>> write_report("runs/reuters-focal", baseline="runs/reuters-ce")  # doctest: +SKIP
@@ -20,6 +22,8 @@ from typing import Any
 
 from tailtune.diagnostics import epoch_table, lint_recipe, load_run, run_rules
 from tailtune.diagnostics.rundata import RunData, _num
+from tailtune.recipe.counts import ClassCounts
+from tailtune.reports.breakdown import aspect_tables, cell_weight_table, group_rows
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_text
 from tailtune.utils.rundir import TRAIN_EVAL_MAX
@@ -82,6 +86,33 @@ def _distribution(run: RunData, labels: list[str]) -> tuple[dict[str, dict[str, 
     return series, note
 
 
+def _lint(run: RunData) -> list:
+    """The recipe lint with the run's training counts (``resolved.json``: an aspect task's per-cell
+    counts too, so per-cell weights are checked as trained; else the history's per-class counts)."""
+    if not run.recipe:
+        return []
+    counts = (run.extra.get("resolved") or {}).get("counts")
+    class_counts = ClassCounts.from_dict(counts) if isinstance(counts, dict) and counts.get("per_class") else None
+    try:
+        if class_counts is not None:
+            return lint_recipe(run.recipe, class_counts=class_counts, num_examples=class_counts.num_examples)
+        return lint_recipe(run.recipe, class_counts=run.class_counts, num_examples=run.extra.get("n_train"))
+    except (TypeError, ValueError):
+        return []
+
+
+#: sections only runs that have them show (after "Per class"): aspect tasks, ``task.groups``
+OPTIONAL_SECTIONS = (("per-aspect", "Per aspect"), ("groups", "Label groups"))
+
+
+def _sections(aspects: dict | None, groups: list) -> tuple:
+    """The navigation: :data:`SECTIONS`, with the per-aspect and label-group sections when the run has them."""
+    shown = {"per-aspect": aspects is not None, "groups": bool(groups)}
+    extra = tuple(s for s in OPTIONAL_SECTIONS if shown[s[0]])
+    at = [s[0] for s in SECTIONS].index("per-class") + 1
+    return SECTIONS[:at] + extra + SECTIONS[at:]
+
+
 def _class_order(run: RunData, labels: list[str]) -> list[str]:
     counts = run.class_counts or {}
     if counts and all(lab in counts for lab in labels):
@@ -99,36 +130,8 @@ def _bias_rows(run: RunData, labels: list[str], biases) -> list[dict]:
     return [{"label": n, "bias": b} for n, b in zip(labels, biases)]
 
 
-def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, Any]:
-    """Everything the template renders (plots as data URIs); exposed for tests and custom templates."""
-    from tailtune import __version__
-    from tailtune.reports import plots
-    from tailtune.reports.predictions import prediction_view
-
-    split = _split(run)
-    rep = _report_of(run, split)
-    base_rep = _report_of(baseline, _split(baseline)) if baseline is not None else None
-    labels = run.labels or list(rep.get("per_class") or {})
-    n_aspects = len(run.labels) if run.kind == "aspects" else None
-    if run.kind == "aspects" and rep.get("per_class"):
-        labels = list(rep["per_class"])  # the polarity classes (absent last), pooled over the aspects
-    table = epoch_table(run)
-    base_table = epoch_table(baseline) if baseline is not None else None
-    findings = run_rules(run, min_severity="ok")
-    lint = []
-    if run.recipe:
-        try:
-            lint = lint_recipe(run.recipe, class_counts=run.class_counts, num_examples=run.extra.get("n_train"))
-        except (TypeError, ValueError):
-            lint = []
-    problems = [f for f in findings + lint if f.is_problem]
-
-    recipe = run.recipe or {}
-    loss = recipe.get("loss") or {}
-    loss_desc = ", ".join(
-        f"{k} ×{(v or {}).get('weight', 1)}" + (f" (γ={(v or {}).get('gamma')})" if isinstance(v, dict) and "gamma" in v else "")
-        for k, v in (loss.items() if isinstance(loss, dict) else [])
-    )
+def _cards(run: RunData, rep: dict, base_rep: dict | None, split: str | None, table: list, problems: list) -> list[dict]:
+    """The summary cards: macro-F1 and accuracy (vs the baseline), best epoch, gap, warnings."""
     best = next((r for r in table if r["best"]), None)
     cards = []
     for key, title in (("macro_f1", "macro-F1"), ("accuracy", "accuracy")):
@@ -143,24 +146,19 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
                   "delta": None, "sub": best["label"] if best and best["label"] else ""})
     cards.append({"title": "warnings", "value": str(len(problems)), "delta": None,
                   "sub": "errors: " + str(sum(f.severity == "error" for f in problems))})
+    return cards
 
-    series, dist_note = _distribution(run, labels)
-    dist_labels = _class_order(run, list(next(iter(series.values()))) if series else labels)
-    dist_plot = plots.class_distribution(dist_labels, series) if series else None
-    from tailtune.diagnostics.weights import imbalance_ratio
 
-    ratio = imbalance_ratio(series[next(iter(series))])[0] if series else None
-
-    curves = plots.training_curves(table, baseline_table=base_table) if table else None
-
+def _per_class_rows(run: RunData, rep: dict, base_rep: dict | None) -> tuple[list[dict], list[str]]:
+    """The per-class table's rows (training count, class weight, P/R/F1 and their change) and label order."""
     per_class = rep.get("per_class") or {}
     base_pc = (base_rep or {}).get("per_class") or {}
     pc_labels = _class_order(run, list(per_class))
-    pc_rows = []
+    rows = []
     for lab in pc_labels:
         m = per_class[lab]
         b = base_pc.get(lab) or {}
-        pc_rows.append({
+        rows.append({
             "label": lab,
             "train": (run.class_counts or {}).get(lab),
             "weight": (run.class_weights or {}).get(lab),
@@ -169,75 +167,109 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
             **{f"d_{k}": (_num(m.get(k)) - _num(b.get(k))) if _num(b.get(k)) is not None and _num(m.get(k)) is not None else None
                for k in ("precision", "recall", "f1")},
         })
-    pc_plot = plots.per_class_bars(pc_labels, per_class, base_pc or None) if per_class else None
+    return rows, pc_labels
+
+
+def _prediction_context(run: RunData) -> dict[str, Any]:
+    """Confusion matrix (or the multi-label 2x2 rows), PR curves and reliability of the saved predictions."""
+    from tailtune.reports import plots
+    from tailtune.reports.predictions import prediction_view
 
     pred_split = next((s for s in ("test", "validation") if run.predictions(s) is not None), None)
-    confusion_plot = pr_plot = rel_plot = None
-    ap: dict[str, float] = {}
-    ml_rows: list[dict] = []
-    ece = ece_cal = None
-    if pred_split and run.task:
-        logits, targets = run.predictions(pred_split)
-        view = prediction_view(logits, targets, run.task, run.postprocess)
-        if view.confusion is not None:
-            confusion_plot = plots.confusion(view.confusion, view.labels)
-        else:
-            import numpy as np
+    out: dict[str, Any] = {"pred_split": pred_split, "confusion_plot": None, "pr_plot": None, "rel_plot": None,
+                           "ap": {}, "ml_rows": [], "ece": None, "ece_cal": None}
+    if not (pred_split and run.task):
+        return out
+    logits, targets = run.predictions(pred_split)
+    view = prediction_view(logits, targets, run.task, run.postprocess)
+    if view.confusion is not None:
+        out["confusion_plot"] = plots.confusion(view.confusion, view.labels)
+    else:
+        import numpy as np
 
-            yt, yp = view.y_true, view.y_pred
-            for i, lab in enumerate(view.labels):
-                ml_rows.append({"label": lab, "tp": int(np.sum((yt[:, i] == 1) & (yp[:, i] == 1))),
-                                "fp": int(np.sum((yt[:, i] == 0) & (yp[:, i] == 1))),
-                                "fn": int(np.sum((yt[:, i] == 1) & (yp[:, i] == 0))), "pos": int(yt[:, i].sum())})
-        pr_plot, ap = plots.pr_curves(view.scores, view.onehot, view.labels)
-        rel_plot = plots.reliability(view.reliability, view.reliability_calibrated)
-        ece = view.reliability.ece
-        ece_cal = view.reliability_calibrated.ece if view.reliability_calibrated else None
+        yt, yp = view.y_true, view.y_pred
+        for i, lab in enumerate(view.labels):
+            out["ml_rows"].append({"label": lab, "tp": int(np.sum((yt[:, i] == 1) & (yp[:, i] == 1))),
+                                   "fp": int(np.sum((yt[:, i] == 0) & (yp[:, i] == 1))),
+                                   "fn": int(np.sum((yt[:, i] == 1) & (yp[:, i] == 0))), "pos": int(yt[:, i].sum())})
+    out["pr_plot"], out["ap"] = plots.pr_curves(view.scores, view.onehot, view.labels)
+    out["rel_plot"] = plots.reliability(view.reliability, view.reliability_calibrated)
+    out["ece"] = view.reliability.ece
+    out["ece_cal"] = view.reliability_calibrated.ece if view.reliability_calibrated else None
+    return out
 
+
+def _rule_rows(run: RunData, labels: list[str]) -> tuple[list[dict], list[dict]]:
+    """``postprocess.json`` as rows: decision thresholds and logit biases."""
     pp = run.postprocess or {}
-    thr_rows = []
-    thresholds = pp.get("thresholds")
-    biases = pp.get("biases")
+    thresholds, biases = pp.get("thresholds"), pp.get("biases")
     names = labels if run.kind != "binary" else labels[1:]
-    if isinstance(thresholds, list):
-        thr_rows = [{"label": n, "threshold": t} for n, t in zip(names, thresholds)]
+    thr_rows = [{"label": n, "threshold": t} for n, t in zip(names, thresholds)] if isinstance(thresholds, list) else []
     bias_rows = _bias_rows(run, labels, biases)
+    return thr_rows, bias_rows
+
+
+def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, Any]:
+    """Everything the template renders (plots as data URIs); exposed for tests and custom templates."""
     import yaml
 
+    from tailtune import __version__
+    from tailtune.diagnostics.weights import imbalance_ratio
+    from tailtune.reports import plots
     from tailtune.reports.fit_section import SECTION as FIT_SECTION
     from tailtune.reports.fit_section import fit_context
 
+    split = _split(run)
+    rep = _report_of(run, split)
+    base_rep = _report_of(baseline, _split(baseline)) if baseline is not None else None
+    labels = run.labels or list(rep.get("per_class") or {})
+    n_aspects = len(run.labels) if run.kind == "aspects" else None
+    if run.kind == "aspects" and rep.get("per_class"):
+        labels = list(rep["per_class"])  # the polarity classes (absent last), pooled over the aspects
+    table = epoch_table(run)
+    findings = run_rules(run, min_severity="ok")
+    lint = _lint(run)
+    problems = [f for f in findings + lint if f.is_problem]
+    recipe = run.recipe or {}
+    loss = recipe.get("loss") or {}
+    loss_desc = ", ".join(
+        f"{k} ×{(v or {}).get('weight', 1)}" + (f" (γ={(v or {}).get('gamma')})" if isinstance(v, dict) and "gamma" in v else "")
+        for k, v in (loss.items() if isinstance(loss, dict) else [])
+    )
+    series, dist_note = _distribution(run, labels)
+    dist_labels = _class_order(run, list(next(iter(series.values()))) if series else labels)
+    pc_rows, pc_labels = _per_class_rows(run, rep, base_rep)
+    per_class, base_pc = rep.get("per_class") or {}, (base_rep or {}).get("per_class") or {}
+    aspects, groups = aspect_tables(rep, base_rep, run.extra.get("resolved")), group_rows(rep, base_rep)
+    thr_rows, bias_rows = _rule_rows(run, labels)
+    sections = _sections(aspects, groups)
     fit = fit_context(run.path)  # a `tailtune fit` folder: "How this model was chosen"
     return {
         "title": f"tailtune report · {run.name}",
-        "sections": (SECTIONS[:1] + (FIT_SECTION,) + SECTIONS[1:]) if fit else SECTIONS,
+        "sections": (sections[:1] + (FIT_SECTION,) + sections[1:]) if fit else sections,
         "fit": fit,
+        "aspects": aspects,
+        "groups": groups,
         "run": {"name": run.name, "path": str(run.path) if run.path else "", "kind": run.kind or "unknown",
                 "n_labels": len(labels), "n_aspects": n_aspects, "seed": run.seed, "model": (recipe.get("model") or {}).get("name"),
                 "loss": loss_desc, "version": recipe.get("tailtune_version") or __version__, "split": split},
         "baseline": {"name": baseline.name, "path": str(baseline.path) if baseline.path else ""} if baseline else None,
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cards": cards,
+        "cards": _cards(run, rep, base_rep, split, table, problems),
         "findings": findings,
         "lint": lint,
-        "dist_plot": dist_plot,
+        "dist_plot": plots.class_distribution(dist_labels, series) if series else None,
         "dist_note": dist_note,
-        "imbalance": ratio,
-        "curves": curves,
+        "imbalance": imbalance_ratio(series[next(iter(series))])[0] if series else None,
+        "curves": plots.training_curves(table, baseline_table=epoch_table(baseline) if baseline is not None else None)
+        if table else None,
         "epochs": table,
         "parts": sorted({p for r in table for p in r["loss_parts"]}),
         "pc_rows": pc_rows,
-        "pc_plot": pc_plot,
+        "pc_plot": plots.per_class_bars(pc_labels, per_class, base_pc or None) if per_class else None,
         "has_baseline": baseline is not None and bool(base_pc),
-        "pred_split": pred_split,
-        "confusion_plot": confusion_plot,
-        "ml_rows": ml_rows,
-        "pr_plot": pr_plot,
-        "ap": ap,
-        "rel_plot": rel_plot,
-        "ece": ece,
-        "ece_cal": ece_cal,
-        "pp": pp,
+        **_prediction_context(run),
+        "pp": run.postprocess or {},
         "thr_rows": thr_rows,
         "bias_rows": bias_rows,
         "recipe_yaml": yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True) if recipe else "",
@@ -257,8 +289,8 @@ def _arg_text(value: Any) -> str:
 
 def trained_table(resolved: dict | None) -> dict | None:
     """``resolved.json`` as the report's "what actually trained" rows (``None`` for a run without it):
-    each loss part with every argument, the class weights per class and where they went, the sampler
-    and the sample weighting."""
+    each loss part with every argument, the class weights per class (per-aspect weights: also as an
+    aspect x class matrix, ``cells``) and where they went, the sampler and the sample weighting."""
     if not isinstance(resolved, dict):
         return None
     parts = []
@@ -274,7 +306,8 @@ def trained_table(resolved: dict | None) -> dict | None:
     classes = [{"label": k, "weight": v, "pos_weight": pos_weight.get(k)} for k, v in (cw.get("per_class") or {}).items()]
     sw = resolved.get("sample_weighting") or {}
     return {
-        "parts": parts, "classes": classes, "apply_to": cw.get("apply_to"), "scheme": cw.get("scheme"),
+        "parts": parts, "classes": classes, "cells": cell_weight_table(resolved),
+        "apply_to": cw.get("apply_to"), "scheme": cw.get("scheme"),
         "has_pos_weight": bool(pos_weight),
         "sampler": resolved.get("sampler"),
         "sample_weighting": ", ".join(k for k in ("length", "confidence") if sw.get(k)) or "none",

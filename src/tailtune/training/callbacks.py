@@ -11,12 +11,15 @@ import math
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from tailtune.data.task import split_group_metric
+
 __all__ = ["EarlyStopping", "RichProgressCallback", "metric_greater_is_better"]
 
 
 def metric_greater_is_better(metric: str) -> bool:
-    """Scores (``macro_f1``, ``accuracy``...) are maximised; anything ending in ``loss`` is minimised."""
-    return not metric.endswith("loss")
+    """Scores (``macro_f1``, ``accuracy``, a label group's ``macro_f1@primary``...) are maximised;
+    anything ending in ``loss`` is minimised (a group named ``loss`` does not count)."""
+    return not split_group_metric(metric)[0].endswith("loss")
 
 
 class EarlyStopping(TrainerCallback, ExportableState):
@@ -27,7 +30,8 @@ class EarlyStopping(TrainerCallback, ExportableState):
     the best weights is done by the Trainer (``load_best_model_at_end``) on the same metric.
 
     Args:
-        metric: key of the validation report, e.g. ``"macro_f1"`` or ``"loss"``.
+        metric: key of the validation report, e.g. ``"macro_f1"``, ``"loss"`` or a label group's
+            ``"macro_f1@primary"`` (the trainer passes every ``<metric>@<group>`` of ``task.groups``).
         patience: evaluations without improvement before stopping; ``None`` never stops early.
         min_delta: an improvement must exceed this much.
         greater_is_better: default from :func:`metric_greater_is_better`.

@@ -44,7 +44,7 @@ __all__ = ["lint_prepared", "train"]
 def lint_prepared(prepared: PreparedRun) -> list[Finding]:
     """:func:`~tailtune.diagnostics.lint.lint_recipe` of a prepared run, with its training counts."""
     counts = prepared.counts
-    return lint_recipe(prepared.recipe, class_counts=counts.as_dict(), num_examples=counts.num_examples,
+    return lint_recipe(prepared.recipe, class_counts=counts, num_examples=counts.num_examples,
                        task=prepared.task)
 
 

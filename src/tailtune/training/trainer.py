@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from tailtune.metrics.groups import group_scores
 from tailtune.training import fast_step
 from tailtune.training.callbacks import EarlyStopping
 from tailtune.training.collate import LABEL_KEY, WEIGHT_KEY, LabelCollator
@@ -415,7 +416,8 @@ class TailtuneTrainer(Trainer):
         val_rec = self._split_record(val_losses, val_report)
 
         metrics: dict[str, float] = {}
-        for key in ("loss", "accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "mcc"):
+        groups = tuple(group_scores(val_rec.get("groups") or {}))  # macro_f1@<group>, ... (task.groups)
+        for key in ("loss", "accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "mcc", *groups):
             if isinstance(val_rec.get(key), (int, float)):
                 metrics[f"eval_{key}"] = float(val_rec[key])
             if isinstance(train_rec.get(key), (int, float)):

@@ -196,6 +196,78 @@ def _raw_weights(n: torch.Tensor, auto: torch.Tensor, *, scheme: str, beta: floa
     return (1.0 - beta) / -torch.expm1(safe * math.log(beta))
 
 
+def aspect_class_weights(
+    cell_counts,
+    *,
+    aspects: Sequence[str],
+    classes: Sequence[str],
+    scheme: str,
+    beta: float = DEFAULT_BETA,
+    cap: float | None = None,
+    overrides: Mapping[str, float] | None = None,
+    normalize: bool = True,
+) -> torch.Tensor:
+    """Per-cell class weights of an aspect task: every (aspect, class) cell is a class of its own.
+
+    The cells (``absent`` included: it is a class of each aspect, as in the pooled weights) go through
+    :func:`class_weights` as ``A * (P + 1)`` classes named ``aspect#class``: the scheme weighs each
+    cell by its own count, ``cap`` bounds every automatic weight to ``cap`` times the smallest (that of
+    the most frequent cell, usually an aspect's ``absent``), ``normalize`` gives the automatic weights
+    mean 1 over the cells, and ``overrides`` (keys of :mod:`tailtune.weighting.cells`: a cell, an
+    aspect or a class for every aspect; the most specific wins) are set last, exactly as given.
+
+    A cell without training examples (an aspect never ``negative`` in train) takes no part in the
+    scheme and gets the largest automatic weight unless overridden: no training target uses it (only
+    label smoothing's sum over classes reads it), and refusing the whole recipe for it would help no one.
+
+    Args:
+        cell_counts: ``(A, P + 1)`` training examples per cell (aspect-major, ``absent`` last).
+        aspects, classes: the names of the rows and columns (classes: polarities + ``absent``).
+        scheme, beta, cap, normalize: as in :func:`class_weights`.
+        overrides: ``{key: weight}`` (see :func:`tailtune.weighting.cells.cell_overrides`).
+
+    Returns:
+        ``torch.float32`` tensor of shape ``(A, P + 1)``.
+
+    Raises:
+        ValueError: the shape does not match the names, an unknown override key (naming the closest),
+            a bad scheme, beta, cap or weight.
+
+    Example:
+        >>> w = aspect_class_weights([[90, 10], [50, 50]], aspects=["food", "menu"], classes=["pos", "absent"],
+        ...                          scheme="inverse", normalize=False, overrides={"menu#pos": 3.0})
+        >>> w
+        tensor([[ 2.2222, 20.0000],
+                [ 3.0000,  4.0000]])
+
+    Relations:
+        One aspect (A = 1) gives exactly :func:`class_weights` of its counts; ``scheme: uniform`` gives
+        ones (then the overrides).
+    """
+    from tailtune.weighting.cells import cell_keys, cell_overrides
+
+    aspects, classes = [str(a) for a in aspects], [str(c) for c in classes]
+    table = _as_float64(torch.as_tensor(cell_counts, dtype=torch.float64).reshape(-1), name="cell_counts")
+    if table.numel() != len(aspects) * len(classes):
+        raise ValueError(f"cell_counts has {table.numel()} cells, expected {len(aspects)} aspects x {len(classes)} classes")
+    num_classes = len(classes)
+    fixed = {a * num_classes + c: w for (a, c), w in cell_overrides(overrides, aspects, classes).items()}
+    names = cell_keys(aspects, classes)
+    empty = [i for i in range(table.numel()) if table[i] == 0 and i not in fixed]
+    if scheme != "uniform" and empty and len(empty) + len(fixed) < table.numel():
+        kept = [i for i in range(table.numel()) if i not in empty]
+        sub = class_weights(table[kept], scheme=scheme, beta=beta, cap=cap, normalize=normalize,
+                            overrides={kept.index(i): w for i, w in fixed.items()}, names=[names[i] for i in kept])
+        auto = [sub[k] for k, i in enumerate(kept) if i not in fixed]
+        w = torch.zeros(table.numel(), dtype=torch.float32)
+        w[kept] = sub
+        w[empty] = max(auto) if auto else 1.0
+    else:
+        w = class_weights(table, scheme=scheme, beta=beta, cap=cap, normalize=normalize, overrides=fixed or None,
+                          names=names)
+    return w.reshape(len(aspects), num_classes)
+
+
 def pos_weight(pos_counts, neg_counts=None, *, cap: float | None = None, num_samples: int | None = None,
                names: Sequence[str] | None = None, scheme: str = "inverse", beta: float = DEFAULT_BETA) -> torch.Tensor:
     """Per-label positive weight for ``binary_cross_entropy_with_logits``: the scheme's weight of the
