@@ -10,10 +10,18 @@ Widths: by default each batch is padded to its longest text rounded up to ``pad_
 with ``buckets`` (``train.pad_buckets``, :func:`tailtune.training.speed.bucket_widths`) to the
 smallest listed width that holds it, so a compiled step sees a few shapes. Padded positions are
 masked by the attention mask and by the masked mean pooling, so outputs are equal to rounding.
+
+Training data (``train.fast_step``, default on): :class:`TokenTable` holds the tokenised training
+set once as flat numpy arrays (every row's tokens end to end, with offsets) and
+:class:`TableCollator` builds each batch with a few vectorised gathers, in place of the data set's
+per-batch Arrow-to-Python conversion and the collator's row-by-row fill (together the largest host
+cost of a micro-encoder step outside the model, benchmarks/step_overhead.py). Its batches equal
+:class:`LabelCollator`'s for the same rows, key for key and bit for bit (tests/training/test_collate.py).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +29,8 @@ import torch
 
 from tailtune.models.chunking import PAD_MULTIPLE, round_up
 
-__all__ = ["LabelCollator", "build_collator", "MODEL_INPUTS", "LABEL_KEY", "WEIGHT_KEY"]
+__all__ = ["LabelCollator", "TableCollator", "TokenTable", "build_collator", "MODEL_INPUTS", "LABEL_KEY",
+           "WEIGHT_KEY"]
 
 LABEL_KEY = "labels"
 WEIGHT_KEY = "sample_weight"
@@ -93,6 +102,111 @@ class LabelCollator:
             batch[LABEL_KEY] = torch.as_tensor(np.asarray([f[LABEL_KEY] for f in features]), dtype=self.target_dtype)
         if WEIGHT_KEY in first:
             batch[WEIGHT_KEY] = torch.as_tensor(np.asarray([f[WEIGHT_KEY] for f in features], dtype=np.float32))
+        return batch
+
+
+#: the most tokens a :class:`TokenTable` holds (beyond it the data set's own row reads are used)
+TABLE_MAX_TOKENS = 1 << 28
+
+
+class TokenTable(torch.utils.data.Dataset):
+    """A tokenised data set as flat numpy arrays, for :class:`TableCollator`.
+
+    Each model input is kept as one array of every row's values end to end (``offsets[i]`` is
+    where row ``i`` starts, ``lengths[i]`` its length), in the narrowest integer type that holds
+    it, or as a single number when it is the same for every token (an attention mask of ones,
+    token types of zeros); targets and sample weights as arrays with one row per example.
+    ``__getitems__`` hands the DataLoader's indices to the collator unchanged.
+
+    Build it with :meth:`build`, which answers ``None`` where the data do not fit this form
+    (every model input as long as ``input_ids`` in each row, numeric targets of one shape).
+    """
+
+    def __init__(self, source, *, lengths: np.ndarray, inputs: dict, targets: dict):
+        self.source = source
+        self.lengths = lengths
+        self.offsets = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=self.offsets[1:])
+        self.inputs = inputs  # key -> flat array, or a Python int when constant
+        self.targets = targets  # key -> array with one row per example
+
+    @classmethod
+    def build(cls, dataset, *, max_tokens: int = TABLE_MAX_TOKENS) -> TokenTable | None:
+        columns = list(getattr(dataset, "column_names", None) or ())
+        if "input_ids" not in columns or len(dataset) == 0:
+            return None
+        ids = dataset["input_ids"]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        total = int(lengths.sum())
+        if total > max_tokens:
+            return None
+        inputs = {}
+        for key in (k for k in MODEL_INPUTS if k in columns):
+            rows = ids if key == "input_ids" else dataset[key]
+            if key != "input_ids" and not np.array_equal(np.fromiter(map(len, rows), np.int64, len(rows)), lengths):
+                return None
+            flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=total)
+            inputs[key] = _narrow(flat)
+        targets = {}
+        for key, dtype in ((LABEL_KEY, None), (WEIGHT_KEY, np.float32)):
+            if key in columns:
+                try:
+                    values = np.asarray(dataset[key], dtype=dtype)
+                except (TypeError, ValueError):
+                    return None
+                if values.dtype.kind not in "biuf" or values.shape[0] != len(lengths):
+                    return None
+                targets[key] = values
+        return cls(dataset, lengths=lengths, inputs=inputs, targets=targets)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitems__(self, indices):
+        return indices
+
+    def __getitem__(self, index):
+        return [index]
+
+
+def _narrow(flat: np.ndarray):
+    """``flat`` as one int when constant, else in the narrowest of int8/int16/int32/int64 holding it."""
+    if flat.size and flat.min() == flat.max():
+        return int(flat[0])
+    lo, hi = (int(flat.min()), int(flat.max())) if flat.size else (0, 0)
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return flat.astype(dtype)
+    return flat
+
+
+class TableCollator:
+    """The batches of ``collator`` (a :class:`LabelCollator`) for rows of a :class:`TokenTable`,
+    built from the indices with vectorised gathers: same keys, widths, padding side, values and dtypes."""
+
+    def __init__(self, table: TokenTable, collator: LabelCollator):
+        self.table = table
+        self.collator = collator
+
+    def __call__(self, indices) -> dict[str, torch.Tensor]:
+        table, col = self.table, self.collator
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        lengths = table.lengths[idx]
+        width = col.width(int(lengths.max()))
+        pos = np.arange(width, dtype=np.int64)[None, :]
+        if col.left:
+            pos = pos - (width - lengths)[:, None]
+        valid = (pos >= 0) & (pos < lengths[:, None])
+        where = np.where(valid, table.offsets[idx][:, None] + pos, 0)
+        batch = {}
+        for key, values in table.inputs.items():
+            taken = values if isinstance(values, int) else values.take(where).astype(np.int64)
+            batch[key] = torch.from_numpy(np.where(valid, taken, np.int64(col.pad_values[key])).astype(np.int64, copy=False))
+        if LABEL_KEY in table.targets:
+            batch[LABEL_KEY] = torch.as_tensor(table.targets[LABEL_KEY][idx], dtype=col.target_dtype)
+        if WEIGHT_KEY in table.targets:
+            batch[WEIGHT_KEY] = torch.from_numpy(table.targets[WEIGHT_KEY][idx])
         return batch
 
 
