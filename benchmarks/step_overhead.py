@@ -19,7 +19,10 @@ clipping at 1.0, in one process:
   from it (not an agreement check: its sampling order is its own);
 - ``tailtune-trainer-loop``: tailtune with ``train.fast_step=false``: the Trainer's own per-step
   loop and the tokenizer's padding (tailtune's step before issue 15);
-- ``tailtune``: the default path (tailtune's step loop, numpy collator);
+- ``tailtune``: the default path (tailtune's step loop, training batches gathered from the token
+  table, ``training/collate.py``);
+- ``tailtune-rowwise``: the default path with the batches read row by row from the data set and
+  padded by the numpy collator (the data path before the token table; same batches, same losses);
 - the loss configurations on the default path: ``weighted-ce``, ``focal``, ``focal+supcon``,
   ``sample-weights``;
 - the speed levers: ``buckets`` (pad to a few widths), ``compile`` (the encoder's layers compiled
@@ -73,6 +76,7 @@ ARMS: dict[str, list[str] | None] = {
     "floor": None,
     "tailtune-trainer-loop": ["train.fast_step=false"],
     "tailtune": [],
+    "tailtune-rowwise": [],
     "weighted-ce": ["weighting.scheme=inverse", "weighting.apply_to=weight"],
     "focal": ["~loss.ce", "loss.focal={weight: 1.0, gamma: 2.0}"],
     "focal+supcon": ["~loss.ce", "loss.focal={weight: 0.7, gamma: 1.0}",
@@ -87,9 +91,13 @@ ARMS: dict[str, list[str] | None] = {
 }
 #: arms outside tailtune and the Trainer: a hand-written loop (no recipe overrides)
 FLOOR_ARMS = {"floor"}
+#: the default path with the training batches read row by row from the data set and padded by
+#: ``LabelCollator`` (tailtune's data path before the token table): the table's effect in one run
+ROWWISE_ARMS = {"tailtune-rowwise"}
 #: arms whose first losses must equal another arm's: (arm, reference arm, "exact" | "rounding")
 AGREEMENT = [
     ("tailtune", "tailtune-trainer-loop", "exact"),
+    ("tailtune-rowwise", "tailtune", "exact"),
     ("buckets", "tailtune", "rounding"),
     ("compile", "tailtune", "rounding"),
     ("compile-model", "tailtune", "rounding"),
@@ -401,6 +409,23 @@ def run_tailtune(ctx: dict, overrides: list[str], clock, tap: LossTap, out: Path
     return {"speed": result.history[-1].get("speed") if result.history else None}
 
 
+@contextlib.contextmanager
+def rowwise_batches(on: bool):
+    """While ``on``, tailtune's trainer builds no token table (``TokenTable.build`` answers ``None``),
+    so its training batches are the data set's rows padded by ``LabelCollator``."""
+    if not on:
+        yield
+        return
+    from tailtune.training.collate import TokenTable
+
+    saved = TokenTable.__dict__["build"]
+    TokenTable.build = classmethod(lambda cls, *a, **k: None)
+    try:
+        yield
+    finally:
+        TokenTable.build = saved
+
+
 def run_arm(arm: str, ctx: dict, *, warm: int, check_steps: int, count_steps: int = 5) -> dict:
     import torch
 
@@ -417,7 +442,8 @@ def run_arm(arm: str, ctx: dict, *, warm: int, check_steps: int, count_steps: in
         elif ARMS[arm] is None:
             run_vanilla(ctx, clock, tap)
         else:
-            extra = run_tailtune(ctx, ARMS[arm], clock, tap, ctx["tmp"] / f"run-{arm}")
+            with rowwise_batches(arm in ROWWISE_ARMS):
+                extra = run_tailtune(ctx, ARMS[arm], clock, tap, ctx["tmp"] / f"run-{arm}")
     finally:
         counter.stop()
         counter.uninstall()
