@@ -190,3 +190,20 @@ def test_table_declines_data_it_cannot_hold():
     ragged_labels = datasets.Dataset.from_dict({"input_ids": [[5, 6], [7]], "labels": [[1, 0], [1]]})
     assert TokenTable.build(ragged_labels) is None
     assert TokenTable.build(datasets.Dataset.from_dict({"input_ids": []})) is None
+
+
+def test_table_follows_the_data_sets_row_mapping():
+    """A data set after ``shuffle``/``select``/``remove_columns`` (a row mapping over its stored table):
+    the table holds its rows in its own order."""
+    from tailtune.training.collate import TableCollator, TokenTable
+
+    rng = np.random.default_rng(2)
+    ds = _dataset(rng, 80, kind="multilabel").shuffle(seed=3).select(range(5, 70)).remove_columns("token_type_ids")
+    tok = type("Tok", (), {"pad_token_id": 0, "pad_token_type_id": 0, "padding_side": "right"})()
+    collator = LabelCollator(tok, kind="multilabel")
+    table = TokenTable.build(ds)
+    assert len(table) == 65 and list(table.inputs) == ["input_ids", "attention_mask"]
+    fast = TableCollator(table, collator)
+    for idx in ([0, 1, 2], [64, 10, 33, 7], list(range(65))):
+        ref, ours = collator(ds.__getitems__(idx)), fast(idx)
+        assert list(ours) == list(ref) and all(torch.equal(ours[k], ref[k]) for k in ref)
