@@ -149,7 +149,7 @@ SUMMARY+=("preflight $(($(date +%s) - START))s")
 
 if [ "$SMOKE" = 1 ]; then
   DEV=cpu
-  STEP_ARGS=(--device cpu --arms vanilla tailtune compile --steps 24 --warm 4 --repeats 1 --compile-backend eager)
+  STEP_ARGS=(--device cpu --arms vanilla floor tailtune compile --steps 24 --warm 4 --repeats 1 --compile-backend eager)
   LOSSES_ARGS=(--device cpu --n 256 --classes 8 --batches 32 --dim 16 --iters 2 --rounds 2)
   THROUGHPUT_ARGS=(--smoke --compile-backend eager)
   MAX_STEPS_40K=4
@@ -158,7 +158,7 @@ if [ "$SMOKE" = 1 ]; then
   CAPS=(200 60 100000 120 200)
 else
   DEV=cuda
-  STEP_ARGS=(--device cuda --arms vanilla tailtune-trainer-loop tailtune cuda-graphs --steps 60 --warm 10 --repeats 1)
+  STEP_ARGS=(--device cuda --arms vanilla tailtune-trainer-loop tailtune cuda-graphs floor --steps 60 --warm 10 --repeats 1)
   # losses.py stops starting new cases after --budget-s (its own flag); 15 s of the stage's cap are
   # left for importing torch and finishing the last case (a first CUDA call compiles its kernels)
   LOSSES_CAP=${KIT_LOSSES_CAP_S:-40}

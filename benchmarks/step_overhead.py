@@ -13,9 +13,16 @@ clipping at 1.0, in one process:
 
 - ``vanilla`` (the reference): ``transformers.Trainer`` + ``BertForSequenceClassification`` +
   ``DataCollatorWithPadding``, its defaults otherwise;
+- ``floor``: a hand-written minimal loop (no trainer) over the vanilla arm's model, data, optimiser,
+  schedule and clipping, with every batch padded before the loop: forward, backward, clip, step,
+  ``zero_grad``. What the eager model costs by itself; ``ratio_vs_floor`` says how far each arm is
+  from it (not an agreement check: its sampling order is its own);
 - ``tailtune-trainer-loop``: tailtune with ``train.fast_step=false``: the Trainer's own per-step
   loop and the tokenizer's padding (tailtune's step before issue 15);
-- ``tailtune``: the default path (tailtune's step loop, numpy collator);
+- ``tailtune``: the default path (tailtune's step loop, training batches gathered from the token
+  table, ``training/collate.py``);
+- ``tailtune-rowwise``: the default path with the batches read row by row from the data set and
+  padded by the numpy collator (the data path before the token table; same batches, same losses);
 - the loss configurations on the default path: ``weighted-ce``, ``focal``, ``focal+supcon``,
   ``sample-weights``;
 - the speed levers: ``buckets`` (pad to a few widths), ``compile`` (the encoder's layers compiled
@@ -66,8 +73,10 @@ from _bench import RESULTS, device_info, write_json
 #: recipe overrides of each tailtune arm (on the ``ce`` preset)
 ARMS: dict[str, list[str] | None] = {
     "vanilla": None,
+    "floor": None,
     "tailtune-trainer-loop": ["train.fast_step=false"],
     "tailtune": [],
+    "tailtune-rowwise": [],
     "weighted-ce": ["weighting.scheme=inverse", "weighting.apply_to=weight"],
     "focal": ["~loss.ce", "loss.focal={weight: 1.0, gamma: 2.0}"],
     "focal+supcon": ["~loss.ce", "loss.focal={weight: 0.7, gamma: 1.0}",
@@ -80,9 +89,15 @@ ARMS: dict[str, list[str] | None] = {
     "cuda-graphs-model": ["train.cuda_graphs=true", "train.compile_scope=model"],
     "group-by-length": ["train.group_by_length=true"],
 }
+#: arms outside tailtune and the Trainer: a hand-written loop (no recipe overrides)
+FLOOR_ARMS = {"floor"}
+#: the default path with the training batches read row by row from the data set and padded by
+#: ``LabelCollator`` (tailtune's data path before the token table): the table's effect in one run
+ROWWISE_ARMS = {"tailtune-rowwise"}
 #: arms whose first losses must equal another arm's: (arm, reference arm, "exact" | "rounding")
 AGREEMENT = [
     ("tailtune", "tailtune-trainer-loop", "exact"),
+    ("tailtune-rowwise", "tailtune", "exact"),
     ("buckets", "tailtune", "rounding"),
     ("compile", "tailtune", "rounding"),
     ("compile-model", "tailtune", "rounding"),
@@ -111,7 +126,14 @@ def make_micro_encoder(root: Path, *, attn: str) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(root / "vocab.txt"), model_max_length=128)
+    import inspect
+
+    # transformers 5 names the vocabulary ``vocab`` (``vocab_file`` is ignored there: a 5-token vocabulary,
+    # every word [UNK]); 4.x names it ``vocab_file``
+    key = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters else "vocab_file"
+    tok = BertTokenizerFast(**{key: str(root / "vocab.txt")}, model_max_length=128)
+    if len(tok) != len(SPECIAL) + len(WORDS):
+        raise RuntimeError(f"micro tokenizer has {len(tok)} tokens, expected {len(SPECIAL) + len(WORDS)}")
     config = BertConfig(vocab_size=len(tok), **MICRO)
     config._attn_implementation = attn
     torch.manual_seed(0)
@@ -150,7 +172,8 @@ class SyncCounter:
     METHODS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
     HOST_SITES = ("torch/utils/data", "data/sampler.py", "data_collator", "collate.py", "trainer_pt_utils",
                   "accelerate/data_loader", "EpochWeightedSampler", "datasets/", "optim/",
-                  "<eval_with_key>")  # last: the size arithmetic of the eager debug backend's generated code
+                  "<eval_with_key>",  # the size arithmetic of the eager debug backend's generated code
+                  "losses/_fused.py")  # the fused losses' backward reads the upstream gradient only when it is on the CPU
 
     def __init__(self, cuda: bool):
         self.cuda = cuda
@@ -296,16 +319,24 @@ def loss_tap_callback(tap: LossTap):
 
 # ---------------------------------------------------------------------------------------------
 def run_vanilla(ctx: dict, clock, tap: LossTap) -> None:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    tok, model, splits = _vanilla_model_and_data(ctx)
+    args = TrainingArguments(
+        output_dir=str(ctx["tmp"] / "vanilla"), seed=ctx["seed"], num_train_epochs=1,
+        per_device_train_batch_size=ctx["batch_size"], learning_rate=1e-3, warmup_steps=0.06, weight_decay=0.01,
+        save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
+        use_cpu=not ctx["cuda"], bf16=ctx["cuda"])
+    model.register_forward_hook(tap.hook)
+    trainer = Trainer(model=model, args=args, train_dataset=splits["train"], processing_class=tok,
+                      data_collator=DataCollatorWithPadding(tok), callbacks=[clock])
+    trainer.train()
+
+
+def _vanilla_model_and_data(ctx: dict):
+    """The vanilla arm's tokenizer, model (seeded as the Trainer seeds it) and tokenised splits."""
     import torch
-    from transformers import (
-        AutoTokenizer,
-        BertConfig,
-        BertForSequenceClassification,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, set_seed
 
     from tailtune.data import load_dataset
 
@@ -317,15 +348,50 @@ def run_vanilla(ctx: dict, clock, tap: LossTap) -> None:
     model = BertForSequenceClassification.from_pretrained(ctx["encoder"], config=config, dtype=torch.float32)
     splits = {k: v.map(lambda b: tok(b["text"], truncation=True, max_length=ctx["max_length"]), batched=True,
                        remove_columns=["text"]) for k, v in loaded.splits.items()}
-    args = TrainingArguments(
-        output_dir=str(ctx["tmp"] / "vanilla"), seed=ctx["seed"], num_train_epochs=1,
-        per_device_train_batch_size=ctx["batch_size"], learning_rate=1e-3, warmup_steps=0.06, weight_decay=0.01,
-        save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
-        use_cpu=not ctx["cuda"], bf16=ctx["cuda"])
+    return tok, model, splits
+
+
+def run_floor(ctx: dict, clock, tap: LossTap) -> None:
+    """The bare-loop floor: the vanilla arm's model, data, batch size, optimiser (fused AdamW, weight
+    decay off for biases and LayerNorm, as the Trainer groups them), linear warm-up/decay schedule
+    and clipping in a hand-written loop, every batch padded (``DataCollatorWithPadding``) and on the
+    device BEFORE the loop: forward, backward, ``clip_grad_norm_`` (foreach), ``step``, schedule,
+    ``zero_grad(set_to_none)``, nothing else. What no trainer can go below with this eager model."""
+    import types
+
+    import torch
+    from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+    tok, model, splits = _vanilla_model_and_data(ctx)
+    device = torch.device("cuda" if ctx["cuda"] else "cpu")
+    model.to(device).train()
+    train = splits["train"]
+    collator = DataCollatorWithPadding(tok)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(ctx["seed"])).tolist()
+    bs = ctx["batch_size"]
+    batches = [{k: v.to(device) for k, v in collator([train[j] for j in order[i:i + bs]]).items()}
+               for i in range(0, len(order), bs)]
+    no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n or "norm" in n.lower()]
+    ids = {id(p) for p in no_decay}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in ids], "weight_decay": 0.01},
+              {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=1e-3, fused=True)
+    sched = get_linear_schedule_with_warmup(opt, max(1, round(0.06 * len(batches))), len(batches))
+    params = list(model.parameters())
     model.register_forward_hook(tap.hook)
-    trainer = Trainer(model=model, args=args, train_dataset=splits["train"], processing_class=tok,
-                      data_collator=DataCollatorWithPadding(tok), callbacks=[clock])
-    trainer.train()
+    state = types.SimpleNamespace(global_step=0, max_steps=len(batches))
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if ctx["cuda"] else contextlib.nullcontext()
+    clock.on_train_begin(None, state, None)
+    for batch in batches:
+        with autocast:
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        state.global_step += 1
+        clock.on_step_end(None, state, None)
 
 
 def run_tailtune(ctx: dict, overrides: list[str], clock, tap: LossTap, out: Path) -> dict:
@@ -343,6 +409,23 @@ def run_tailtune(ctx: dict, overrides: list[str], clock, tap: LossTap, out: Path
     return {"speed": result.history[-1].get("speed") if result.history else None}
 
 
+@contextlib.contextmanager
+def rowwise_batches(on: bool):
+    """While ``on``, tailtune's trainer builds no token table (``TokenTable.build`` answers ``None``),
+    so its training batches are the data set's rows padded by ``LabelCollator``."""
+    if not on:
+        yield
+        return
+    from tailtune.training.collate import TokenTable
+
+    saved = TokenTable.__dict__["build"]
+    TokenTable.build = classmethod(lambda cls, *a, **k: None)
+    try:
+        yield
+    finally:
+        TokenTable.build = saved
+
+
 def run_arm(arm: str, ctx: dict, *, warm: int, check_steps: int, count_steps: int = 5) -> dict:
     import torch
 
@@ -354,10 +437,13 @@ def run_arm(arm: str, ctx: dict, *, warm: int, check_steps: int, count_steps: in
     extra: dict = {}
     t0 = time.perf_counter()
     try:
-        if ARMS[arm] is None:
+        if arm in FLOOR_ARMS:
+            run_floor(ctx, clock, tap)
+        elif ARMS[arm] is None:
             run_vanilla(ctx, clock, tap)
         else:
-            extra = run_tailtune(ctx, ARMS[arm], clock, tap, ctx["tmp"] / f"run-{arm}")
+            with rowwise_batches(arm in ROWWISE_ARMS):
+                extra = run_tailtune(ctx, ARMS[arm], clock, tap, ctx["tmp"] / f"run-{arm}")
     finally:
         counter.stop()
         counter.uninstall()
@@ -522,14 +608,15 @@ def main(argv=None) -> int:
 
 def print_table(results: dict) -> None:
     """The arms' figures, the loss agreement and the targets, as a table on stdout."""
-    print(f"{'arm':24s} {'ms/step':>8s} {'x vanilla':>9s} {'syncs/step':>10s}")
+    print(f"{'arm':24s} {'ms/step':>8s} {'x vanilla':>9s} {'syncs/step':>10s} {'x floor':>8s}")
     for arm, row in results["arms"].items():
         if "error" in row:
             print(f"{arm:24s} error: {row['error'][:100]}")
             continue
         ratio = row.get("ratio_vs_vanilla")
         print(f"{arm:24s} {row['ms_per_step']:8.2f} {'' if ratio is None else f'{ratio:9.2f}'} "
-              f"{row['syncs_per_step']:10.2f}" + ("  (changes results)" if row["changes_results"] else ""))
+              f"{row['syncs_per_step']:10.2f}" + (f" {row['ratio_vs_floor']:8.2f}" if "ratio_vs_floor" in row else "")
+              + ("  (changes results)" if row["changes_results"] else ""))
     for check in results.get("agreement", []):
         print(f"  losses {check['arm']} vs {check['reference']} ({check['expected']}, {check['steps']} steps): "
               f"max abs diff {check['max_abs_diff']:.2e} -> {'ok' if check['ok'] else 'DIFFERENT'}")
@@ -544,9 +631,12 @@ def _best(runs: dict[str, list[dict]], previous: dict) -> dict:
         best["repeats_ms_per_step"] = [round(r["ms_per_step"], 3) for r in rows]
         arms[arm] = best
     ref = arms.get("vanilla", {}).get("ms_per_step")
+    floor = arms.get("floor", {}).get("ms_per_step")
     for arm, row in arms.items():
         if ref and arm != "vanilla" and "ms_per_step" in row:
             row["ratio_vs_vanilla"] = row["ms_per_step"] / ref
+        if floor and arm != "floor" and "ms_per_step" in row:
+            row["ratio_vs_floor"] = row["ms_per_step"] / floor
     return arms
 
 
@@ -562,6 +652,8 @@ def targets(arms: dict) -> dict:
     for arm in same:
         ratio = arms[arm]["ms_per_step"] / ref
         out[f"{arm}: host ms/step <= 0.5x vanilla"] = {"ratio": round(ratio, 3), "met": ratio <= 0.5}
+    if "ms_per_step" in arms.get("floor", {}):  # not a target: where the eager model itself stands
+        out["floor (bare loop, not a target)"] = {"ratio": round(arms["floor"]["ms_per_step"] / ref, 3)}
     return out
 
 

@@ -123,3 +123,87 @@ def test_bucket_padding_changes_no_output(tiny_encoder_dir, pooling, kind):
     for g1, g2 in zip(*grads):
         torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-6)
     assert np.isfinite(a.logits.numpy()).all()
+
+
+# -- the training table (TokenTable + TableCollator, train.fast_step) ---------------------------
+def _dataset(rng, n, *, kind="multiclass", token_types=True, weights=True, varied_mask=False):
+    import datasets
+
+    rows = {"input_ids": [], "attention_mask": []}
+    if token_types:
+        rows["token_type_ids"] = []
+    for i in range(n):
+        length = 0 if i == 3 else int(rng.integers(1, 40))
+        rows["input_ids"].append(rng.integers(5, 30_000, size=length).tolist())
+        rows["attention_mask"].append((rng.integers(0, 2, size=length) if varied_mask else np.ones(length, int)).tolist())
+        if token_types:
+            rows["token_type_ids"].append((np.arange(length) >= length // 2).astype(int).tolist())
+    rows["labels"] = {"multiclass": lambda: rng.integers(0, 4, size=n).tolist(),
+                      "multilabel": lambda: rng.integers(0, 2, size=(n, 3)).astype(float).tolist(),
+                      "aspects": lambda: rng.integers(0, 3, size=(n, 2)).tolist()}[kind]()
+    if weights:
+        rows["sample_weight"] = rng.uniform(0.1, 3.0, size=n).tolist()
+    rows["length"] = [len(r) for r in rows["input_ids"]]  # a column the collators ignore
+    return datasets.Dataset.from_dict(rows)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("buckets", [None, (16, 24, 32)])
+@pytest.mark.parametrize(("kind", "token_types", "weights", "varied_mask"), [
+    ("multiclass", True, True, False), ("multilabel", False, False, True), ("aspects", True, True, True)])
+def test_table_batches_equal_the_collators_bit_for_bit(side, buckets, kind, token_types, weights, varied_mask):
+    from tailtune.training.collate import TableCollator, TokenTable
+
+    rng = np.random.default_rng(0)
+    ds = _dataset(rng, 64, kind=kind, token_types=token_types, weights=weights, varied_mask=varied_mask)
+    tok = type("Tok", (), {"pad_token_id": 3, "pad_token_type_id": 1, "padding_side": side})()
+    collator = LabelCollator(tok, kind=kind, buckets=buckets)
+    table = TokenTable.build(ds)
+    assert table is not None and len(table) == 64
+    if not varied_mask:
+        assert isinstance(table.inputs["attention_mask"], int)  # all ones: one number, no array
+    assert table.inputs["input_ids"].dtype == np.int16  # the narrowest type holding the ids
+    fast = TableCollator(table, collator)
+    for size in (1, 3, 8, 17):
+        for _ in range(4):
+            idx = rng.choice(64, size=size, replace=False).tolist()
+            ref, ours = collator(ds.__getitems__(idx)), fast(table.__getitems__(idx))
+            assert list(ours) == list(ref)
+            for key in ref:
+                assert ours[key].dtype == ref[key].dtype, key
+                assert torch.equal(ours[key], ref[key]), key
+    only_empty = fast([3])  # a batch of one empty text: the collator's minimal width
+    assert only_empty["input_ids"].shape == collator([ds[3]])["input_ids"].shape
+
+
+def test_table_declines_data_it_cannot_hold():
+    import datasets
+
+    from tailtune.training.collate import TokenTable
+
+    rng = np.random.default_rng(1)
+    ds = _dataset(rng, 10)
+    assert TokenTable.build(ds, max_tokens=5) is None  # too many tokens: the data set's own reads
+    assert TokenTable.build(ds.remove_columns("input_ids")) is None
+    ragged = datasets.Dataset.from_dict({"input_ids": [[5, 6], [7]], "attention_mask": [[1, 1], [1, 1]]})
+    assert TokenTable.build(ragged) is None  # a model input shorter or longer than input_ids
+    ragged_labels = datasets.Dataset.from_dict({"input_ids": [[5, 6], [7]], "labels": [[1, 0], [1]]})
+    assert TokenTable.build(ragged_labels) is None
+    assert TokenTable.build(datasets.Dataset.from_dict({"input_ids": []})) is None
+
+
+def test_table_follows_the_data_sets_row_mapping():
+    """A data set after ``shuffle``/``select``/``remove_columns`` (a row mapping over its stored table):
+    the table holds its rows in its own order."""
+    from tailtune.training.collate import TableCollator, TokenTable
+
+    rng = np.random.default_rng(2)
+    ds = _dataset(rng, 80, kind="multilabel").shuffle(seed=3).select(range(5, 70)).remove_columns("token_type_ids")
+    tok = type("Tok", (), {"pad_token_id": 0, "pad_token_type_id": 0, "padding_side": "right"})()
+    collator = LabelCollator(tok, kind="multilabel")
+    table = TokenTable.build(ds)
+    assert len(table) == 65 and list(table.inputs) == ["input_ids", "attention_mask"]
+    fast = TableCollator(table, collator)
+    for idx in ([0, 1, 2], [64, 10, 33, 7], list(range(65))):
+        ref, ours = collator(ds.__getitems__(idx)), fast(idx)
+        assert list(ours) == list(ref) and all(torch.equal(ours[k], ref[k]) for k in ref)

@@ -214,3 +214,27 @@ def test_cached_init_group_gives_the_same_updates(fused):
             opts[0].load_state_dict(copy.deepcopy(opts[1].state_dict()))
         for a, b in zip(model.parameters(), twin.parameters()):
             assert torch.equal(a, b), step
+
+
+def test_the_step_loop_reads_training_batches_from_a_token_table(tiny_data, tiny_encoder_dir, tmp_path):
+    """With ``fast_step`` the training loader's batches come from a TokenTable (the equality of its
+    batches with the collator's is tests/training/test_collate.py's; the same results as the
+    Trainer's path, which reads the data set row by row, are test_same_results_as_the_trainers_loop's)."""
+    from tailtune.training.collate import LabelCollator, TableCollator
+
+    class Loader(TrainerCallback):
+        collate_fn = None
+
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
+            Loader.collate_fn = getattr(train_dataloader, "collate_fn", None)
+
+    data = tiny_data("multiclass")
+    seen = {}
+    for fast in (True, False):
+        recipe = _recipe("multiclass", data, tiny_encoder_dir, tmp_path / f"run-{fast}", {"train": {"epochs": 1}})
+        recipe["train"]["fast_step"] = fast
+        _train(recipe, Loader())
+        seen[fast] = Loader.collate_fn
+    assert isinstance(seen[True], TableCollator)
+    assert not isinstance(seen[False], TableCollator) and isinstance(getattr(seen[False], "data_collator", seen[False]),
+                                                                     LabelCollator)

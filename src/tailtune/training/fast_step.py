@@ -81,6 +81,8 @@ class StepEngine:
         self.hooks = {e: _overrides(handler.callbacks, e)
                       for e in ("on_step_begin", "on_pre_optimizer_step", "on_optimizer_step", "on_substep_end")}
         self.device = trainer.args.device
+        self.n_gpu = trainer.args.n_gpu  # a property that re-derives the device on every read
+        self._plateau = (None, False)  # (scheduler, whether it steps on a metric): checked once per scheduler
         self.has_optimizer_train = callable(getattr(trainer.optimizer, "train", None))
         from accelerate.optimizer import AcceleratedOptimizer
 
@@ -113,7 +115,7 @@ class StepEngine:
         inputs = self._to_device(inputs)
         with tr.compute_loss_context_manager():
             loss = tr.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
-        if tr.args.n_gpu > 1:
+        if self.n_gpu > 1:
             loss = loss.mean()
         if (not tr.model_accepts_loss_kwargs or num_items_in_batch is None) and tr.compute_loss_func is None:
             loss = loss / tr.current_gradient_accumulation_steps
@@ -145,6 +147,12 @@ class StepEngine:
         else:
             opt.step()
 
+    def steps_on_metric(self, scheduler) -> bool:
+        """Whether ``scheduler`` steps on a metric (not per optimiser step), remembered per scheduler."""
+        if self._plateau[0] is not scheduler:
+            self._plateau = (scheduler, _plateau(scheduler))
+        return self._plateau[1]
+
     def optimizer_step(self, model):
         """Clip, step the optimiser and the schedule, release the gradients.
 
@@ -158,7 +166,7 @@ class StepEngine:
         if self.hooks["on_optimizer_step"]:
             tr.control = handler.on_optimizer_step(args, state, tr.control)
         learning_rate = tr._get_learning_rate()
-        if not tr.accelerator.optimizer_step_was_skipped and not _plateau(tr.lr_scheduler):
+        if not tr.accelerator.optimizer_step_was_skipped and not self.steps_on_metric(tr.lr_scheduler):
             tr.lr_scheduler.step()
         for p in self.params:
             p.grad = None

@@ -37,7 +37,7 @@ from transformers import Trainer
 from tailtune.metrics.groups import group_scores
 from tailtune.training import fast_step
 from tailtune.training.callbacks import EarlyStopping
-from tailtune.training.collate import LABEL_KEY, WEIGHT_KEY, LabelCollator
+from tailtune.training.collate import LABEL_KEY, WEIGHT_KEY, LabelCollator, TableCollator, TokenTable
 from tailtune.training.collate import MODEL_INPUTS as _MODEL_INPUTS
 
 __all__ = ["TrainModule", "LabelCollator", "EpochWeightedSampler", "TailtuneTrainer", "LABEL_KEY", "WEIGHT_KEY"]
@@ -213,6 +213,37 @@ class TailtuneTrainer(Trainer):
         if self.sampler_weights is not None:
             return EpochWeightedSampler(self.sampler_weights, seed=self.args.seed)
         return super()._get_train_sampler(train_dataset)
+
+    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False,
+                        dataloader_key=None):
+        """The Trainer's loader; for training with ``train.fast_step`` and tailtune's collator, over a
+        :class:`~tailtune.training.collate.TokenTable` of the data set (same batches, built with
+        vectorised gathers; the sampler still sees the data set itself)."""
+        table = self._token_table(dataset, description) if is_training else None
+        if table is None:
+            return super()._get_dataloader(dataset, description, batch_size, sampler_fn=sampler_fn,
+                                           is_training=is_training, dataloader_key=dataloader_key)
+        saved = self.data_collator
+        self.data_collator = TableCollator(table, saved)
+        try:
+            return super()._get_dataloader(
+                table, description, batch_size, sampler_fn=None if sampler_fn is None else lambda _: sampler_fn(table.source),
+                is_training=is_training, dataloader_key=dataloader_key)
+        finally:
+            self.data_collator = saved
+
+    def _token_table(self, dataset, description):
+        import datasets
+
+        if not (self.speed.fast_step and type(self.data_collator) is LabelCollator
+                and isinstance(dataset, datasets.Dataset)):
+            return None
+        return TokenTable.build(self._remove_unused_columns(dataset, description=description))
+
+    def _get_collator_with_removed_columns(self, data_collator, description=None):
+        if isinstance(data_collator, TableCollator):  # a table holds the model's columns only
+            return data_collator
+        return super()._get_collator_with_removed_columns(data_collator, description=description)
 
     def _get_eval_sampler(self, eval_dataset):
         """Evaluation in the data order: the Trainer's ``group_by_length`` strategy would also
