@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tailtune.data import KINDS, TASK_KINDS, TaskSpec, task_kind
+from tailtune.data.kinds import MULTILABEL, known_task_kind
 from tailtune.errors import DataError
 
 
@@ -37,3 +38,10 @@ def test_outputs_and_weight_classes_follow_the_task():
 def test_unknown_kind_names_the_choices():
     with pytest.raises(DataError, match=r"'multi-label' is not one of .*did you mean 'multilabel'"):
         task_kind("multi-label")
+
+
+def test_known_task_kind_is_none_for_missing_or_unknown_kinds():
+    assert known_task_kind("multilabel") is MULTILABEL
+    assert known_task_kind(TaskSpec("multilabel", ["a", "b"])) is MULTILABEL
+    assert known_task_kind(None) is None
+    assert known_task_kind("regression") is None

@@ -40,7 +40,8 @@ def _class_table(stats: dict) -> Table:
     table.add_column("train%", justify="right")
     for s in schemes:
         table.add_column(short.get(s, f"w {s}"), justify="right")
-    if stats["task"]["kind"] != "aspects":
+    per_aspect = task_kind(stats["task"]["kind"]).per_aspect
+    if not per_aspect:
         table.add_column("len", justify="right")
     for name in sorted(stats["classes"], key=lambda n: -train[n]):
         row = [escape(name)] + [f"{stats['counts'][s][name]:,}" for s in splits] + [f"{100 * train[name] / total:.2f}"]
@@ -48,7 +49,7 @@ def _class_table(stats: dict) -> Table:
             row += [_fmt(_trained(weights, s, name)) if _trained(weights, s, name) is not None else "-" for s in schemes]
         else:  # aspect cells: what weighting.per_aspect: true trains each cell with
             row += [_fmt(w) if (w := _trained(weights, s, name, "per_cell")) is not None else "-" for s in schemes]
-        if stats["task"]["kind"] != "aspects":
+        if not per_aspect:
             row.append(f"{lengths[name]['mean']:.1f}" if lengths.get(name, {}).get("count") else "-")
         style = "red" if 0 < train[name] < 10 else None
         table.add_row(*row, style=style)
@@ -60,7 +61,7 @@ def _print(stats: dict, out: Path | None, written) -> None:
     # label names, paths and messages quote user data: escaped, so "[/b]" is text, not markup
     head = f"[bold]{escape(stats['source'])}[/]: {task['kind']}, " + ", ".join(f"{s} {n:,}" for s, n in stats["rows"].items())
     console.print(head, highlight=False)
-    if task["kind"] == "aspects":
+    if task_kind(task["kind"]).per_aspect:
         console.print(escape(f"aspects: {', '.join(task['labels'])}; polarities: {', '.join(task['polarities'])} (+ absent)"))
     for note in stats["notes"]:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False)

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from tailtune.errors import DataError, did_you_mean
 
-__all__ = ["ASPECTS", "BINARY", "KINDS", "MULTICLASS", "MULTILABEL", "TASK_KINDS", "TaskKind", "task_kind"]
+__all__ = ["ASPECTS", "BINARY", "KINDS", "MULTICLASS", "MULTILABEL", "TASK_KINDS", "TaskKind", "known_task_kind", "task_kind"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +186,12 @@ def task_kind(kind: str | TaskKind | Any) -> TaskKind:
         raise DataError(
             f"task kind {name!r} is not one of {list(KINDS)}{did_you_mean(str(name), KINDS)}"
         ) from None
+
+
+def known_task_kind(kind: str | TaskKind | Any) -> TaskKind | None:
+    """Like :func:`task_kind`, but ``None`` for a missing or unknown kind instead of an error (for
+    reading run folders and recipes that may lack one, e.g. diagnostics of a half-written run)."""
+    try:
+        return None if kind is None else task_kind(kind)
+    except DataError:
+        return None

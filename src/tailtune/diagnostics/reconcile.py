@@ -19,7 +19,8 @@ facts) and gives one action:
 their fix comes first whatever else is advised.
 
 Example:
-    >>> from tailtune.diagnostics.findings import Finding, Knob
+    >>> from tailtune.data.kinds import known_task_kind
+from tailtune.diagnostics.findings import Finding, Knob
     >>> up = Finding("best_epoch", "info", {}, "best at the last epoch", "raise train.epochs", (Knob("train.epochs", "up"),))
     >>> down = Finding("val_loss_rising", "warning", {}, "validation loss rises", "stop near epoch 3",
     ...                (Knob("train.epochs", "down"),))
@@ -32,7 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tailtune.data.kinds import known_task_kind
 from tailtune.diagnostics.findings import SEVERITIES, Finding, Knob, sort_findings
+from tailtune.diagnostics.rundata import val_metric
+from tailtune.diagnostics.series import STALL_EPOCHS, stalled
 
 #: tiers of evidence, most trusted first; a conflict no resolution covers follows the finding of the
 #: earliest tier (see the module doc). Rules not listed come last.
@@ -138,8 +142,8 @@ def _names(xs: Sequence[str], n: int = 6) -> str:
 @resolution("class_weights")
 def _class_weights(group: Sequence[Finding], run) -> tuple[str, tuple[Knob, ...]]:
     up, down = _targets(group, "class_weights", "up"), _targets(group, "class_weights", "down")
-    kind = getattr(run, "kind", None)
-    sigmoid = kind in ("binary", "multilabel")
+    kind = known_task_kind(getattr(run, "kind", None))
+    sigmoid = kind is not None and kind.sigmoid
     rule_word = "per-label thresholds" if sigmoid else "per-class decision biases"
     pp = getattr(run, "postprocess", None) or {}
     tuned = bool(pp.get("thresholds") is not None or pp.get("biases") is not None)
@@ -171,9 +175,6 @@ _SYMPTOM = {"val_loss_rising": "a rising validation loss", "train_val_gap": "a t
 
 @resolution("train.epochs")
 def _epochs(group: Sequence[Finding], run) -> tuple[str, tuple[Knob, ...]]:
-    from tailtune.diagnostics.rundata import val_metric
-    from tailtune.diagnostics.series import STALL_EPOCHS, stalled
-
     metric = getattr(run, "stop_metric", None) or "macro_f1"
     history = getattr(run, "history", None) or []
     values = [v for v in (val_metric(r, metric) for r in history) if v is not None]

@@ -26,7 +26,8 @@ import statistics
 from collections.abc import Callable, Iterable
 
 from tailtune.diagnostics.findings import Finding, Knob, severity_rank, sort_findings
-from tailtune.diagnostics.rundata import RunData, _num, val_metric
+from tailtune.diagnostics.reconcile import reconcile as merge
+from tailtune.diagnostics.rundata import RunData, _num, run_from_history, val_metric
 from tailtune.diagnostics.series import (
     FLAT_SLOPE,
     STALL_EPOCHS,
@@ -113,8 +114,6 @@ def run_rules(
     Returns:
         findings, most serious first.
     """
-    from tailtune.diagnostics.rundata import run_from_history
-
     if isinstance(run, list):
         run = run_from_history(run)
     names = list(RULES) if rules is None else list(rules)
@@ -126,8 +125,6 @@ def run_rules(
     for name in names:
         out.extend(RULES[name](run))
     if reconcile:
-        from tailtune.diagnostics.reconcile import reconcile as merge
-
         out = merge(out, run=run)
     return sort_findings([f for f in out if severity_rank(f.severity) >= floor])
 
@@ -680,7 +677,7 @@ def upweighted_low_precision(run: RunData) -> list[Finding]:
     pc = _per_class_at_best(run)
     if not weights or not pc:
         return []
-    pos_weight = run.kind in ("binary", "multilabel")
+    pos_weight = run.kind_info is not None and run.kind_info.sigmoid
     median = statistics.median(weights.values())
     bar = UPWEIGHT_FACTOR if pos_weight else UPWEIGHT_FACTOR * median
     hits = {}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from tailtune.data.kinds import TaskKind, known_task_kind
 from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
 from tailtune.errors import RunDirError
 from tailtune.recipe.schema import OptimSection
@@ -59,6 +60,11 @@ class RunData:
     @property
     def kind(self) -> str | None:
         return (self.task or {}).get("kind") or ((self.recipe or {}).get("task") or {}).get("kind")
+
+    @property
+    def kind_info(self) -> TaskKind | None:
+        """The :class:`~tailtune.data.kinds.TaskKind` of :attr:`kind`; ``None`` when missing or unknown."""
+        return known_task_kind(self.kind)
 
     @property
     def labels(self) -> list[str]:

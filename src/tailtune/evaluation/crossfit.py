@@ -33,7 +33,7 @@ import numpy as np
 
 from tailtune.evaluation.tuning import DEFAULT_BOOTSTRAP, tune_decision_rule
 from tailtune.metrics import decode
-from tailtune.metrics._task import as_task
+from tailtune.metrics._task import as_task, int_targets
 
 __all__ = ["CROSS_FIT_FOLDS", "cross_fit_halves", "cross_fitted_decisions"]
 
@@ -41,17 +41,12 @@ __all__ = ["CROSS_FIT_FOLDS", "cross_fit_halves", "cross_fitted_decisions"]
 CROSS_FIT_FOLDS = 2
 
 
-def _encoded(y_true: Any, task) -> np.ndarray:
-    y = np.rint(np.asarray(y_true, dtype=np.float64)).astype(np.int64)
-    return y.reshape(-1) if task.kind in ("binary", "multiclass") else y
-
-
 def cross_fit_halves(y_true: Any, task: Any, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint, sorted index sets covering every item, stratified by class (seeded)."""
     from tailtune.data.splits import split_train
 
     task = as_task(task)
-    y = _encoded(y_true, task)
+    y = int_targets(y_true, task)
     if len(y) < 4:
         raise ValueError(f"cross-fitting needs at least 4 validation items, got {len(y)}")
     first, second = split_train(y, task, val_fraction=0.5, seed=seed)
@@ -84,7 +79,7 @@ def cross_fitted_decisions(
     """
     task = as_task(task)
     z = np.asarray(logits, dtype=np.float64)
-    y = _encoded(y_true, task)
+    y = int_targets(y_true, task)
     if z.shape[0] != y.shape[0]:
         raise ValueError(f"logits have {z.shape[0]} rows but y_true has {y.shape[0]}")
     halves = cross_fit_halves(y, task, seed=seed)

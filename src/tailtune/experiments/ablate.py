@@ -40,6 +40,7 @@ from tailtune.errors import RecipeError, RunDirError
 from tailtune.evaluation.runs import load_predictions, open_run
 from tailtune.experiments import stats
 from tailtune.metrics import decode
+from tailtune.metrics._task import int_targets
 from tailtune.recipe import load_recipe, recipe_from_dict
 from tailtune.recipe.overrides import apply_overrides
 from tailtune.utils import rundir
@@ -309,8 +310,7 @@ def compare(
         baseline = "ce" if "ce" in groups else names[0]
     elif baseline not in groups:
         raise RecipeError(f"--baseline {baseline!r} is not one of the groups {names}")
-    y = ref.reshape(-1) if task.kind_info.single_label else ref
-    y = np.rint(y).astype(np.int64)
+    y = int_targets(ref, task)
     out_groups = {}
     preds = {}
     for name, members in groups.items():

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.fit.candidates import DataFeatures, ModelInfo
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
 
@@ -68,7 +69,7 @@ def carve_test(loaded, *, fraction: float, seed: int):
     full = loaded.splits["train"]
     loaded.splits["train"], loaded.splits["test"] = full.select(keep), full.select(test)
     loaded.targets["train"], loaded.targets["test"] = y[keep], y[test]
-    method = "stratified" if loaded.task.kind in ("binary", "multiclass") else "iterative stratification"
+    method = "stratified" if task_kind(loaded.task).single_label else "iterative stratification"
     note = (f"no test split: held out {len(test)} training rows as test ({fraction:.0%}, {method}, seed {seed}); "
             f"they are scored once, at the end")
     loaded.files["test"] = f"{loaded.files['train']} (held out: {len(test)} rows, {method}, seed {seed})"
@@ -118,12 +119,13 @@ def data_features(stats: dict, task, counts) -> DataFeatures:
     imb = stats.get("imbalance") or {}
     ratio, smallest = float(imb.get("ratio") or 1.0), int(imb.get("smallest_count") or n_train)
     absent_share = 0.0
-    if task.kind == "aspects":
+    kind = task_kind(task)
+    if kind.per_aspect:
         pooled = counts.as_dict()
         present = [v for v in pooled.values() if v > 0]
         ratio, smallest = max(present) / min(present), int(min(present))
         absent_share = pooled.get("absent", 0) / max(sum(pooled.values()), 1)
-    cardinality = float(stats["multilabel"]["cardinality"]["train"]) if task.kind == "multilabel" else 1.0
+    cardinality = float(stats["multilabel"]["cardinality"]["train"]) if kind.multi_hot else 1.0
     overall = stats["lengths"]["splits"]["train"]["overall"]
     return DataFeatures(kind=task.kind, n_train=n_train, n_validation=int(stats["rows"].get("validation", 0)),
                         n_classes=len(task.labels), imbalance=ratio, smallest=smallest,
@@ -133,9 +135,10 @@ def data_features(stats: dict, task, counts) -> DataFeatures:
 
 
 def _row_label(task, y) -> Any:
-    if task.kind in ("binary", "multiclass"):
+    kind = task_kind(task)
+    if kind.single_label:
         return int(y)
-    if task.kind == "multilabel":
+    if kind.multi_hot:
         return [int(i) for i in np.flatnonzero(np.asarray(y) > 0)]
     classes = task.aspect_classes
     return {a: classes[int(v)] for a, v in zip(task.labels, y)}
@@ -158,7 +161,7 @@ def write_splits(loaded, folder: Path, *, rows: dict[str, np.ndarray] | None = N
         if rows is not None and split in rows:
             ds, y = ds.select(rows[split].tolist()), y[rows[split]]
         atomic_write_bytes(folder / f"{split}.jsonl", _jsonl(ds, y, task))
-    if task.kind != "aspects":
+    if not task_kind(task).per_aspect:
         atomic_write_bytes(folder / "labels.txt", ("\n".join(task.labels) + "\n").encode("utf-8"))
     return folder
 

@@ -43,6 +43,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tailtune.data.kinds import task_kind
+
 __all__ = ["Candidate", "DataFeatures", "ModelInfo", "Setting", "candidate_rules", "shared_settings",
            "BASELINE", "HIERARCHY_MODE"]
 
@@ -164,19 +166,20 @@ def _multilabel_rules(f: DataFeatures, r: _Rules) -> None:
 
 def _single_label_rules(f: DataFeatures, r: _Rules) -> None:
     ratio = f"{f.imbalance:.1f}:1"
-    if f.imbalance >= SKEW and f.kind == "binary":
+    kind = task_kind(f.kind)
+    if f.imbalance >= SKEW and kind.is_binary:
         r.add("pos-weight", "ce", [("weighting.scheme", "sqrt_inverse"), ("weighting.cap", WEIGHT_CAP),
                                    ("weighting.apply_to", "pos_weight")], "skewed_binary",
               f"classes at {ratio}: BCE with a square-root inverse pos_weight (capped at {WEIGHT_CAP:g}); "
               "raw inverse weights over-correct")
-    if f.imbalance >= SKEW and f.kind in ("multiclass", "aspects"):
+    if f.imbalance >= SKEW and kind.softmax:
         r.add("logit-adjust", "logit-adjust", [], "skewed_softmax",
               f"classes at {ratio}: logit-adjusted CE (tau 1) targets the balanced error without weights "
               "(Menon et al. 2021)")
         r.add("sqrt-weights", "ce", [("weighting.scheme", "sqrt_inverse"), ("weighting.cap", WEIGHT_CAP)],
               "skewed_softmax", f"classes at {ratio}: CE with square-root inverse class weights (capped at "
               f"{WEIGHT_CAP:g}), milder than inverse weights, which over-correct")
-    if f.imbalance >= SKEW and f.kind == "aspects":
+    if f.imbalance >= SKEW and kind.per_aspect:
         r.add("focal-balanced", "focal", [("loss.focal.gamma", 1.0), ("weighting.scheme", "effective_number"),
                                           ("weighting.cap", 3.0), ("weighting.apply_to", "alpha")],
               "absent_dominates", f"{100 * f.absent_share:.0f}% of the aspect cells are absent: focal gamma 1 with "
@@ -186,10 +189,11 @@ def _single_label_rules(f: DataFeatures, r: _Rules) -> None:
 def candidate_rules(f: DataFeatures) -> list[Candidate]:
     """The candidates for data with features ``f``: the baseline first, then the remedies."""
     r = _Rules()
-    loss_name = "BCE" if f.kind in ("binary", "multilabel") else "CE"
+    kind = task_kind(f.kind)
+    loss_name = "BCE" if kind.sigmoid else "CE"
     r.add(BASELINE, "ce", [], "always", f"plain {loss_name} without class weights: the baseline every "
           "candidate must beat outside the noise")
-    if f.kind == "multilabel":
+    if kind.multi_hot:
         _multilabel_rules(f, r)
     else:
         _single_label_rules(f, r)

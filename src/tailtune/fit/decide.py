@@ -30,6 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.evaluation.crossfit import cross_fitted_decisions
+from tailtune.evaluation.run_dir import load_predictions, open_run
+from tailtune.experiments import stats
+from tailtune.experiments.stats import item_counts, metric_from_counts, summarize
+from tailtune.metrics import decode
+from tailtune.metrics._task import int_targets
+
 __all__ = ["DECIDE_BOOTSTRAP", "N_RESAMPLES", "compare_arms", "decide", "run_scores"]
 
 #: bootstrap resamples of each cross-fitted rule (what ``tailtune tune`` uses)
@@ -39,26 +46,15 @@ N_RESAMPLES = 2000
 VARIANTS = ("tuned", "default")
 
 
-def _targets(task, targets: np.ndarray) -> np.ndarray:
-    y = np.rint(np.asarray(targets, dtype=np.float64)).astype(np.int64)
-    return y.reshape(-1) if task.kind in ("binary", "multiclass") else y
-
-
 def macro_f1(task, y, pred) -> float:
-    from tailtune.experiments.stats import item_counts, metric_from_counts
-
     tp, fp, fn, _ = item_counts(y, pred, task)
     return float(metric_from_counts(tp.sum(0), fp.sum(0), fn.sum(0), kind=task.kind, polarities=len(task.polarities)))
 
 
 def run_scores(run_dir: Path, task, *, hierarchy_mode: str | None, seed: int = 0) -> dict[str, Any]:
     """Validation logits, targets and both rules' decisions and macro-F1 of one run."""
-    from tailtune.evaluation.crossfit import cross_fitted_decisions
-    from tailtune.evaluation.run_dir import load_predictions, open_run
-    from tailtune.metrics import decode
-
     logits, targets = load_predictions(open_run(run_dir), "validation")
-    y = _targets(task, targets)
+    y = int_targets(targets, task)
     default = np.asarray(decode(logits, task))
     tuned = cross_fitted_decisions(logits, y, task, seed=seed, bootstrap=DECIDE_BOOTSTRAP,
                                    hierarchy_mode=hierarchy_mode)
@@ -67,8 +63,6 @@ def run_scores(run_dir: Path, task, *, hierarchy_mode: str | None, seed: int = 0
 
 
 def _one_variant(task, y, base: list[dict], cand: list[dict], variant: str) -> dict[str, Any]:
-    from tailtune.experiments import stats
-
     a = [r[f"{variant}_pred"] for r in base]
     b = [r[f"{variant}_pred"] for r in cand]
     boot = stats.paired_bootstrap(y, a, b, task=task, n_resamples=N_RESAMPLES, seed=0)
@@ -97,8 +91,6 @@ def compare_arms(task, y, base: dict[int, dict], cand: dict[int, dict]) -> dict[
 
 
 def _summary(rows: dict[int, dict]) -> dict[str, Any]:
-    from tailtune.experiments.stats import summarize
-
     return {v: summarize([r[v] for r in rows.values()]).to_dict() for v in VARIANTS} | {"seeds": sorted(rows)}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tailtune.data.kinds import task_kind
 from tailtune.fit.candidates import Candidate, Setting
 
 __all__ = ["candidate_recipe", "lint_candidate", "read_template", "run_recipe", "write_template"]
@@ -16,7 +17,7 @@ __all__ = ["candidate_recipe", "lint_candidate", "read_template", "run_recipe", 
 
 def _task_section(task) -> dict[str, Any]:
     d = {"kind": task.kind, "labels": list(task.labels)}
-    if task.kind == "aspects":
+    if task_kind(task).per_aspect:
         d["polarities"] = list(task.polarities)
     if task.hierarchy:
         d["hierarchy"] = dict(task.hierarchy)

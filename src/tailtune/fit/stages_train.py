@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tailtune.data.kinds import task_kind
 from tailtune.fit.candidates import BASELINE, HIERARCHY_MODE
 from tailtune.fit.stages import CANDIDATES_DIR, DATA_DIR, FitContext, _setting, cost_model
 
@@ -16,7 +17,7 @@ SCREEN_SHARE = 0.2
 
 def _shape(task) -> tuple[int, int]:
     """(outputs, independently tuned blocks) of the task's logits."""
-    return task.num_outputs, (len(task.labels) if task.kind == "aspects" else 1)
+    return task.num_outputs, (len(task.labels) if task_kind(task).per_aspect else 1)
 
 
 def _templates(ctx: FitContext, cands: dict) -> dict[str, Path]:
@@ -200,7 +201,7 @@ def stage_train(ctx: FitContext, analysis, cands: dict, probe: dict, plan: dict)
 
 
 def hierarchy_mode(ctx: FitContext) -> str | None:
-    return HIERARCHY_MODE if ctx.task.kind == "multilabel" and ctx.task.hierarchy else None
+    return HIERARCHY_MODE if task_kind(ctx.task).multi_hot and ctx.task.hierarchy else None
 
 
 def member_scores(ctx: FitContext, arm: str, runs: dict[int, str]) -> dict[int, dict]:

@@ -33,10 +33,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tailtune.data.kinds import KINDS
 from tailtune.errors import did_you_mean
 
 REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
-TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "aspects")
+TASK_KINDS: tuple[str, ...] = KINDS
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 

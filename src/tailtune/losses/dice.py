@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tailtune.data.kinds import task_kind
 from tailtune.losses._base import (
     LossModule,
     check_class_logits,
@@ -82,7 +83,7 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, kind: str, smo
     check_reduction(reduction)
     s = check_number(smooth, name="smooth", low=0.0)
     k = 2 if squared else 1
-    if kind in ("binary", "multilabel"):
+    if task_kind(kind).sigmoid:
         check_elementwise(logits, target)
         x = compute_dtype(logits)
         sw = check_sample_weight(sample_weight, x.shape[0], x)
@@ -128,7 +129,7 @@ def tversky_loss(logits: torch.Tensor, target: torch.Tensor, *, kind: str, alpha
     if a + b == 0 and s == 0:
         raise ValueError("alpha + beta and smooth cannot all be 0 (the index would be undefined)")
     tiny = torch.finfo(torch.float32).tiny
-    if kind in ("binary", "multilabel"):
+    if task_kind(kind).sigmoid:
         check_elementwise(logits, target)
         x = compute_dtype(logits)
         sw = check_sample_weight(sample_weight, x.shape[0], x)

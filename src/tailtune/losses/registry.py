@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from tailtune.data.kinds import TASK_KINDS as _KIND_OBJECTS
 from tailtune.errors import did_you_mean
 from tailtune.losses._base import TASK_KINDS
 from tailtune.losses.asymmetric import AsymmetricLoss
@@ -32,8 +33,8 @@ from tailtune.losses.ldam import LDAMLoss
 from tailtune.losses.logit_adjust import LogitAdjustedLoss
 from tailtune.losses.weighted import SentimentFocalLoss, WeightedLoss
 
-SOFTMAX_KINDS = ("multiclass", "aspects")
-SIGMOID_KINDS = ("binary", "multilabel")
+SOFTMAX_KINDS = tuple(k.name for k in _KIND_OBJECTS.values() if k.softmax)  # ("multiclass", "aspects")
+SIGMOID_KINDS = tuple(k.name for k in _KIND_OBJECTS.values() if k.sigmoid)  # ("binary", "multilabel")
 
 
 @dataclass(frozen=True)

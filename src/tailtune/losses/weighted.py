@@ -21,12 +21,11 @@ import warnings
 
 import torch
 
+from tailtune.data.kinds import task_kind
 from tailtune.losses._base import LossModule, as_weight_tensor, check_kind, check_number
 from tailtune.losses.cross_entropy import as_class_weight_tensor, binary_cross_entropy, cross_entropy
 from tailtune.losses.focal import as_gamma, sigmoid_focal_loss, softmax_focal_loss
 from tailtune.weighting.sample_weights import combine_sample_weights, confidence_weights, length_weights
-
-_SIGMOID = ("binary", "multilabel")
 
 
 def preset_sample_weights(logits: torch.Tensor, *, kind: str, lengths=None, length: bool = True,
@@ -81,9 +80,9 @@ class WeightedLoss(_PresetBase):
         super().__init__(kind=kind, length=length, confidence=confidence, min_weight=min_weight, reduction=reduction)
         if isinstance(pos_weight, (int, float)) and not isinstance(pos_weight, bool):
             pos_weight = [pos_weight]
-        if pos_weight is not None and self.kind not in _SIGMOID:
+        if pos_weight is not None and not task_kind(self.kind).sigmoid:
             raise ValueError(f"pos_weight applies to binary/multilabel tasks, not kind={self.kind!r}")
-        weights = as_weight_tensor if self.kind in _SIGMOID else as_class_weight_tensor
+        weights = as_weight_tensor if task_kind(self.kind).sigmoid else as_class_weight_tensor
         self.register_buffer("weight", weights(weight, name="weight"))
         self.register_buffer("pos_weight", as_weight_tensor(pos_weight, name="pos_weight"))
         self.ignore_index = int(ignore_index)
@@ -91,7 +90,7 @@ class WeightedLoss(_PresetBase):
     def forward(self, logits, target, *, sample_weight=None, progress=None, embeddings=None, lengths=None,
                 reduction=None):
         w = self._weights(logits, lengths, sample_weight)
-        if self.kind in _SIGMOID:
+        if task_kind(self.kind).sigmoid:
             return binary_cross_entropy(logits, target, weight=self.weight, pos_weight=self.pos_weight,
                                         reduction=self._reduction(reduction), sample_weight=w)
         return cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index,
@@ -114,9 +113,9 @@ class SentimentFocalLoss(_PresetBase):
         self.gamma = as_gamma(gamma)
         self.label_smoothing = check_number(label_smoothing, name="label_smoothing", low=0.0, high=1.0,
                                             high_open=True)
-        if alpha is not None and self.kind in _SIGMOID and isinstance(alpha, (int, float)):
+        if alpha is not None and task_kind(self.kind).sigmoid and isinstance(alpha, (int, float)):
             alpha = [float(alpha)]
-        weights = as_weight_tensor if self.kind in _SIGMOID else as_class_weight_tensor
+        weights = as_weight_tensor if task_kind(self.kind).sigmoid else as_class_weight_tensor
         self.register_buffer("alpha", weights(alpha, name="alpha"))
         self.ignore_index = int(ignore_index)
         self._progress = 0.0
@@ -126,7 +125,7 @@ class SentimentFocalLoss(_PresetBase):
         if progress is not None:
             self._progress = progress
         w = self._weights(logits, lengths, sample_weight)
-        if self.kind in _SIGMOID:
+        if task_kind(self.kind).sigmoid:
             alpha = self.alpha if self.alpha is None or self.alpha.numel() > 1 else self.alpha[0]
             return sigmoid_focal_loss(logits, target, gamma=self.gamma, alpha=alpha,
                                       label_smoothing=self.label_smoothing, reduction=self._reduction(reduction),

@@ -65,6 +65,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from tailtune.data.kinds import task_kind
 from tailtune.metrics._task import as_task
 from tailtune.metrics.calibration import brier_score, confidence_pairs, expected_calibration_error
 from tailtune.metrics.decoding import probabilities
@@ -162,13 +163,14 @@ def _check_shapes(y_true: np.ndarray, y_pred: np.ndarray, task) -> None:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     if y_true.shape[0] == 0:
         raise ValueError("classification_report needs at least one example, got 0")
-    if task.kind in ("binary", "multiclass") and y_true.ndim != 1:
+    kind = task_kind(task)
+    if kind.single_label and y_true.ndim != 1:
         raise ValueError(f"y_true for a {task.kind} task must have shape (N,), got {y_true.shape}")
-    if task.kind == "multilabel" and (y_true.ndim != 2 or y_true.shape[1] != len(task.labels)):
+    if kind.multi_hot and (y_true.ndim != 2 or y_true.shape[1] != len(task.labels)):
         raise ValueError(
             f"y_true for a multilabel task must have shape (N, {len(task.labels)}), got {y_true.shape}"
         )
-    if task.kind == "aspects" and (y_true.ndim != 2 or y_true.shape[1] != len(task.labels)):
+    if kind.per_aspect and (y_true.ndim != 2 or y_true.shape[1] != len(task.labels)):
         raise ValueError(
             f"y_true for an aspects task must have shape (N, {len(task.labels)}), got {y_true.shape}"
         )
@@ -198,9 +200,10 @@ def classification_report(
         raise ValueError(f"zero_division must be 0.0, 1.0 or nan, got {zero_division!r}")
     yt = np.asarray(y_true)
     yp = np.asarray(y_pred)
-    if task.kind == "binary" and yt.ndim == 2 and yt.shape[1] == 1:
+    kind = task_kind(task)
+    if kind.is_binary and yt.ndim == 2 and yt.shape[1] == 1:
         yt = yt[:, 0]
-    if task.kind == "binary" and yp.ndim == 2 and yp.shape[1] == 1:
+    if kind.is_binary and yp.ndim == 2 and yp.shape[1] == 1:
         yp = yp[:, 0]
     yt = np.rint(yt).astype(np.int64)
     yp = np.rint(yp).astype(np.int64)
@@ -208,11 +211,10 @@ def classification_report(
     probs = probabilities(y_score, task) if y_score is not None else None
     if probs is not None and probs.shape[0] != yt.shape[0]:
         raise ValueError(f"y_score has {probs.shape[0]} rows, y_true {yt.shape[0]}")
-    kind = task.kind
     report: dict[str, Any] = {"n_samples": int(yt.shape[0])}
-    if kind in ("binary", "multiclass"):
+    if kind.single_label:
         report = _single_label_report(report, yt, yp, probs, task, zero_division)
-    elif kind == "multilabel":
+    elif kind.multi_hot:
         report = _multilabel_report(report, yt, yp, probs, task, zero_division)
     else:
         report = _aspects_report(report, yt, yp, probs, task, zero_division)
@@ -221,8 +223,8 @@ def classification_report(
 
 def _single_label_report(report: dict, yt, yp, probs, task, zero_division) -> dict[str, Any]:
     """Binary and multiclass: accuracy, balanced accuracy, averages, MCC, per class, confusion matrix."""
-    kind = task.kind
-    k = 2 if kind == "binary" else len(task.labels)
+    kind = task_kind(task)
+    k = 2 if kind.is_binary else len(task.labels)
     labels = list(range(k))
     bad = (yt < 0) | (yt >= k)
     if bad.any():
@@ -235,10 +237,10 @@ def _single_label_report(report: dict, yt, yp, probs, task, zero_division) -> di
     report["mcc"] = _mcc(yt, yp)
     report["per_class"] = _prf(yt, yp, labels, list(task.labels), zero_division)
     report["confusion_matrix"] = confusion_matrix(yt, yp, labels=labels).tolist()
-    if kind == "binary":
+    if kind.is_binary:
         report["f1"] = report["per_class"][task.labels[1]]["f1"]
     if probs is not None:
-        if kind == "binary":
+        if kind.is_binary:
             ap = _ap(yt, probs)
             report["per_class"][task.labels[1]]["pr_auc"] = ap
             report["pr_auc"] = ap

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.kinds import task_kind
 from tailtune.data.task import GROUP_METRICS, group_metric
 
 __all__ = ["add_group_metrics", "group_scores"]
@@ -114,14 +115,15 @@ def add_group_metrics(report: dict[str, Any], yt: np.ndarray, yp: np.ndarray, ta
         return report
     index = {name: i for i, name in enumerate(task.labels)}
     out: dict[str, dict] = {}
+    kind = task_kind(task)
     for name, members in groups.items():
         idx = [index[m] for m in members]
-        if task.kind == "aspects":
+        if kind.per_aspect:
             out[name] = _aspect_group(members, report["per_aspect"], yt, yp, idx, len(task.polarities), zero_division)
         else:
-            out[name] = _label_group(members, report["per_class"], yt, yp, idx, task.kind == "multilabel",
+            out[name] = _label_group(members, report["per_class"], yt, yp, idx, kind.multi_hot,
                                      zero_division)
-            if task.kind == "multilabel" and getattr(task, "hierarchy", None):
+            if kind.multi_hot and getattr(task, "hierarchy", None):
                 out[name]["hierarchy_violations"] = _violations(yp, task, members)
     report["groups"] = out
     report.update(group_scores(out))

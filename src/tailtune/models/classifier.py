@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
+from tailtune.data.kinds import KINDS
 from tailtune.errors import RecipeError
 from tailtune.models.chunking import PAD_MULTIPLE, plan_chunks, round_up
 
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 POOLINGS = ("cls", "mean")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "auto")
-TASK_KINDS = ("binary", "multiclass", "multilabel", "aspects")
+TASK_KINDS = KINDS
 
 #: Model-section defaults (the recipe's ``model`` section uses the same names and values).
 MODEL_DEFAULTS: dict[str, Any] = {

@@ -70,7 +70,7 @@ def sample_weight_fn(resolved: ResolvedRecipe) -> Callable | None:
                 cell = weighting.confidence_weights(logits.reshape(n * num_aspects, -1), kind=info.name)
                 weights.append(cell.reshape(n, -1).mean(dim=1))
             else:
-                z = logits.reshape(-1) if info.name == "binary" else logits
+                z = logits.reshape(-1) if info.is_binary else logits
                 weights.append(weighting.confidence_weights(z, kind=info.name))
         if not weights:
             return None
@@ -95,7 +95,7 @@ def sampler_weights(resolved: ResolvedRecipe, labels: Any) -> np.ndarray | None:
     if info.single_label:
         counts = np.bincount(y.astype(int))
         return 1.0 / counts[y.astype(int)]
-    if info.name == "multilabel":
+    if info.multi_hot:
         y = y.reshape(len(y), -1)
         counts = y.sum(axis=0)
         inv = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)

@@ -60,7 +60,7 @@ class ClassCounts:
             y = y.reshape(n, len(task.labels)).astype(int)
             cells = [np.bincount(y[:, a], minlength=k) for a in range(len(task.labels))]
             return cls.from_cells(task.labels, kind.weight_classes(task), cells, num_examples=n)
-        if kind.name == "multilabel":
+        if kind.multi_hot:
             values = y.reshape(n, -1).sum(axis=0)
         else:
             values = np.bincount(y.reshape(-1).astype(int), minlength=len(task.labels))

@@ -224,7 +224,7 @@ def _sigmoid_weights(w: WeightingSection, task: Any, counts: ClassCounts, info: 
     """(pos_weight tensor per weighted output, per-class weights) of a binary/multilabel task."""
     outputs = info.weighted_outputs(task)
     pos = counts.of(outputs)
-    if info.name == "binary":
+    if info.is_binary:
         neg_name = task.labels[0]
         neg = counts.of([neg_name])
     else:
@@ -238,7 +238,7 @@ def _sigmoid_weights(w: WeightingSection, task: Any, counts: ClassCounts, info: 
     for name, value in w.overrides.items():
         if name in outputs:
             values[outputs.index(name)] = float(value)
-    if info.name != "binary":
+    if not info.is_binary:
         return values, dict(zip(outputs, values.tolist()))
     per_class = {neg_name: 1.0, outputs[0]: float(values[0])}
     if neg_name in w.overrides:  # binary BCE weights are one ratio: w_pos / w_neg

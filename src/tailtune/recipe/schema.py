@@ -89,11 +89,12 @@ class TaskSection(_Section):
         if not self.groups:
             self.groups = None
             return self
-        if self.kind is not None and task_kind(self.kind).is_binary:
+        kind = task_kind(self.kind) if self.kind is not None else None
+        if kind is not None and kind.is_binary:
             raise ValueError("groups are for multiclass, multilabel and aspects tasks, not binary; remove task.groups")
         try:  # TaskSpec's rule; the members are checked here when task.labels is given, else against the data
             self.groups = check_groups(self.groups, list(self.labels) if self.labels else None,
-                                       what="aspect" if self.kind == "aspects" else "label")
+                                       what="aspect" if kind is not None and kind.per_aspect else "label")
         except DataError as exc:
             raise ValueError(str(exc)) from None
         return self

@@ -76,7 +76,8 @@ def _distribution(run: RunData, labels: list[str]) -> tuple[dict[str, dict[str, 
     note = ""
     if run.class_counts:
         series["train"] = dict(run.class_counts)
-        if TRAIN_EVAL_MAX and abs(sum(run.class_counts.values()) - TRAIN_EVAL_MAX) < 1 and run.kind in ("binary", "multiclass"):
+        single_label = run.kind_info is not None and run.kind_info.single_label
+        if TRAIN_EVAL_MAX and abs(sum(run.class_counts.values()) - TRAIN_EVAL_MAX) < 1 and single_label:
             note = (f"train counts are from the {TRAIN_EVAL_MAX:,} training examples evaluated each epoch "
                     "(a fixed subsample): shares are exact, totals scaled down")
     for split in ("validation", "test"):
@@ -203,7 +204,7 @@ def _rule_rows(run: RunData, labels: list[str]) -> tuple[list[dict], list[dict]]
     """``postprocess.json`` as rows: decision thresholds and logit biases."""
     pp = run.postprocess or {}
     thresholds, biases = pp.get("thresholds"), pp.get("biases")
-    names = labels if run.kind != "binary" else labels[1:]
+    names = labels[1:] if run.kind_info is not None and run.kind_info.is_binary else labels
     thr_rows = [{"label": n, "threshold": t} for n, t in zip(names, thresholds)] if isinstance(thresholds, list) else []
     bias_rows = _bias_rows(run, labels, biases)
     return thr_rows, bias_rows
@@ -223,8 +224,8 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
     rep = _report_of(run, split)
     base_rep = _report_of(baseline, _split(baseline)) if baseline is not None else None
     labels = run.labels or list(rep.get("per_class") or {})
-    n_aspects = len(run.labels) if run.kind == "aspects" else None
-    if run.kind == "aspects" and rep.get("per_class"):
+    n_aspects = len(run.labels) if run.kind_info is not None and run.kind_info.per_aspect else None
+    if n_aspects is not None and rep.get("per_class"):
         labels = list(rep["per_class"])  # the polarity classes (absent last), pooled over the aspects
     table = epoch_table(run)
     findings = run_rules(run, min_severity="ok")

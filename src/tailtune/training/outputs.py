@@ -28,7 +28,7 @@ def metric_fn(task):
     def fn(y_true: np.ndarray, logits: np.ndarray) -> dict:
         logits = np.asarray(logits, dtype=np.float32)
         y_true = np.asarray(y_true)
-        y_true = (y_true.reshape(-1) if info.name == "binary" else y_true).astype(int)
+        y_true = (y_true.reshape(-1) if info.is_binary else y_true).astype(int)
         return classification_report(y_true, decode(logits, task), task, y_score=logits)
 
     return fn

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from tailtune.data.kinds import task_kind
 from tailtune.metrics.groups import group_scores
 from tailtune.training import fast_step
 from tailtune.training.callbacks import EarlyStopping
@@ -70,6 +71,7 @@ class TrainModule(nn.Module):
         self.classifier = classifier
         self.loss = loss
         self.kind = kind
+        self._kind = task_kind(kind)
         self.num_aspects = num_aspects
         self.sample_weight_fn = sample_weight_fn
 
@@ -97,11 +99,11 @@ class TrainModule(nn.Module):
         loss_logits, target = logits, labels
         uses_lengths = getattr(self.loss, "uses_lengths", False)
         lengths = attention_mask.sum(dim=1) if uses_lengths and attention_mask is not None else None
-        if self.kind == "binary":
+        if self._kind.is_binary:
             loss_logits, target = logits.reshape(-1), labels.to(logits.dtype).reshape(-1)
-        elif self.kind == "multilabel":
+        elif self._kind.multi_hot:
             target = labels.to(logits.dtype)
-        elif self.kind == "aspects":
+        elif self._kind.per_aspect:
             n, a = labels.shape
             loss_logits = logits.reshape(n * a, -1)
             target = labels.reshape(n * a)

@@ -22,10 +22,11 @@ import math
 
 import torch
 
+from tailtune.data.kinds import TASK_KINDS, known_task_kind
 from tailtune.weighting.schemes import DEFAULT_MIN_WEIGHT
 
-_SIGMOID_KINDS = ("binary", "multilabel")
-_SOFTMAX_KINDS = ("multiclass", "aspects")
+#: the kind names, sigmoid forms first (for messages)
+_KIND_NAMES = [k.name for k in TASK_KINDS.values() if k.sigmoid] + [k.name for k in TASK_KINDS.values() if k.softmax]
 
 
 def length_weights(lengths, *, min_weight: float = DEFAULT_MIN_WEIGHT) -> torch.Tensor:
@@ -76,23 +77,24 @@ def confidence_weights(logits: torch.Tensor, *, kind: str | None = None) -> torc
         if z.ndim != 1:
             raise ValueError(
                 f"kind is required for logits of shape {tuple(z.shape)}; pass one of "
-                f"{list(_SIGMOID_KINDS + _SOFTMAX_KINDS)}"
+                f"{_KIND_NAMES}"
             )
         kind = "binary"
-    if kind in _SIGMOID_KINDS:
+    info = known_task_kind(kind)
+    if info is not None and info.sigmoid:
         conf = (torch.sigmoid(z) - 0.5).abs() * 2.0
         if conf.ndim == 2:
             conf = conf.mean(dim=1)
         elif conf.ndim != 1:
             raise ValueError(f"logits must be (N,) or (N, C), got {tuple(z.shape)}")
         return conf
-    if kind in _SOFTMAX_KINDS:
+    if info is not None and info.softmax:
         if z.ndim != 2 or z.shape[1] < 2:
             raise ValueError(f"softmax confidence needs logits (N, C) with C >= 2, got {tuple(z.shape)}")
         c = z.shape[1]
         p_max = torch.softmax(z, dim=1).amax(dim=1)
         return ((p_max - 1.0 / c) / (1.0 - 1.0 / c)).clamp(0.0, 1.0)
-    raise ValueError(f"kind={kind!r} is not one of {list(_SIGMOID_KINDS + _SOFTMAX_KINDS)}")
+    raise ValueError(f"kind={kind!r} is not one of {_KIND_NAMES}")
 
 
 def combine_sample_weights(*weights: torch.Tensor | None, eps: float = 1e-6) -> torch.Tensor | None:
