@@ -18,6 +18,7 @@ __all__ = ["FitResult", "fit"]
 
 def fit(*args, **kwargs):
     """See :func:`tailtune.fit.api.fit`."""
+    # lazy: ``tailtune.fit`` and its light modules (planner, candidates, state, result) load without torch
     from tailtune.fit.api import fit as _fit
 
     return _fit(*args, **kwargs)

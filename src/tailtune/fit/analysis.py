@@ -17,31 +17,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from transformers import AutoConfig
 
+from tailtune.data import load_dataset
 from tailtune.data.kinds import task_kind
+from tailtune.data.splits import split_train
+from tailtune.data.stats import class_matrix, compute_statistics, split_texts
+from tailtune.diagnostics.analysis import training_weights
+from tailtune.errors import RecipeError
 from tailtune.fit.candidates import DataFeatures, ModelInfo
+from tailtune.models import resolve_encoder_name
+from tailtune.recipe.counts import ClassCounts
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
 
 __all__ = ["ANALYSIS_FILE", "carve_test", "data_digest", "data_features", "lint_counts", "load_input", "train_counts",
            "model_info", "write_splits"]
 
 ANALYSIS_FILE = "analysis.json"
-DATA_DIR = "data"
-HELDOUT_DIR = "heldout"
 
 
 def load_input(opts):
     """:func:`tailtune.data.load_dataset` with the fit's data options (DataError on bad data)."""
-    from tailtune.data import load_dataset
-
     return load_dataset(opts.data, task=opts.task, text_column=opts.text_column, label_column=opts.label_column,
                         label_sep=opts.label_sep, empty_text=opts.empty_text, seed=opts.seed)
 
 
 def data_digest(loaded) -> str:
     """SHA-256 of the task, every split's texts (in order) and encoded labels."""
-    from tailtune.data.stats import split_texts
-
     h = hashlib.sha256(json.dumps(loaded.task.to_dict(), sort_keys=True).encode("utf-8"))
     for split, ds in loaded.splits.items():
         h.update(f"\x01{split}\x01{len(ds)}".encode())
@@ -58,8 +60,6 @@ def carve_test(loaded, *, fraction: float, seed: int):
 
     Returns ``(loaded, note)``; ``note`` says what was carved (``None`` when nothing was).
     """
-    from tailtune.data.splits import split_train
-
     if "test" in loaded.splits:
         return loaded, None
     y = loaded.targets["train"]
@@ -79,15 +79,9 @@ def carve_test(loaded, *, fraction: float, seed: int):
 
 def model_info(name: str) -> ModelInfo:
     """Size and position limit of the encoder ``name`` from its config (no weights are loaded)."""
-    from transformers import AutoConfig
-
-    from tailtune.models import resolve_encoder_name
-
     try:
         cfg = AutoConfig.from_pretrained(resolve_encoder_name(name), trust_remote_code=False)
     except Exception as exc:  # a missing folder, an offline hub id
-        from tailtune.errors import RecipeError
-
         raise RecipeError(f"--model {name!r}: cannot read its config ({str(exc).splitlines()[0]}). Fix: give a "
                           "local model folder or the id of a downloaded model") from None
     hidden = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model", 768))
@@ -102,8 +96,6 @@ def train_counts(loaded):
     """The training counts per class as the class weights and the recipe lint see them
     (:meth:`tailtune.recipe.counts.ClassCounts.from_targets`: multilabel positives per label, aspects
     polarities pooled over the aspects with ``absent``)."""
-    from tailtune.recipe.counts import ClassCounts
-
     return ClassCounts.from_targets(loaded.task, loaded.targets["train"])
 
 
@@ -145,8 +137,6 @@ def _row_label(task, y) -> Any:
 
 
 def _jsonl(ds, targets, task) -> bytes:
-    from tailtune.data.stats import split_texts
-
     texts = [t for chunk in split_texts(ds).chunks for t in chunk.to_pylist()]
     lines = (json.dumps({"text": t, "labels": _row_label(task, y)}, ensure_ascii=False) for t, y in zip(texts, targets))
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -175,9 +165,6 @@ def write_heldout(loaded, folder: Path) -> Path | None:
 
 def analyze_data(loaded, out: Path) -> dict[str, Any]:
     """Statistics of ``loaded`` (written in full to ``out/analysis.json``) and their summary for fit.json."""
-    from tailtune.data.stats import compute_statistics
-    from tailtune.diagnostics.analysis import training_weights
-
     counts = train_counts(loaded)
     stats = compute_statistics(loaded)
     stats["weights"]["training"] = training_weights(loaded.task, counts)  # as `tailtune analyze` records them
@@ -197,9 +184,6 @@ def analyze_data(loaded, out: Path) -> dict[str, Any]:
 def subsample_rows(y: np.ndarray, task, size: int, *, seed: int) -> np.ndarray:
     """Sorted indices of a stratified, seeded subsample of about ``size`` training rows in which every
     class (multilabel: label; aspects: aspect#polarity cell) that occurs in ``y`` still occurs."""
-    from tailtune.data.splits import split_train
-    from tailtune.data.stats import class_matrix
-
     n = len(y)
     if size >= n:
         return np.arange(n)

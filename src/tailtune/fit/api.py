@@ -8,8 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import datasets
+import torch
+import transformers
+
+from tailtune.errors import RecipeError
+from tailtune.fit.analysis import carve_test, data_digest, load_input, model_info
+from tailtune.fit.context import FitContext
 from tailtune.fit.options import DEFAULT_MODEL, Budget, FitOptions, parse_budget
+from tailtune.fit.progress import FitProgress
 from tailtune.fit.result import FitResult
+from tailtune.fit.stages import run_stages
+from tailtune.fit.state import open_state
+from tailtune.utils.paths import check_writable
+from tailtune.utils.runlock import run_dir_lock
 
 __all__ = ["fit", "resolve_device"]
 
@@ -17,10 +29,6 @@ __all__ = ["fit", "resolve_device"]
 def resolve_device(device: str) -> tuple[str, bool]:
     """``(device, bf16 supported)`` for ``auto``/``cpu``/``cuda``. ``cpu`` hides the GPUs from this
     process (effective while CUDA is not yet initialised, as in a fresh ``tailtune fit``)."""
-    import torch
-
-    from tailtune.errors import RecipeError
-
     if device == "cpu":
         if not torch.cuda.is_initialized():
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -36,9 +44,6 @@ def resolve_device(device: str) -> tuple[str, bool]:
 @contextlib.contextmanager
 def quiet_libraries():
     """No progress bars or info logs from datasets/transformers inside a fit (it has its own line)."""
-    import datasets
-    import transformers
-
     was_enabled = not datasets.are_progress_bars_disabled()
     bars = transformers.logging.is_progress_bar_enabled()
     verbosity = transformers.logging.get_verbosity()
@@ -114,20 +119,11 @@ def fit(
         >>> result = fit("../shared/data/sms_spam", output="runs/sms", budget="20m")  # doctest: +SKIP
         >>> result.winner, result.scores["test"]  # doctest: +SKIP
     """
-    from tailtune.fit.analysis import carve_test, data_digest, load_input, model_info
-    from tailtune.fit.progress import FitProgress
-    from tailtune.fit.stages import FitContext, run_stages
-    from tailtune.fit.state import open_state
-    from tailtune.utils.paths import check_writable
-    from tailtune.utils.runlock import run_dir_lock
-
     opts = FitOptions(data=data, output=Path(output), model=model or DEFAULT_MODEL, budget_s=parse_budget(budget),
                       seeds=seeds, device=device, task=task, text_column=text_column, label_column=label_column,
                       label_sep=label_sep, empty_text=empty_text, seed=seed, test_fraction=test_fraction,
                       finalists=finalists, max_epochs=max_epochs, restart=restart, cache_dir=os.fspath(cache_dir) if cache_dir else None)
     resolved, bf16 = resolve_device(opts.device)
-    import torch
-
     threads = torch.get_num_threads()  # the probe may choose fewer for this fit
     with quiet_libraries():
         loaded = load_input(opts)  # bad data stops here: nothing written yet

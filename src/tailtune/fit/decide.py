@@ -57,7 +57,7 @@ def run_scores(run_dir: Path, task, *, hierarchy_mode: str | None, seed: int = 0
     y = int_targets(targets, task)
     default = np.asarray(decode(logits, task))
     tuned = crossfit.cross_fitted_decisions(logits, y, task, seed=seed, bootstrap=DECIDE_BOOTSTRAP,
-                                   hierarchy_mode=hierarchy_mode)
+                                            hierarchy_mode=hierarchy_mode)
     return {"logits": logits, "y": y, "default_pred": default, "tuned_pred": tuned,
             "default": macro_f1(task, y, default), "tuned": macro_f1(task, y, tuned)}
 

@@ -26,8 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.evaluation import crossfit, ensemble, runs  # modules: tests replace their functions
+from tailtune.evaluation.predictor import Predictor
+from tailtune.evaluation.run_dir import MEMBERS, load_predictions, open_run, save_predictions
+from tailtune.experiments.stats import paired_bootstrap
+from tailtune.fit import decide  # a module: tests change its constants
 from tailtune.utils import rundir
-from tailtune.utils.io import atomic_write_json
+from tailtune.utils.io import atomic_write_bytes, atomic_write_json
 
 __all__ = ["RUN_FILES", "assemble_final", "choose_ensemble"]
 
@@ -47,12 +52,6 @@ def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, di
                     hierarchy_mode: str | None, no_time: str | None = None) -> dict[str, Any]:
     """Ensemble or the best single member, decided on cross-fitted validation scores (``no_time``: why
     an ensemble cannot finish within the budget; the best member then ships)."""
-    from tailtune.evaluation.crossfit import cross_fitted_decisions
-    from tailtune.evaluation.ensemble import build_ensemble
-    from tailtune.evaluation.run_dir import load_predictions, open_run
-    from tailtune.experiments.stats import paired_bootstrap
-    from tailtune.fit.decide import DECIDE_BOOTSTRAP, N_RESAMPLES, macro_f1
-
     seeds = sorted(members)
     best = max(seeds, key=lambda s: scores[s]["tuned"])
     out: dict[str, Any] = {"members": {str(s): os.path.relpath(members[s], folder) for s in seeds}, "best_seed": best,
@@ -64,13 +63,15 @@ def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, di
     staging = _fresh(folder / FINISH_DIR / "ensemble-check")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        build_ensemble([members[s] for s in seeds], staging, hierarchy_mode=hierarchy_mode)
+        ensemble.build_ensemble([members[s] for s in seeds], staging, hierarchy_mode=hierarchy_mode)
     logits, targets = load_predictions(open_run(staging), "validation")
     y = scores[seeds[0]]["y"]
-    pred = cross_fitted_decisions(logits, y, task, bootstrap=DECIDE_BOOTSTRAP, hierarchy_mode=hierarchy_mode)
-    ens = macro_f1(task, y, pred)
+    pred = crossfit.cross_fitted_decisions(logits, y, task, bootstrap=decide.DECIDE_BOOTSTRAP,
+                                           hierarchy_mode=hierarchy_mode)
+    ens = decide.macro_f1(task, y, pred)
     mean_member = float(np.mean([scores[s]["tuned"] for s in seeds]))
-    test = paired_bootstrap(y, [scores[s]["tuned_pred"] for s in seeds], pred, task=task, n_resamples=N_RESAMPLES)
+    test = paired_bootstrap(y, [scores[s]["tuned_pred"] for s in seeds], pred, task=task,
+                            n_resamples=decide.N_RESAMPLES)
     use = ens >= mean_member
     reason = (f"the {len(seeds)}-seed ensemble scores {ens:.4f} cross-fitted validation macro-F1 against the members' "
               f"mean {mean_member:.4f} ({100 * (ens - mean_member):+.1f} points, item interval "
@@ -81,9 +82,6 @@ def choose_ensemble(folder: Path, members: dict[int, Path], scores: dict[int, di
 
 
 def _predict_test(run: Path, texts: list[str], targets: np.ndarray, device: str) -> None:
-    from tailtune.evaluation.predictor import Predictor
-    from tailtune.evaluation.run_dir import save_predictions
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # truncation notes: the run truncates as it trained
         logits = Predictor.from_run_dir(run, device=device).predict_logits(texts)
@@ -91,8 +89,6 @@ def _predict_test(run: Path, texts: list[str], targets: np.ndarray, device: str)
 
 
 def _copy_file(src: Path, dst: Path) -> None:
-    from tailtune.utils.io import atomic_write_bytes
-
     atomic_write_bytes(dst, src.read_bytes())
 
 
@@ -113,13 +109,10 @@ def _single(folder: Path, run: Path) -> None:
 
 
 def _ensemble(folder: Path, members: list[Path], *, hierarchy_mode: str | None) -> None:
-    from tailtune.evaluation.ensemble import build_ensemble
-    from tailtune.evaluation.run_dir import MEMBERS
-
     staging = _fresh(folder / FINISH_DIR / "ensemble")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        build_ensemble(members, staging, hierarchy_mode=hierarchy_mode)
+        ensemble.build_ensemble(members, staging, hierarchy_mode=hierarchy_mode)
     for npz in sorted((staging / rundir.PREDICTIONS_DIR).glob("*.npz")):
         _copy_file(npz, folder / rundir.PREDICTIONS_DIR / npz.name)
     _copy_file(staging / rundir.TASK, folder / rundir.TASK)
@@ -131,8 +124,6 @@ def _ensemble(folder: Path, members: list[Path], *, hierarchy_mode: str | None) 
 def assemble_final(folder: Path, choice: dict, test: tuple[list[str], np.ndarray] | None, *, device: str,
                    hierarchy_mode: str | None) -> dict[str, Any]:
     """Write the run-like final folder, tune its rule on validation, score test once; return the scores."""
-    from tailtune.evaluation.runs import tune_run
-
     for name in RUN_FILES:
         target = folder / name
         if target.is_dir():
@@ -150,7 +141,7 @@ def assemble_final(folder: Path, choice: dict, test: tuple[list[str], np.ndarray
         _single(folder, shipped[0])
     _copy_file(shipped[0] / rundir.RECIPE, folder / rundir.RECIPE)
     _copy_file(shipped[0] / rundir.HISTORY, folder / rundir.HISTORY)
-    summary = tune_run(folder, hierarchy_mode=hierarchy_mode)
+    summary = runs.tune_run(folder, hierarchy_mode=hierarchy_mode)
     return {"shipped": [os.path.relpath(m, folder) for m in shipped], "ensemble": bool(choice["use_ensemble"]),
             "validation": {"default": summary["validation_default"], "tuned": summary["validation_tuned"]},
             "test": None if summary["test_default"] is None else

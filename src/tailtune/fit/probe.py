@@ -14,6 +14,10 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
+
+from tailtune.models.truncation import tokenize_truncated
+from tailtune.training.modeling import build_model
 
 __all__ = ["probe_costs"]
 
@@ -29,8 +33,6 @@ TOKENIZE_S_PER_TEXT = 1e-4
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
-        import torch
-
         torch.cuda.synchronize()
 
 
@@ -38,8 +40,6 @@ def _timed_train_steps(model, batches: list[dict], device: str, *, max_s: float)
     """``(seconds, examples)`` of timed training steps. The first step pays one-off costs and is left
     out, unless it alone took half of ``max_s`` (a slow machine: then it is the measurement, an
     over-estimate); timing stops once ``max_s`` is spent."""
-    import torch
-
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
     model.train()
     elapsed, examples = 0.0, 0
@@ -61,8 +61,6 @@ def _timed_train_steps(model, batches: list[dict], device: str, *, max_s: float)
 
 
 def _timed_eval(model, batches: list[dict], device: str, *, max_s: float) -> tuple[float, int]:
-    import torch
-
     model.eval()
     elapsed, examples = 0.0, 0
     with torch.inference_mode():
@@ -96,8 +94,6 @@ def choose_threads(model, enc: dict, device: str) -> dict[str, Any]:
     count and keep the faster (the current one unless 1 thread is 10% faster). On a machine whose cores
     other processes also use, OpenMP threads that wait for each other can make 2 threads several times
     slower than 1 (measured on the shared 2-core development box); measured, not assumed."""
-    import torch
-
     current = torch.get_num_threads()
     if device.startswith("cuda") or current == 1:
         return {"threads": current, "compared": False}
@@ -127,11 +123,6 @@ def probe_costs(recipe, task, texts: list[str], *, batch_size: int, device: str,
     not spend its budget on the probe. Returns the :class:`~tailtune.fit.planner.CostModel` fields
     plus what was measured.
     """
-    import torch
-
-    from tailtune.models.truncation import tokenize_truncated
-    from tailtune.training.modeling import build_model
-
     steps = GPU_STEPS if device.startswith("cuda") else CPU_STEPS
     rng = np.random.default_rng(seed)
     n_pick = min(len(texts), batch_size * (steps + 1))

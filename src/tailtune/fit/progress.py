@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn
+from rich.text import Text
+
 __all__ = ["FitProgress", "format_seconds"]
 
 
@@ -47,10 +52,6 @@ class FitProgress:
     def start(self) -> FitProgress:
         if not self.enabled:
             return self
-        from rich.console import Console
-        from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn
-        from rich.text import Text
-
         budget = self.budget
 
         class _Left(ProgressColumn):
@@ -81,8 +82,6 @@ class FitProgress:
     def note(self, text: str) -> None:
         """A line printed above the progress line (kept in the terminal's history)."""
         if self.enabled and self.console is not None:
-            from rich.markup import escape
-
             self.console.print(f"[dim]fit:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
     def trainer_hook(self, label: str) -> _TrainerHook:

@@ -9,8 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tailtune.data.kinds import task_kind
+from tailtune.diagnostics.lint import lint_recipe
 from tailtune.fit.candidates import Candidate, Setting
+from tailtune.recipe import (
+    apply_overrides,
+    preset_dict,
+    read_recipe_file,
+    recipe_from_dict,
+    resolved_recipe_dict,
+)
+from tailtune.utils.io import atomic_write_text
 
 __all__ = ["candidate_recipe", "lint_candidate", "read_template", "run_recipe", "write_template"]
 
@@ -30,8 +41,6 @@ def candidate_recipe(cand: Candidate, shared: list[Setting], task, data_dir: Pat
     Raises:
         RecipeError: a rule produced an invalid recipe (a bug in the rules, never the user's data).
     """
-    from tailtune.recipe import apply_overrides, preset_dict, recipe_from_dict, resolved_recipe_dict
-
     raw = preset_dict(cand.preset)
     raw.pop("output", None)
     overrides: list[tuple[str, Any]] = [(s.path, s.value) for s in shared]
@@ -48,8 +57,6 @@ def candidate_recipe(cand: Candidate, shared: list[Setting], task, data_dir: Pat
 
 def run_recipe(template: dict[str, Any], *, seed: int, output: Path, epochs: int, data_dir: Path):
     """The recipe of one training unit: the template with its seed, output, epochs and data folder."""
-    from tailtune.recipe import apply_overrides, recipe_from_dict
-
     raw = apply_overrides(template, [("train.seed", int(seed)), ("output", str(output)),
                                      ("train.epochs", int(epochs)), ("data.path", str(data_dir))])
     return recipe_from_dict(raw, source=f"fit unit {output}")
@@ -57,24 +64,16 @@ def run_recipe(template: dict[str, Any], *, seed: int, output: Path, epochs: int
 
 def read_template(path: Path) -> dict[str, Any]:
     """A candidate's recipe template as :func:`write_template` wrote it."""
-    from tailtune.recipe import read_recipe_file
-
     return read_recipe_file(path)
 
 
 def write_template(template: dict[str, Any], path: Path) -> Path:
     """Write a candidate's recipe template as YAML (what ``screen`` reads and a user can re-run)."""
-    import yaml
-
-    from tailtune.utils.io import atomic_write_text
-
     return atomic_write_text(path, yaml.safe_dump(template, sort_keys=False, allow_unicode=True))
 
 
 def lint_candidate(template: dict[str, Any], counts: dict[str, float], n_train: int, *, task=None) -> list[dict]:
     """The recipe lint's warnings and errors for a candidate (:func:`tailtune.diagnostics.lint.lint_recipe`
     with the training counts, as ``tailtune.training.train`` lints a run)."""
-    from tailtune.diagnostics.lint import lint_recipe
-
     findings = lint_recipe(template, class_counts=counts, num_examples=n_train, task=task)
     return [f.to_dict() for f in findings if f.is_problem]

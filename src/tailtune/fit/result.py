@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tailtune import load
 from tailtune.errors import RunDirError
 from tailtune.fit.state import STATE_FILE
 
@@ -58,8 +59,6 @@ class FitResult:
 
     def load(self, **options):
         """The shipped model as a :class:`tailtune.evaluation.predictor.Predictor`."""
-        from tailtune import load
-
         return load(self.output, **options)
 
     def predict(self, texts, **options) -> list[dict]:

@@ -14,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tailtune.experiments.screen import screen
+from tailtune.fit.analysis import stored_task
+
 __all__ = ["SCREEN_SEEDS", "SCREEN_N_RESAMPLES", "run_screening", "screen_cost"]
 
 #: seeds per screened candidate (at most; fewer when fewer are asked for)
@@ -62,9 +65,6 @@ def _finalists(ranking: list[dict], baseline: str, k: int) -> tuple[list[str], l
 def run_screening(data_dir: Path, out: Path, templates: dict[str, Path], *, baseline: str, task, model: str,
                   seeds: int, seed: int, max_length: int, finalists: int, cache_dir: str | None) -> dict[str, Any]:
     """Screen ``templates`` (candidate name -> recipe file) and pick the finalists."""
-    from tailtune.experiments.screen import screen
-    from tailtune.fit.analysis import stored_task
-
     specs = [str(p) for p in templates.values()]
     names = {str(p): n for n, p in templates.items()}
     res = screen(data_dir, recipes=specs, seeds=seeds, seed=seed, model=model, out=out, max_length=max_length,

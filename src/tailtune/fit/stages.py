@@ -8,66 +8,29 @@ from the first unrecorded unit with the same inputs.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from tailtune.fit.candidates import BASELINE
-from tailtune.fit.options import Budget, FitOptions
-from tailtune.fit.progress import FitProgress
-from tailtune.fit.state import FitState
+import torch
 
-__all__ = ["FitContext", "run_stages"]
+from tailtune.data.stats import split_texts
+from tailtune.fit import probe as fit_probe
+from tailtune.fit.analysis import analyze_data, model_info, write_heldout, write_splits
+from tailtune.fit.candidates import BASELINE, DataFeatures, candidate_rules, shared_settings
+from tailtune.fit.context import CANDIDATES_DIR, DATA_DIR, HELDOUT_DIR, FitContext, _setting
+from tailtune.fit.recipes import candidate_recipe, lint_candidate, read_template, run_recipe, write_template
+from tailtune.fit.stages_finish import stage_ensemble, stage_final, stage_report
+from tailtune.fit.stages_train import stage_decide, stage_plan, stage_screen, stage_train
 
-CANDIDATES_DIR = "candidates"
+__all__ = ["run_stages", "stage_analyze", "stage_candidates", "stage_probe"]
+
 #: share of the budget the probe's timed steps may use (between 3 and 30 seconds)
 PROBE_SHARE = 0.01
 #: the probe's batch on a CPU (the cost per text hardly depends on the batch there; smaller is quicker)
 PROBE_CPU_BATCH = 16
-DATA_DIR = "data"
-HELDOUT_DIR = "heldout"
-
-
-@dataclass
-class FitContext:
-    """A running fit: its options, data, state file, budget, progress line and device."""
-
-    opts: FitOptions
-    loaded: Any
-    state: FitState
-    budget: Budget
-    progress: FitProgress
-    device: str
-    bf16: bool = False
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def folder(self) -> Path:
-        return self.opts.output
-
-    @property
-    def task(self):
-        return self.loaded.task
-
-    def rel(self, path: Path) -> str:
-        return os.path.relpath(path, self.folder)
-
-    def unit(self, name: str, fn, *, stage: str | None = None) -> dict[str, Any]:
-        """Run ``fn`` as unit ``name`` unless it is recorded; record its result and duration."""
-        if self.state.done(name):
-            return self.state.result(name)
-        self.progress.stage(stage or name)
-        start = self.budget.now()
-        result = fn()
-        self.state.record(name, result, self.budget.now() - start)
-        return result
 
 
 # ------------------------------------------------------------------------------------- analysis
 def stage_analyze(ctx: FitContext) -> dict[str, Any]:
-    from tailtune.fit.analysis import analyze_data, write_heldout, write_splits
-
     def work():
         summary = analyze_data(ctx.loaded, ctx.folder)
         write_splits(ctx.loaded, ctx.folder / DATA_DIR)
@@ -79,10 +42,6 @@ def stage_analyze(ctx: FitContext) -> dict[str, Any]:
 
 
 def stage_candidates(ctx: FitContext, analysis: dict) -> dict[str, Any]:
-    from tailtune.fit.analysis import model_info
-    from tailtune.fit.candidates import DataFeatures, candidate_rules, shared_settings
-    from tailtune.fit.recipes import candidate_recipe, lint_candidate, write_template
-
     def work():
         features = DataFeatures(**analysis["features"])
         model = model_info(ctx.opts.model)
@@ -99,15 +58,7 @@ def stage_candidates(ctx: FitContext, analysis: dict) -> dict[str, Any]:
     return ctx.unit("candidates", work, stage="choosing candidates")
 
 
-def _setting(cands: dict, path: str) -> Any:
-    return next(s["value"] for s in cands["shared"] if s["path"] == path)
-
-
 def stage_probe(ctx: FitContext, cands: dict) -> dict[str, Any]:
-    from tailtune.data.stats import split_texts
-    from tailtune.fit.probe import probe_costs
-    from tailtune.fit.recipes import read_template, run_recipe
-
     def work():
         texts = [t for c in split_texts(ctx.loaded.splits["train"]).chunks for t in c.to_pylist()]
         n_total = sum(len(ds) for name, ds in ctx.loaded.splits.items() if name != "test")
@@ -117,32 +68,19 @@ def stage_probe(ctx: FitContext, cands: dict) -> dict[str, Any]:
         recipe = run_recipe(read_template(ctx.folder / baseline["recipe_file"]), seed=ctx.opts.seed,
                             output=ctx.folder / CANDIDATES_DIR / BASELINE / "probe",
                             epochs=_setting(cands, "train.epochs"), data_dir=ctx.folder / DATA_DIR)
-        return probe_costs(recipe, ctx.task, texts,
-                           batch_size=batch if ctx.device.startswith("cuda") else min(batch, PROBE_CPU_BATCH),
-                           device=ctx.device, n_total=n_total, seed=ctx.opts.seed,
-                           max_s=min(30.0, max(3.0, PROBE_SHARE * ctx.opts.budget_s)))
+        probe_batch = batch if ctx.device.startswith("cuda") else min(batch, PROBE_CPU_BATCH)
+        return fit_probe.probe_costs(recipe, ctx.task, texts, batch_size=probe_batch, device=ctx.device,
+                                     n_total=n_total, seed=ctx.opts.seed,
+                                     max_s=min(30.0, max(3.0, PROBE_SHARE * ctx.opts.budget_s)))
 
     result = ctx.unit("probe", work, stage="measuring the model's speed")
     if result.get("threads"):  # the measured faster thread count, for the rest of this fit (api.fit restores it)
-        import torch
-
         torch.set_num_threads(int(result["threads"]))
     return result
 
 
-def cost_model(probe: dict, factor: float = 1.0):
-    from tailtune.fit.planner import CostModel
-    from tailtune.utils.rundir import TRAIN_EVAL_MAX
-
-    return CostModel(train_s=probe["train_s"], eval_s=probe["eval_s"], fixed_s=probe["fixed_s"],
-                     checkpoint_s=probe["checkpoint_s"], factor=factor, train_eval_max=TRAIN_EVAL_MAX)
-
-
 def run_stages(ctx: FitContext) -> dict[str, Any]:
     """Every stage in order; returns the ``final`` unit's result."""
-    from tailtune.fit.stages_finish import stage_ensemble, stage_final, stage_report
-    from tailtune.fit.stages_train import stage_decide, stage_plan, stage_screen, stage_train
-
     analysis = stage_analyze(ctx)
     cands = stage_candidates(ctx, analysis)
     probe = stage_probe(ctx, cands)

@@ -6,8 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from tailtune.fit.stages import FitContext
+from tailtune import reports
+from tailtune.data.stats import split_texts
+from tailtune.fit import finish  # a module: tests replace its functions (monkeypatch)
+from tailtune.fit.context import FitContext, cost_model
+from tailtune.fit.log import render_log
 from tailtune.fit.stages_train import finish_need, hierarchy_mode, member_scores
+from tailtune.utils.io import atomic_write_text
 
 __all__ = ["DECISION_LOG", "stage_ensemble", "stage_final", "stage_report"]
 
@@ -16,8 +21,6 @@ DECISION_LOG = "decision-log.md"
 
 def _ensemble_fits(ctx: FitContext, members: int) -> str | None:
     """``None`` when scoring ``members`` models on test still fits in the budget, else why not."""
-    from tailtune.fit.stages import cost_model
-
     cost = cost_model(ctx.state.result("probe"), ctx.state.result("replan").get("factor", 1.0))
     need, left = finish_need(ctx, cost, members=members), ctx.budget.left()
     if members < 2 or need <= left:
@@ -26,21 +29,17 @@ def _ensemble_fits(ctx: FitContext, members: int) -> str | None:
 
 
 def stage_ensemble(ctx: FitContext, runs: dict[str, dict[int, str]], decision: dict) -> dict[str, Any]:
-    from tailtune.fit.finish import choose_ensemble
-
     def work():
         winner = decision["winner"]
         members = {seed: ctx.folder / run for seed, run in runs[winner].items()}
         scores = member_scores(ctx, winner, runs[winner])
-        return choose_ensemble(ctx.folder, members, scores, ctx.task, hierarchy_mode=hierarchy_mode(ctx),
-                               no_time=_ensemble_fits(ctx, len(members))) | {"winner": winner}
+        return finish.choose_ensemble(ctx.folder, members, scores, ctx.task, hierarchy_mode=hierarchy_mode(ctx),
+                                      no_time=_ensemble_fits(ctx, len(members))) | {"winner": winner}
 
     return ctx.unit("ensemble", work, stage="ensemble or one model")
 
 
 def _test_split(ctx: FitContext) -> tuple[list[str], np.ndarray] | None:
-    from tailtune.data.stats import split_texts
-
     if "test" not in ctx.loaded.splits:
         return None
     texts = [t for c in split_texts(ctx.loaded.splits["test"]).chunks for t in c.to_pylist()]
@@ -48,23 +47,16 @@ def _test_split(ctx: FitContext) -> tuple[list[str], np.ndarray] | None:
 
 
 def stage_final(ctx: FitContext, choice: dict) -> dict[str, Any]:
-    from tailtune.fit.finish import assemble_final
-
-    return ctx.unit("final", lambda: assemble_final(ctx.folder, choice, _test_split(ctx), device=ctx.device,
-                                                    hierarchy_mode=hierarchy_mode(ctx)),
+    return ctx.unit("final", lambda: finish.assemble_final(ctx.folder, choice, _test_split(ctx), device=ctx.device,
+                                                           hierarchy_mode=hierarchy_mode(ctx)),
                     stage="finishing (rule, temperature, test once)")
 
 
 def stage_report(ctx: FitContext) -> dict[str, Any]:
-    from tailtune.fit.log import render_log
-    from tailtune.utils.io import atomic_write_text
-
     def work():
-        from tailtune.reports import write_report
-
         atomic_write_text(ctx.folder / DECISION_LOG, render_log(ctx.state.data))
         try:
-            write_report(ctx.folder)
+            reports.write_report(ctx.folder)
         except Exception as exc:  # noqa: BLE001 - the model and every record are complete; say how to retry
             note = f"report.html not written ({type(exc).__name__}: {exc}); retry with `tailtune report {ctx.folder}`"
             ctx.progress.note(note)

@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tailtune import __version__
 from tailtune.errors import RunDirError
 from tailtune.utils.io import atomic_write_json
 from tailtune.utils.runlock import LOCK_NAME
@@ -134,8 +135,6 @@ def open_state(folder: Path, fingerprint: dict, options: dict, *, restart: bool 
         RunDirError: ``folder`` holds something that is not a fit, or a fit of other data/options
             (``restart=True`` clears a folder that holds a fit and starts over).
     """
-    from tailtune import __version__
-
     folder = Path(folder)
     path = folder / STATE_FILE
     if folder.exists() and not folder.is_dir():

@@ -21,6 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tailtune.fit.recipes import run_recipe
+from tailtune.training import train
 from tailtune.utils import rundir
 
 __all__ = ["run_training_unit", "train_run"]
@@ -28,16 +30,12 @@ __all__ = ["run_training_unit", "train_run"]
 
 def train_run(recipe=None, *, resume: Path | None = None, callbacks=()):
     """Train (or resume) one run directory: the single call site of :func:`tailtune.training.train`."""
-    from tailtune.training import train
-
     return train(recipe, resume=resume, callbacks=list(callbacks), lint=False, report=False)
 
 
 def run_training_unit(run_dir: Path, template: dict, *, seed: int, epochs: int, data_dir: Path,
                       callbacks=()) -> dict[str, Any]:
     """Train ``template`` with ``seed`` into ``run_dir`` (or continue it); return what fit.json records."""
-    from tailtune.fit.recipes import run_recipe
-
     if (run_dir / rundir.RECIPE).is_file():
         result = train_run(None, resume=run_dir, callbacks=callbacks)
     else:
