@@ -13,8 +13,7 @@ for helpers in (HERE, HERE.parent / "training"):
     if str(helpers) not in sys.path:
         sys.path.insert(0, str(helpers))
 
-#: the options every end-to-end test uses: tiny, fast, still every stage
-TINY = {"budget": "30m", "seeds": 2, "max_epochs": 1, "finalists": 1}
+from fit_settings import FAST_STATS  # noqa: E402  (after the sys.path lines above)
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +29,6 @@ def private_caches(_module_caches, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(_module_caches["datasets"]))
     monkeypatch.setenv("TAILTUNE_CACHE", str(_module_caches["embeddings"]))
     return _module_caches
-
-
-#: fewer resamples in the paired tests and rule fits of tiny fits (the statistics are tested elsewhere)
-FAST_STATS = {"tailtune.fit.decide.N_RESAMPLES": 300, "tailtune.fit.decide.DECIDE_BOOTSTRAP": 20,
-              "tailtune.fit.screening.SCREEN_N_RESAMPLES": 300, "tailtune.experiments.screen.SCREEN_TUNE_BOOTSTRAP": 10}
 
 
 @pytest.fixture(autouse=True)

@@ -90,8 +90,7 @@ def _child(req: dict) -> int:
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
     import datasets
     import torch
-
-    from conftest import FAST_STATS
+    from fit_settings import FAST_STATS
 
     torch.set_num_threads(1)
     datasets.config.HF_DATASETS_CACHE = req["datasets_cache"]

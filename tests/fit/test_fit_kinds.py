@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
+from fit_settings import TINY
 
-from conftest import TINY
 from tailtune.cli.main import main
 
 
