@@ -38,6 +38,7 @@ from tailtune.diagnostics.series import (
     shape,
     stalled,
 )
+from tailtune.diagnostics.stacking import UPWEIGHT_FACTOR, stacked_corrections
 
 # -------------------------------------------------------------------------------- thresholds
 #: train-minus-validation score gap (macro-F1 points as fractions) that bounds each trend label
@@ -64,8 +65,6 @@ LAG_MOVE_SHARE = 0.5
 #: a class is rare when its training share is below this, or its count <= RARE_RATIO_TO_MAX x the largest
 RARE_SHARE = 0.05
 RARE_RATIO_TO_MAX = 0.2
-#: a class is up-weighted when its weight >= UPWEIGHT_FACTOR x the median class weight (pos_weight: >= this)
-UPWEIGHT_FACTOR = 1.5
 #: precision under this on an up-weighted class means its weight is too high
 LOW_PRECISION = 0.5
 #: share of the total loss weight moved to the contrastive part when it plateaus
@@ -705,7 +704,5 @@ def upweighted_low_precision(run: RunData) -> list[Finding]:
 def weights_with_thresholds(run: RunData) -> list[Finding]:
     """Class weights and the tuned decision rule (``postprocess.json``) both favour the same classes:
     the prior is corrected twice (see :func:`tailtune.diagnostics.stacking.stacked_corrections`)."""
-    from tailtune.diagnostics.stacking import stacked_corrections
-
     f = stacked_corrections(run.class_weights, run.postprocess, kind=run.kind, labels=run.labels)
     return [f] if f is not None else []

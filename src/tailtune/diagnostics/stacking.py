@@ -10,7 +10,7 @@ odds:
   of 1, i.e. multiplies its odds by ``(1 - t) / t``; a tuned bias ``b_c`` (multiclass/aspects, added
   to the logits) multiplies the odds of ``c`` by ``exp(b_c - median(b))``.
 
-When both factors are at least :data:`~tailtune.diagnostics.rules.UPWEIGHT_FACTOR` for a class,
+When both factors are at least :data:`UPWEIGHT_FACTOR` for a class,
 both correct its rarity: the tuned rule pushes further in the direction the weights already push.
 The decision then treats the class as if its odds were multiplied by the product, the correction is
 split over two knobs, and changing either (a new weighting scheme, a re-tune) silently changes what
@@ -31,8 +31,11 @@ from typing import Any
 
 from tailtune.data.kinds import TASK_KINDS, TaskKind
 from tailtune.diagnostics.findings import Finding, Knob
-from tailtune.diagnostics.rules import UPWEIGHT_FACTOR
 from tailtune.weighting.cells import CELL_SEP
+
+#: a class is up-weighted when its weight >= UPWEIGHT_FACTOR x the median class weight (pos_weight: >= this);
+#: the history rules (``upweighted_low_precision``) use the same bar
+UPWEIGHT_FACTOR = 1.5
 
 
 def _info(kind: str | TaskKind | None) -> TaskKind | None:
