@@ -358,12 +358,16 @@ def find_warnings(stats: dict) -> list[dict]:
         eff_ratio = max(eff.values()) / min(eff.values())
         inv_ratio = max(inv.values()) / min(inv.values())
         if inv_ratio > 2 and eff_ratio < 1 + 0.1 * (inv_ratio - 1):
+            from tailtune.weighting.schemes import (
+                DEFAULT_BETA,  # the beta those weights used (a layer above data/)
+            )
+
             smallest = min(c for c in train.values() if c > 0)
             out.append({
                 "code": "effective_number_saturated",
-                "message": f"effective_number weights (beta=0.999) span only {eff_ratio:.2f}:1 while inverse spans "
-                           f"{inv_ratio:.1f}:1: with {smallest:,}+ examples per class, (1-beta^n) is ~1 for every "
-                           f"class (1/(1-beta) = 1,000 effective samples at most)",
+                "message": f"effective_number weights (beta={DEFAULT_BETA}) span only {eff_ratio:.2f}:1 while inverse "
+                           f"spans {inv_ratio:.1f}:1: with {smallest:,}+ examples per class, (1-beta^n) is ~1 for every "
+                           f"class (1/(1-beta) = {1 / (1 - DEFAULT_BETA):,.0f} effective samples at most)",
                 "remedy": f"raise beta so 1/(1-beta) exceeds the class sizes (e.g. weighting.beta: "
                           f"{1 - 1 / (10 * max(train.values())):.6f}) or use sqrt_inverse",
             })
