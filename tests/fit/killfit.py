@@ -2,7 +2,7 @@
 
 A zygote process (``python killfit.py serve``) imports torch, transformers and tailtune once, then
 forks one child per request line ``{"argv": [...], "kill": "<point>" | null, "out": path, "err": path}``
-and answers ``{"exitcode": int}`` (``-9``: the child was killed where asked). Kill points:
+and answers ``{"exitcode": int, "timed_out": bool}`` (``tests/zygote.py``; ``-9``: the child was killed where asked). Kill points:
 
 - ``replace:<file name>:<n>``: the n-th rename of an atomic write (or a model copy) onto that name,
   just before it happens (the complete temporary file is left behind);
@@ -17,17 +17,15 @@ of ``conftest.FAST_STATS``.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import signal
-import subprocess
 import sys
-import time
-import traceback
 from pathlib import Path
 
+import zygote
+from zygote import serve as serve_requests
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 
 
 def _die() -> None:
@@ -116,57 +114,17 @@ def serve() -> None:
     import tailtune.training.run  # noqa: F401
     import tailtune.training.trainer  # noqa: F401
 
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        sys.stdout.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 99
-            try:
-                code = int(_child(req) or 0)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                traceback.print_exc()
-                code = 98
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"exitcode": os.waitstatus_to_exitcode(status)}), flush=True)
+    serve_requests(_child)
 
 
-class Zygote:
-    """The test side: start ``serve()``, send requests, stop it."""
+class Zygote(zygote.Zygote):
+    """The test side: start ``serve()``, send requests (answered with the child's exit code), stop it."""
 
     def __init__(self, log: Path):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(HERE), str(HERE.parent / "training"),
-                                                             os.environ.get("PYTHONPATH", "")])}
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log, env=env, text=True, bufsize=1)
-        assert json.loads(self.proc.stdout.readline())["ready"]
+        super().__init__(Path(__file__).resolve(), log, paths=[HERE, HERE.parent / "training"])
 
-    def run(self, req: dict, timeout: float = 900) -> int:
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        start = time.monotonic()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"kill zygote died after {time.monotonic() - start:.0f} s (log {self._log.name})")
-        return json.loads(line)["exitcode"]
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.terminate()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self._log.close()
+    def run(self, req: dict) -> int:
+        return super().run(req)["exitcode"]
 
 
 if __name__ == "__main__":

@@ -33,17 +33,15 @@ import errno
 import io
 import json
 import os
-import select
 import signal
-import subprocess
 import sys
-import time
-import traceback
 from collections import Counter
 from pathlib import Path
 
+import zygote
+from zygote import serve as serve_requests
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,83 +283,14 @@ def serve() -> None:
     import tailtune.training.run  # noqa: F401
     import tailtune.training.trainer  # noqa: F401
 
-    answer = sys.stdout
-    answer.write(json.dumps({"ready": True, "threads": len(os.listdir("/proc/self/task"))}) + "\n")
-    answer.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 99
-            try:
-                code = int(_child(req) or 0)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                traceback.print_exc()
-                code = 98
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        deadline = time.monotonic() + float(req.get("timeout", 600))
-        timed_out = False
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                timed_out = True
-            time.sleep(0.05)
-        answer.write(json.dumps({"exitcode": os.waitstatus_to_exitcode(status), "timed_out": timed_out}) + "\n")
-        answer.flush()
+    serve_requests(_child, ready={"threads": len(os.listdir("/proc/self/task"))})
 
 
-class Zygote:
+class Zygote(zygote.Zygote):
     """The test side: start ``serve()`` in a subprocess, send requests, stop it."""
 
     def __init__(self, log: Path, env: dict | None = None, start_timeout: float = 600):
-        env = {**os.environ, **(env or {})}
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(HERE), env.get("PYTHONPATH", "")])
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            text=True,
-            bufsize=1,
-        )
-        self.info = self._read(start_timeout)
-
-    def _read(self, timeout: float) -> dict:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.close()
-            raise RuntimeError(f"fault zygote gave no answer within {timeout:.0f} s (log: {self._log.name})")
-        return json.loads(line)
-
-    def run(self, req: dict) -> dict:
-        timeout = float(req.setdefault("timeout", 600))
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        return self._read(timeout + 30)
-
-    def close(self) -> None:
-        """Stop the zygote (it holds no state worth an orderly interpreter shutdown)."""
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.terminate()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self._log.close()
+        super().__init__(Path(__file__).resolve(), log, paths=[HERE], env=env, start_timeout=start_timeout)
 
 
 if __name__ == "__main__":
