@@ -35,6 +35,7 @@ from torch import nn
 
 from tailtune.data.kinds import KINDS
 from tailtune.errors import did_you_mean
+from tailtune.utils.vectors import as_class_vector
 
 REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
 TASK_KINDS: tuple[str, ...] = KINDS
@@ -78,23 +79,11 @@ def check_number(value, *, name: str, low: float | None = None, high: float | No
 
 def as_weight_tensor(value, *, name: str, nonnegative: bool = True,
                      dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
-    """None, a sequence or a tensor -> 1-D ``dtype`` (float32) tensor (detached), validated."""
+    """None, a sequence or a tensor -> 1-D ``dtype`` (float32) tensor (detached), validated by
+    :func:`tailtune.utils.vectors.as_class_vector`."""
     if value is None:
         return None
-    if isinstance(value, torch.Tensor):
-        t = value.detach().to(dtype)
-    else:
-        try:
-            t = torch.as_tensor(value, dtype=dtype)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"{name} must be a sequence of numbers or a tensor, got {type(value).__name__}") from exc
-    if t.ndim != 1 or t.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D tensor (one value per class), got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} must be finite, got {t.tolist()}")
-    if nonnegative and (t < 0).any():
-        raise ValueError(f"{name} must be non-negative, got {t.tolist()}")
-    return t
+    return as_class_vector(value, name=name, dtype=dtype, nonnegative=nonnegative)
 
 
 def compute_dtype(x: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from tailtune.errors import did_you_mean
+from tailtune.utils.vectors import as_class_vector
 from tailtune.weighting.schemes import DEFAULT_BETA, SCHEMES
 
 _ZERO_REMEDY = (
@@ -44,20 +45,7 @@ _ZERO_REMEDY = (
 
 
 def _as_float64(values, *, name: str) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        t = values.detach().to("cpu", torch.float64)
-    else:
-        try:
-            t = torch.as_tensor(values, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from exc
-    if t.ndim != 1 or t.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} must be finite, got {t.tolist()}")
-    if (t < 0).any():
-        raise ValueError(f"{name} must be non-negative, got {t.tolist()}")
-    return t
+    return as_class_vector(values, name=name, dtype=torch.float64, device="cpu")
 
 
 def _label(i: int, names: Sequence[str] | None) -> str:
