@@ -18,29 +18,11 @@ OUT=${OUT:-/tmp/tailtune-fit-gpu-out}
 mkdir -p "$OUT"
 LOG="$OUT/fit_gpu.log"
 : >"$LOG"
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export HF_DATASETS_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error
 if [ -z "${PYTHON:-}" ]; then
   if [ "$SMOKE" = 1 ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-SITE=/tmp/tailtune-fit-site
-rm -rf "$SITE"
-if [ "$SMOKE" = 0 ] && ls .whl/*.whl >/dev/null 2>&1; then
-  $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl 2>&1 \
-    | grep -v -i warning | tee -a "$LOG"
-  if ! $PYTHON -c "import datasets" 2>/dev/null && ls .whl/fallback/*.whl >/dev/null 2>&1; then
-    $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
-      .whl/fallback/*.whl 2>&1 | grep -v -i warning | tee -a "$LOG"
-  fi
-  export PYTHONPATH="$SITE:$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-else
-  export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-fi
-if [ -f .gpukit/data.tar.xz ]; then
-  rm -rf /tmp/tailtune-fit-data && mkdir -p /tmp/tailtune-fit-data
-  tar -xJf .gpukit/data.tar.xz -C /tmp/tailtune-fit-data && export TAILTUNE_BENCH_DATA=/tmp/tailtune-fit-data
-fi
-[ -f .gpukit/minilm-fp16/model.safetensors ] && export TAILTUNE_BENCH_MODEL="$ROOT/.gpukit/minilm-fp16"
+. "$ROOT/benchmarks/_kit_env.sh"
+kit_env "$SMOKE" /tmp/tailtune-fit-site /tmp/tailtune-fit-data "$LOG" || exit 3
 export TAILTUNE_CACHE=/tmp/tailtune-fit-cache
 
 if [ "$SMOKE" = 1 ]; then

@@ -49,8 +49,6 @@ START=$(date +%s)
 if [ -z "${PYTHON:-}" ]; then
   if [ "$SMOKE" = 1 ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export HF_DATASETS_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error
 SUMMARY=()
 STAGE_FILE=$(mktemp /tmp/tailtune-kit-stage.XXXXXX)
 echo preflight >"$STAGE_FILE"
@@ -90,33 +88,8 @@ run_stage() {
 
 # ---- 1. preflight --------------------------------------------------------------------------
 log "preflight (smoke=$SMOKE, budget ${BUDGET}s, arm cap ${ARM_CAP}s, python $PYTHON, out $OUT)"
-SITE=/tmp/tailtune-kit-site
-rm -rf "$SITE"
-if [ "$SMOKE" = 0 ] && ls .whl/*.whl >/dev/null 2>&1; then
-  $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
-    2>&1 | grep -v -i 'warning' | tee -a "$LOG"
-  export PYTHONPATH="$SITE:$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-else
-  export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-fi
-if [ -f .gpukit/data.tar.xz ]; then
-  rm -rf /tmp/tailtune-kit-data && mkdir -p /tmp/tailtune-kit-data
-  tar -xJf .gpukit/data.tar.xz -C /tmp/tailtune-kit-data && export TAILTUNE_BENCH_DATA=/tmp/tailtune-kit-data
-fi
-[ -f .gpukit/minilm-fp16/model.safetensors ] && export TAILTUNE_BENCH_MODEL="$ROOT/.gpukit/minilm-fp16"
-
-IMPORTS='import torch, transformers, datasets, pydantic, sklearn, safetensors, tailtune.training.pipeline'
-if ! $PYTHON -c "$IMPORTS" >>"$LOG" 2>&1; then
-  log "imports failed with datasets $(ls .whl/datasets-*.whl 2>/dev/null); trying .whl/fallback"
-  if ls .whl/fallback/*.whl >/dev/null 2>&1; then
-    rm -rf "$SITE"/datasets "$SITE"/datasets-*.dist-info  # one version only
-    $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
-      .whl/fallback/*.whl 2>&1 | grep -v -i 'warning' | tee -a "$LOG"
-  fi
-  if ! $PYTHON -c "$IMPORTS" 2>&1 | tail -5 | tee -a "$LOG"; then
-    log "imports still fail: stopping (see kit.log)"; exit 3
-  fi
-fi
+. "$ROOT/benchmarks/_kit_env.sh"
+kit_env "$SMOKE" /tmp/tailtune-kit-site /tmp/tailtune-kit-data "$LOG" || exit 3
 $PYTHON - "$OUT/env.json" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, os, platform, shutil, subprocess, sys
 from importlib import metadata
