@@ -29,6 +29,11 @@ class RunDirError(TailtuneError, ValueError):
     """A run directory is missing, incomplete or corrupt."""
 
 
+class OptionError(TailtuneError, ValueError):
+    """An argument of a command or a library call is outside its range or choices (``seeds=0``,
+    ``rank_by='foo'``). A ``ValueError`` for library callers; the CLI exits 2 with the message."""
+
+
 class StorageError(TailtuneError, OSError):
     """Writing the run directory failed (disk full, quota, file too large, read-only).
 

@@ -100,3 +100,37 @@ def test_ablate_command_trains_and_compares(tmp_path, tiny_encoder_dir, capsys):
     assert summary["baseline"] == "ce" and "focal:1" in summary["comparisons"]
     assert "focal:1 vs ce" in printed
     assert main(["ablate", "focl", "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["screen", "{data}", "--seeds", "0"], "seeds=0 must be a positive int"),
+    (["screen", "{data}", "--rank-by", "f1"], "rank_by='f1' must be one of"),
+    (["screen", "{data}", "--max-length", "0"], "max_length=0 must be a positive int"),
+    (["screen", "{data}", "--hidden", "-1"], "hidden=-1 must be an int >= 0"),
+    (["screen", "{data}", "--recipes", "focal:abc"], "preset 'focal:abc': loss.focal: gamma"),
+    (["ablate", "ce", "--seeds", "0"], "seeds=0 must be a positive int"),
+    (["ablate", "ce", "--workers", "0"], "workers=0 must be a positive int"),
+])
+def test_experiment_options_out_of_range_exit_2_without_traceback(tmp_path, capsys, argv, message):
+    """Each was a ValueError traceback with exit 1 (2026-12-05): library range checks are OptionError."""
+    data = write_data(tmp_path / "data", "binary")
+    argv = [a.replace("{data}", str(data)) for a in argv] + ["--out", str(tmp_path / "out")]
+    code = main(argv)
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert code == 2, text
+    assert message in " ".join(text.split()) and "Traceback" not in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_screen_refuses_before_embedding_when_nothing_or_the_baseline_cannot_be_screened(tmp_path, capsys):
+    """asl is sigmoid-only: on a multi-class set it cannot be screened. Refused before any embedding
+    (the model path does not even exist), naming the reason."""
+    data = write_data(tmp_path / "data", "multiclass")
+    common = ["--model", str(tmp_path / "no-model"), "--cache-dir", str(tmp_path / "cache"), "--out",
+              str(tmp_path / "out"), "--quiet"]
+    assert main(["screen", str(data), "--recipes", "asl", *common]) == 2
+    assert "no recipe can be screened on this multiclass task" in " ".join(capsys.readouterr().err.split())
+    assert main(["screen", str(data), "--recipes", "ce,asl", "--baseline", "asl", *common]) == 2
+    assert "--baseline 'asl' cannot be screened" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()

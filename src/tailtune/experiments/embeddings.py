@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tailtune.errors import OptionError
 from tailtune.utils.io import atomic_write_bytes
 
 __all__ = ["CachedEmbeddings", "cache_key", "default_cache_dir", "encode_texts", "get_embeddings", "model_digest",
@@ -48,7 +49,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 def resolve_precision(precision: str, device: str) -> str:
     """``"auto"`` -> ``"bf16"`` on a CUDA device with bfloat16 support, else ``"fp32"``."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} must be one of {list(PRECISIONS)}")
+        raise OptionError(f"precision={precision!r} must be one of {list(PRECISIONS)}")
     if precision != "auto":
         return precision
     import torch
@@ -105,11 +106,11 @@ def cache_key(model_hash: str, splits: Mapping[str, Sequence[str]], *, max_lengt
 
 def _check_options(max_length: int, batch_size: int, pooling: str) -> None:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length={max_length!r} must be a positive int, e.g. 128")
+        raise OptionError(f"max_length={max_length!r} must be a positive int, e.g. 128")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive int, e.g. 64")
+        raise OptionError(f"batch_size={batch_size!r} must be a positive int, e.g. 64")
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling={pooling!r} must be one of {list(POOLINGS)}")
+        raise OptionError(f"pooling={pooling!r} must be one of {list(POOLINGS)}")
 
 
 def encode_texts(
@@ -266,7 +267,7 @@ def get_embeddings(
     previous = torch.get_num_threads()
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads={threads!r} must be a positive int")
+            raise OptionError(f"threads={threads!r} must be a positive int")
         torch.set_num_threads(threads)
     try:
         tokenizer = load_tokenizer(str(model))

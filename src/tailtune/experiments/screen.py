@@ -61,7 +61,7 @@ from torch import nn
 
 from tailtune.data import load_dataset
 from tailtune.data.kinds import task_kind
-from tailtune.errors import DataError, RecipeError
+from tailtune.errors import DataError, OptionError, RecipeError
 from tailtune.evaluation.tuning import tune_decision_rule
 from tailtune.experiments import stats
 from tailtune.experiments.embeddings import get_embeddings
@@ -145,11 +145,11 @@ class HeadConfig:
             value = getattr(self, name)
             low = 0 if name == "hidden" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} must be an int >= {low}")
+                raise OptionError(f"{name}={value!r} must be an int >= {low}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+            raise OptionError(f"dropout={self.dropout!r} must be in [0, 1)")
         if not self.lr > 0 or not self.weight_decay >= 0:
-            raise ValueError(f"lr={self.lr!r} must be > 0 and weight_decay={self.weight_decay!r} >= 0")
+            raise OptionError(f"lr={self.lr!r} must be > 0 and weight_decay={self.weight_decay!r} >= 0")
 
 
 def _head_module(in_dim: int, out_dim: int, cfg: HeadConfig, *, dropout: float, projection_dim: int | None):
@@ -454,12 +454,14 @@ def screen(
     """
     t0, c0 = time.perf_counter(), time.process_time()
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds={seeds!r} must be a positive int, e.g. 5")
+        raise OptionError(f"seeds={seeds!r} must be a positive int, e.g. 5")
     if rank_by not in RANK_BY:
-        raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+        raise OptionError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
     if score_split not in SCORE_SPLITS:
-        raise ValueError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
+        raise OptionError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
     specs = parse_recipe_specs(recipes)
+    for spec in specs:  # a bad value (focal:abc) is the user's typo: say so before the data and embeddings
+        recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
     names = [s.spec for s in specs]
     if baseline is None:
         baseline = "ce" if "ce" in names else names[0]
@@ -470,6 +472,7 @@ def screen(
     seed_list = [seed + i for i in range(seeds)]
     labels = {k: v["labels"] for k, v in splits.items()}
     prepared = _prepare_all(specs, task, labels["train"])
+    _check_screenable(prepared, baseline, task)
     with _torch_threads(threads):
         emb = _embed(splits, model_name, max_length=max_length, batch_size=batch_size, precision=precision,
                      cache_dir=cache_dir, threads=threads, show_progress=show_progress, console=console)
@@ -543,6 +546,21 @@ def _prepare_all(specs: list[RecipeSpec], task, train_labels) -> dict[str, Prepa
         except (RecipeError, TypeError, ValueError) as exc:
             prepared[spec.spec] = str(exc)
     return prepared
+
+
+def _check_screenable(prepared: dict[str, PreparedRecipe | str], baseline: str, task) -> None:
+    """RecipeError (before any embedding) when the baseline, or every recipe, cannot be screened for
+    this task: the reasons are those :func:`_prepare_all` recorded (each names its own fix)."""
+    reasons = {name: why for name, why in prepared.items() if isinstance(why, str)}
+    if len(reasons) == len(prepared):
+        listed = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+        fix = "" if all("Fix:" in why for why in reasons.values()) else " Fix: pick recipes for this task kind"
+        raise RecipeError(f"no recipe can be screened on this {task.kind} task ({listed}).{fix}")
+    if baseline in reasons:
+        why = reasons[baseline]
+        fix = "" if "Fix:" in why else " Fix: choose another --baseline among the screened recipes"
+        raise RecipeError(f"--baseline {baseline!r} cannot be screened on this {task.kind} task, so nothing can "
+                          f"be compared with it: {why}{fix}")
 
 
 def _one_seed(prep: PreparedRecipe, task, features, targets, y_true, minority, *, seed: int, head: HeadConfig,

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _st
 
+from tailtune.errors import OptionError
 from tailtune.metrics.counts import _kind, item_counts, metric_from_counts, task_cells
 
 __all__ = [
@@ -90,7 +91,7 @@ class Summary:
 
 def _check_confidence(confidence: float) -> float:
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(f"confidence={confidence!r} must be a number in (0, 1), e.g. 0.95")
+        raise OptionError(f"confidence={confidence!r} must be a number in (0, 1), e.g. 0.95")
     return float(confidence)
 
 
@@ -206,7 +207,7 @@ def _score(prep: _Prepared, weights: np.ndarray | None, *, metric: str, kind: st
 
 def _prepare(y_true, pred_a, pred_b, task, metric):
     if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not one of {list(METRICS)}")
+        raise OptionError(f"metric={metric!r} is not one of {list(METRICS)}")
     kind = _kind(task)
     n = len(np.asarray(y_true))
     if n == 0:
@@ -219,7 +220,7 @@ def _prepare(y_true, pred_a, pred_b, task, metric):
 
 def _check_resamples(n_resamples: int) -> int:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples={n_resamples!r} must be a positive int, e.g. 2000")
+        raise OptionError(f"n_resamples={n_resamples!r} must be a positive int, e.g. 2000")
     return n_resamples
 
 
@@ -355,7 +356,7 @@ def verdict(
         'improvement'
     """
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha={alpha!r} must be in (0, 1), e.g. 0.05")
+        raise OptionError(f"alpha={alpha!r} must be in (0, 1), e.g. 0.05")
     if test is not None:
         low = test.ci_low if low is None else low
         high = test.ci_high if high is None else high

@@ -48,7 +48,7 @@ import yaml
 from transformers import TrainerCallback
 
 from tailtune.data import load_dataset
-from tailtune.errors import RecipeError, did_you_mean
+from tailtune.errors import OptionError, RecipeError, did_you_mean
 from tailtune.experiments.ablate import recipe_label
 from tailtune.experiments.embeddings import get_embeddings
 from tailtune.experiments.screen import (
@@ -257,9 +257,9 @@ def sweep(
         seed: TPE sampler seed (leave None when several workers share a study).
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials={trials!r} must be a positive int")
+        raise OptionError(f"trials={trials!r} must be a positive int")
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective={objective!r} must be one of {list(OBJECTIVES)}")
+        raise OptionError(f"objective={objective!r} must be one of {list(OBJECTIVES)}")
     params = load_space(space) if not isinstance(space, Mapping) else parse_space(space)
     _check_loss_metric(metric, [p.path for p in params])
     spec = parse_recipe_specs([recipe])[0]
