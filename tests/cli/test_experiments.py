@@ -134,3 +134,23 @@ def test_screen_refuses_before_embedding_when_nothing_or_the_baseline_cannot_be_
     assert main(["screen", str(data), "--recipes", "ce,asl", "--baseline", "asl", *common]) == 2
     assert "--baseline 'asl' cannot be screened" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
+def test_more_out_of_range_options_exit_2(tmp_path, capsys):
+    """Found by sweeping every numeric option with -1 and 0 (2026-12-05): tracebacks or exit 0 before."""
+    data = write_data(tmp_path / "data", "binary")
+    space = tmp_path / "space.yaml"
+    space.write_text("optim.lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}\n")
+    cases = [
+        (["analyze", str(data), "--seed", "-1"], "seed (--seed) must be an integer >= 0"),
+        (["screen", str(data), "--threads", "0", "--out", str(tmp_path / "o1")], "threads=0 must be a positive int"),
+        (["sweep", "ce", "--space", str(space), "--seed", "-1", "--data", str(data), "--out", str(tmp_path / "o2")],
+         "seed=-1: the TPE sampler's seed"),
+        (["compare", str(tmp_path), "--resamples", "0"], "n_resamples=0 must be a positive int"),
+        (["compare", str(tmp_path), "--alpha", "1"], "alpha=1.0 must be in (0, 1)"),
+    ]
+    for argv, message in cases:
+        code = main(argv)
+        captured = capsys.readouterr()
+        text = " ".join((captured.out + captured.err).split())
+        assert code == 2 and message in text and "Traceback" not in text, (argv, text)

@@ -23,7 +23,7 @@ from tailtune.data.labels import _first, _is_json_ext, first_non_string, source_
 from tailtune.data.readers import SplitSource, discover, read_labels_file
 from tailtune.data.splits import split_train
 from tailtune.data.task import KINDS, TaskSpec
-from tailtune.errors import DataError, did_you_mean
+from tailtune.errors import DataError, OptionError, did_you_mean
 
 TEXT_CANDIDATES = ("text", "sentence", "content", "review", "document")
 LABEL_CANDIDATES = ("labels", "label", "aspects")
@@ -203,6 +203,8 @@ def _check_options(seed, val_fraction, empty_text, label_sep, unused_labels) -> 
     # DataError is a ValueError: library callers see the usual type, the CLI prints one message
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {seed!r}")
+    if seed < 0:  # numpy's generators take no negative seed
+        raise OptionError(f"seed (--seed) must be an integer >= 0, got {seed!r}; e.g. 13")
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
         raise DataError(f"val_fraction (--val-fraction) must be a float in (0, 1), got {val_fraction!r}; e.g. 0.1")
     if empty_text not in ("error", "drop"):

@@ -291,6 +291,8 @@ def compare(
     """
     if not run_dirs:
         raise RunDirError("compare: no run directories given. Fix: pass RUN... (e.g. ablation/*/seed-*)")
+    stats.check_resamples(n_resamples)  # checked even when there is nothing to test (one group)
+    stats.check_alpha(alpha)
     runs = [_load_run(Path(p)) for p in run_dirs]
     task = runs[0]["task"]
     ref = np.asarray(runs[0]["targets"])

@@ -104,6 +104,13 @@ def cache_key(model_hash: str, splits: Mapping[str, Sequence[str]], *, max_lengt
     return h.hexdigest()
 
 
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` (torch intra-op threads) as a positive int or ``None`` (torch's setting), else OptionError."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise OptionError(f"threads={threads!r} must be a positive int")
+    return threads
+
+
 def _check_options(max_length: int, batch_size: int, pooling: str) -> None:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
         raise OptionError(f"max_length={max_length!r} must be a positive int, e.g. 128")
@@ -265,9 +272,7 @@ def get_embeddings(
     from tailtune.models.classifier import load_encoder, load_tokenizer
 
     previous = torch.get_num_threads()
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise OptionError(f"threads={threads!r} must be a positive int")
+    if check_threads(threads) is not None:
         torch.set_num_threads(threads)
     try:
         tokenizer = load_tokenizer(str(model))

@@ -64,7 +64,7 @@ from tailtune.data.kinds import task_kind
 from tailtune.errors import DataError, OptionError, RecipeError
 from tailtune.evaluation.tuning import tune_decision_rule
 from tailtune.experiments import stats
-from tailtune.experiments.embeddings import get_embeddings
+from tailtune.experiments.embeddings import check_threads, get_embeddings
 from tailtune.metrics import classification_report, decode
 from tailtune.recipe import Recipe, preset_dict, read_recipe_file, recipe_from_dict, validate_against_task
 from tailtune.recipe.build import build_loss, sample_weight_fn, sampler_weights
@@ -459,6 +459,8 @@ def screen(
         raise OptionError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
     if score_split not in SCORE_SPLITS:
         raise OptionError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
+    check_threads(threads)
+    check_threads(head_threads)
     specs = parse_recipe_specs(recipes)
     for spec in specs:  # a bad value (focal:abc) is the user's typo: say so before the data and embeddings
         recipe_from_dict(spec.raw, source=spec.source, check_registry=False)

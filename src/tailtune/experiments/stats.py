@@ -218,7 +218,14 @@ def _prepare(y_true, pred_a, pred_b, task, metric):
     return kind, p, n, a, b
 
 
-def _check_resamples(n_resamples: int) -> int:
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float in (0, 1) (the significance level of a verdict), else OptionError."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise OptionError(f"alpha={alpha!r} must be in (0, 1), e.g. 0.05")
+    return float(alpha)
+
+
+def check_resamples(n_resamples: int) -> int:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
         raise OptionError(f"n_resamples={n_resamples!r} must be a positive int, e.g. 2000")
     return n_resamples
@@ -263,7 +270,7 @@ def paired_bootstrap(
         (1.0, True)
     """
     confidence = _check_confidence(confidence)
-    n_resamples = _check_resamples(n_resamples)
+    n_resamples = check_resamples(n_resamples)
     kind, p, n, a, b = _prepare(y_true, pred_a, pred_b, task, metric)
     score_a = float(_score(a, None, metric=metric, kind=kind, p=p)[0])
     score_b = float(_score(b, None, metric=metric, kind=kind, p=p)[0])
@@ -299,7 +306,7 @@ def paired_permutation(
     recipes need the same number of seeds (an item's seed decisions move together). No interval:
     ``ci_low``/``ci_high`` are ``None``.
     """
-    n_resamples = _check_resamples(n_resamples)
+    n_resamples = check_resamples(n_resamples)
     kind, p, n, a, b = _prepare(y_true, pred_a, pred_b, task, metric)
     if a.seeds != b.seeds:
         raise ValueError(
@@ -355,8 +362,7 @@ def verdict(
         >>> verdict(low=0.004, high=0.03, p_value=0.01)
         'improvement'
     """
-    if not 0 < alpha < 1:
-        raise OptionError(f"alpha={alpha!r} must be in (0, 1), e.g. 0.05")
+    check_alpha(alpha)
     if test is not None:
         low = test.ci_low if low is None else low
         high = test.ci_high if high is None else high

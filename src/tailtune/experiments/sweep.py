@@ -260,6 +260,8 @@ def sweep(
         raise OptionError(f"trials={trials!r} must be a positive int")
     if objective not in OBJECTIVES:
         raise OptionError(f"objective={objective!r} must be one of {list(OBJECTIVES)}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise OptionError(f"seed={seed!r}: the TPE sampler's seed must be an integer in [0, 2**32), e.g. 13")
     params = load_space(space) if not isinstance(space, Mapping) else parse_space(space)
     _check_loss_metric(metric, [p.path for p in params])
     spec = parse_recipe_specs([recipe])[0]
