@@ -103,7 +103,9 @@ def _runs(lines: list[str], state: dict) -> None:
         r = u.get("result") or {}
         note = f"skipped: {r.get('why')} (est. {r.get('estimated_s')} s)" if r.get("skipped") else (
             "stopped by the budget guard" if r.get("stopped_by_budget") else "")
-        lines.append(f"| {name[6:]} | {u.get('seconds', 0):.0f} | {r.get('epochs_run', '–')} | "
+        epochs = r.get("epochs_run")
+        epochs = "–" if epochs is None else f"{round(float(epochs), 2):g}"
+        lines.append(f"| {name[6:]} | {u.get('seconds', 0):.0f} | {epochs} | "
                      f"{_pct(r.get('validation_macro_f1_default_rule'))} | {note} |")
     lines.append("")
 
