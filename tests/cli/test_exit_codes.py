@@ -123,6 +123,14 @@ def test_permission_denied_anywhere_is_one_message(monkeypatch, capfd):
         main(["boom"])
 
 
+def test_a_path_too_long_is_one_message(tmp_path, capfd):
+    """A path the system cannot use as written (ENAMETOOLONG): exit 2 naming it, no traceback."""
+    too_long = tmp_path / ("x" * 300)
+    assert main(["fit", str(too_long / "data"), "-o", str(tmp_path / "fit")]) == 2
+    err = capfd.readouterr().err
+    assert "File name too long" in err and "Fix: give a shorter path" in err and "Traceback" not in err
+
+
 def test_no_arguments_shows_the_help(capfd):
     code = main([])
     out = capfd.readouterr()

@@ -53,6 +53,27 @@ def test_text_features_normalise_case_and_whitespace():
     assert hashes[0] == hashes[1] != hashes[2]
 
 
+def test_text_features_of_large_strings_as_pandas_writes_parquet():
+    """pandas writes string columns to parquet as ``large_string``: the statistics (``tailtune analyze``,
+    ``tailtune fit``) failed on them with ArrowNotImplementedError (binary_join had no kernel)."""
+    import pyarrow as pa
+
+    texts = ["Hello  World", " hello world ", "hello\tworld!", "a"]
+    lens, hashes = text_features(pa.chunked_array([pa.array(texts, type=pa.large_string())]))
+    small_lens, small_hashes = text_features(pa.chunked_array([texts]))
+    assert lens.tolist() == small_lens.tolist() and hashes.tolist() == small_hashes.tolist()
+
+
+def test_statistics_of_a_parquet_file_written_by_pandas(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "reviews.parquet"
+    pd.DataFrame({"sentence": [f"review {i} {'good' if i % 3 else 'bad'}" for i in range(40)],
+                  "category": ["pos" if i % 3 else "neg" for i in range(40)]}).to_parquet(path)
+    stats = compute_statistics(load_dataset(path, text_column="sentence", label_column="category"))
+    assert sum(stats["rows"].values()) == 40 and stats["lengths"]["splits"]["train"]["overall"]["max"] == 3
+
+
 def test_leakage_across_and_within_splits():
     h = {"train": np.array([1, 2, 3, 3], np.uint64), "validation": np.array([3, 9], np.uint64),
          "test": np.array([9, 2, 7], np.uint64)}

@@ -54,6 +54,19 @@ def test_an_unwritable_output_exits_2_before_any_work(tmp_path, capsys, tiny_enc
     assert blocker.read_text() == "not a folder"
 
 
+def test_an_unwritable_cache_dir_exits_2_before_any_work(tmp_path, capsys, tiny_encoder_dir):
+    """The screen writes its embeddings under --cache-dir: a file there failed with a traceback after the
+    probe; now it is refused up front, naming the option, and nothing is written."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = tmp_path / "fit"
+    code = main(["fit", str(_data(tmp_path)), "-o", str(out), "--model", str(tiny_encoder_dir), "--cache-dir",
+                 str(blocker), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--cache-dir" in err and "not a folder" in err and "Traceback" not in err
+    assert not out.exists() and blocker.read_text() == "not a folder"
+
+
 def test_the_held_lock_is_not_a_foreign_file_and_restart_keeps_it(tmp_path):
     folder = tmp_path / "fit"
     with run_dir_lock(folder):

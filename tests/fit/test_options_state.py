@@ -14,15 +14,31 @@ from tailtune.fit.state import STATE_FILE, open_state, remove_leftovers
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("600", 600), (45, 45),
-                                               ("1.5h", 5400)])
+                                               ("1.5h", 5400), ("5 min", 300), ("5 minutes", 300), ("1h 30m", 5400),
+                                               ("2 hours", 7200), ("90 sec", 90), ("10M", 600), ("2m 30s", 150)])
 def test_parse_budget(text, seconds):
     assert parse_budget(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "soon", "0", "-5m", "5x", True])
+@pytest.mark.parametrize("bad", ["", "soon", "0", "-5m", "5x", True, "1h30", "5 min later", "m"])
 def test_bad_budget(bad):
-    with pytest.raises(RecipeError, match="budget"):
+    with pytest.raises(RecipeError, match="budget.*Fix: write e.g. 30m"):
         parse_budget(bad)
+
+
+def test_a_negative_budget_is_called_negative_not_unreadable():
+    with pytest.raises(RecipeError, match="must be a positive duration"):
+        parse_budget("-1m")
+
+
+@pytest.mark.parametrize(("argv", "flag"), [(["--seeds", "0"], "--seeds (seeds) 0"),
+                                            (["--max-epochs", "0"], "--max-epochs (max_epochs) 0"),
+                                            (["--finalists", "-1"], "--finalists (finalists) -1")])
+def test_a_bad_number_names_the_flag_and_the_fix(argv, flag, tmp_path, capsys):
+    out = tmp_path / "fit"
+    assert main(["fit", str(_bad_rows(tmp_path)), "-o", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and "Fix:" in err and "Traceback" not in err and not out.exists()
 
 
 def test_budget_counts_earlier_sessions():
@@ -75,6 +91,29 @@ def test_state_refuses_other_data_or_options_and_restart_clears(tmp_path):
         open_state(folder, {"data": "xyz", "options": {"seeds": 3}}, {})
     fresh = open_state(folder, {"data": "xyz", "options": {"seeds": 2}}, {}, restart=True)
     assert not fresh.done("analyze") and sorted(p.name for p in folder.iterdir()) == [STATE_FILE]
+
+
+def test_the_budget_may_change_until_the_plan_is_made(tmp_path):
+    """A fit stopped by a budget too small (after the probe, or with the screen recorded) continues with
+    a larger one: the measurements are kept, the screen (sized by the old budget) is redone. Once the
+    plan is made, another budget is refused like any other option."""
+    folder = tmp_path / "fit"
+    small = {"data": "abc", "options": {"seeds": 2, "budget_s": 30.0}}
+    large = {"data": "abc", "options": {"seeds": 2, "budget_s": 600.0}}
+    state = open_state(folder, small, {"budget_s": 30.0})
+    for unit in ("analyze", "candidates", "probe", "screen"):
+        state.record(unit, {"unit": unit}, 1.0)
+    again = open_state(folder, large, {"budget_s": 600.0})
+    assert [u for u in ("analyze", "candidates", "probe", "screen") if again.done(u)] == ["analyze", "candidates",
+                                                                                          "probe"]
+    assert again.data["options"]["budget_s"] == 600.0 and again.data["order"] == ["analyze", "candidates", "probe"]
+    assert again.spent_s == 4.0  # the time spent stays spent
+    assert open_state(folder, large, {"budget_s": 600.0}).done("probe")  # written: the same command continues
+    again.record("plan", {}, 1.0)
+    with pytest.raises(RunDirError, match=r"budget_s \(600.0 -> 30.0\).*only until the plan is made.*--restart"):
+        open_state(folder, small, {"budget_s": 30.0})
+    with pytest.raises(RunDirError, match="the data"):  # another budget does not excuse other data
+        open_state(tmp_path / "fit", {"data": "xyz", "options": small["options"]}, {})
 
 
 def test_a_folder_that_is_not_a_fit_is_never_touched(tmp_path):

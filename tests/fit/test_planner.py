@@ -38,6 +38,46 @@ def test_too_small_budget_names_the_minimum():
         make_plan(1.0, ARMS, SEEDS, epochs=4, n_train=2000, n_val=300, cost=COST)
 
 
+def test_too_small_budget_names_the_budget_given_and_one_that_would_do():
+    err = planner.budget_too_small(-40.0, 33.0, "the smallest run", budget_s=30)
+    # 30 s given; 40 s short of zero after the reserves, 33 s needed, with the plan margin: 30 + 86 s -> 2m + 1
+    assert str(err).startswith("--budget 30s leaves 0 s for fine-tuning, but the smallest run needs about 33 s. "
+                               "Fix: --budget 3m or more (the same command with it continues this fit")
+    with pytest.raises(BudgetTooSmall, match=r"--budget 1m leaves \d+ s .* Fix: --budget \d+m or more"):
+        make_plan(1.0, ARMS, SEEDS, epochs=4, n_train=2000, n_val=300, cost=COST, budget_s=60)
+
+
+def test_a_fit_stopped_by_a_small_budget_continues_with_a_larger_one(tiny_data, tmp_path, monkeypatch,
+                                                                     tiny_encoder_dir):
+    """The fix the error names works: the same command with the larger budget continues the fit (the
+    probe is not measured again) instead of refusing it for "other options"."""
+    import tailtune
+    import tailtune.fit.stages_train as st
+
+    calls = []
+
+    def probe(*a, **k):
+        calls.append(1)
+        return {"train_s": 2.0, "eval_s": 0.05, "fixed_s": 5.0, "checkpoint_s": 1.0}
+
+    class Planned(Exception):
+        pass
+
+    def plan(*a, **k):
+        raise Planned
+
+    monkeypatch.setattr("tailtune.fit.probe.probe_costs", probe)
+    data, out = tiny_data("binary"), tmp_path / "fit"
+    with pytest.raises(BudgetTooSmall, match=r"--budget 30s leaves .* Fix: --budget \d+m or more"):
+        tailtune.fit(data, out, model=str(tiny_encoder_dir), budget=30, seeds=2)
+    monkeypatch.setattr(st, "_screen_work", lambda *a, **k: {"skipped": "test", "finalists": [], "ranking": [],
+                                                             "dropped": []})
+    monkeypatch.setattr(planner, "make_plan", plan)
+    with pytest.raises(Planned):  # got past the folder's fingerprint and the screen: planning the larger budget
+        tailtune.fit(data, out, model=str(tiny_encoder_dir), budget="30m", seeds=2)
+    assert len(calls) == 1
+
+
 def test_replan_adds_back_or_drops_in_order():
     arms, seeds, skipped = replan_units(1e9, ARMS, SEEDS, unit_s=10.0, done=1)
     assert (arms, seeds, skipped) == (ARMS, SEEDS, [])

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from tailtune.errors import DataError
 
@@ -28,29 +27,41 @@ def _ci(ci) -> str:
     return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
 
+def _arm_line(arm: str, summary: dict, comparison: dict | None, width: int, winner: str) -> str:
+    """One arm: seeds, mean tuned and default validation macro-F1, and (a challenger) the comparison."""
+    seeds = len(summary["seeds"])
+    line = (f"  {'*' if arm == winner else ' '} {escape(arm):<{width}}  {seeds} seed{'s' if seeds != 1 else ' '}  "
+            f"tuned {_num(summary['tuned']['mean'])}  default {_num(summary['default']['mean'])}")
+    if comparison is None:
+        return line
+    t = comparison.get("tuned") or {}
+    if not t:  # too few common seeds to compare (fit.json's note says why)
+        common = len(comparison.get("seeds") or [])
+        return f"{line}  vs baseline: {common} common seed{'s' if common != 1 else ''}, too few to compare"
+    return (f"{line}  vs baseline {_num(t.get('diff'), pts=True)} points, items {_ci(t.get('item_ci'))}, "
+            f"seeds {_ci(t.get('seed_ci'))}: {comparison.get('verdict', '')}")
+
+
 def print_outcome(result) -> None:
-    """The arms' validation scores and verdicts, the decision, the test score and where things are."""
+    """The arms' validation scores and verdicts, the decision, the test score and where things are.
+
+    One line per arm (not a table: a table squeezed into an 80-column terminal or a log truncates the
+    names and verdicts); a long line wraps as a whole."""
     d = result.decision
-    table = Table(title="fine-tuned candidates (validation; tuned rule cross-fitted; intervals in points)",
-                  title_justify="left")
-    for col in ("candidate", "seeds", "tuned", "default", "vs baseline", "item CI", "seed CI", "verdict"):
-        table.add_column(col, justify="left" if col in ("candidate", "verdict") else "right")
-    for arm, s in (d.get("summaries") or {}).items():
-        c = (d.get("comparisons") or {}).get(arm) or {}
-        t = c.get("tuned") or {}
-        name = f"[bold]{escape(arm)}[/]" if arm == result.winner else escape(arm)
-        table.add_row(name, str(len(s["seeds"])), _num(s["tuned"]["mean"]), _num(s["default"]["mean"]),
-                      _num(t.get("diff"), pts=True), _ci(t.get("item_ci")), _ci(t.get("seed_ci")),
-                      c.get("verdict", "baseline") if c else "baseline")
-    console.print(table)
+    summaries, comparisons = d.get("summaries") or {}, d.get("comparisons") or {}
+    console.print("fine-tuned candidates (validation macro-F1, seed means; tuned rule cross-fitted; differences "
+                  "in points; * shipped):", highlight=False, soft_wrap=True)
+    width = max((len(a) for a in summaries), default=0)
+    for arm, s in summaries.items():
+        console.print(_arm_line(arm, s, comparisons.get(arm), width, result.winner), highlight=False, soft_wrap=True)
     console.print(f"[bold]decision:[/] {escape(d.get('reason', ''))}", highlight=False, soft_wrap=True)
     test = result.scores.get("test")
     what = "ensemble of the winner's seeds" if result.ensemble else "one model"
     if test:
         console.print(f"test (scored once): macro-F1 {test['default']:.4f} with the default rule, "
-                      f"[bold]{test['tuned']:.4f}[/] with the shipped rule ({what})", highlight=False)
+                      f"[bold]{test['tuned']:.4f}[/] with the shipped rule ({what})", highlight=False, soft_wrap=True)
     console.print(f"fit folder: [bold]{escape(str(result.output))}[/] (report.html, decision-log.md, fit.json; "
-                  f"`tailtune predict {escape(str(result.output))} --text ...`)", highlight=False)
+                  f"`tailtune predict {escape(str(result.output))} --text ...`)", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -69,6 +80,8 @@ def register(app: typer.Typer) -> None:
         label_column: str | None = typer.Option(None, "--label-column", help="Label column (or comma-separated 0/1 columns)."),
         label_sep: str | None = typer.Option(None, "--label-sep", help="Split string labels on this separator."),
         drop_empty_text: bool = typer.Option(False, "--drop-empty-text", help="Drop rows with empty text."),
+        drop_unused_labels: bool = typer.Option(
+            False, "--drop-unused-labels", help="Leave out declared labels without training examples (no renumbering)."),
         seed: int = typer.Option(13, "--seed", help="First training seed and the seed of carved splits."),
         finalists: int = typer.Option(2, "--finalists", help="Screened challengers fine-tuned besides the baseline."),
         max_epochs: int | None = typer.Option(None, "--max-epochs", help="Cap the epochs the rules choose."),
@@ -97,7 +110,8 @@ def register(app: typer.Typer) -> None:
         try:
             result = fit(data, output, model=model, budget=budget or "30m", seeds=seeds, device=device, task=task,
                          text_column=text_column, label_column=label_column, label_sep=label_sep,
-                         empty_text="drop" if drop_empty_text else "error", seed=seed, finalists=finalists,
+                         empty_text="drop" if drop_empty_text else "error",
+                         unused_labels="drop" if drop_unused_labels else "error", seed=seed, finalists=finalists,
                          max_epochs=max_epochs, restart=restart, cache_dir=cache_dir, show_progress=not quiet)
         except KeyboardInterrupt:
             # cli.main owns the exit code (130) and prints "interrupted"; this says how to go on

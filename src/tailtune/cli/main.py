@@ -7,7 +7,7 @@ them and owns the process's exit codes (docs/reliability.md, "Process and exit c
 - 1 a command that ran but reports a failure (``lint`` found an error, ``ablate`` had failed runs);
 - 2 a user error: :class:`tailtune.errors.TailtuneError` (one ``error:`` line naming the file, row or
   field and the fix), a command-line usage error (the usage line and the message, as click prints
-  them) and a file or folder the process may not read or write;
+  them) and a file or folder the process may not read or write, or a path it cannot use (name too long);
 - 130 an interrupt (Ctrl-C / SIGINT), wherever it lands.
 
 Usage errors are recognised by duck typing (a ``ClickException`` anywhere in the class's MRO with
@@ -35,6 +35,8 @@ EXIT_INTERRUPTED = 130
 EXIT_USER_ERROR = 2
 #: errno values of a write or read the user can fix by choosing another path or changing permissions
 _ACCESS_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
+#: errno values of a path the user gave that the system cannot use as written (too long, a loop of links)
+_PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP}
 
 err_console = Console(stderr=True)
 
@@ -89,9 +91,12 @@ def _error(message: str) -> None:
 
 
 def _access_message(exc: OSError) -> str:
-    """One line for a file the process may not read or write (permission denied, read-only disk)."""
+    """One line for a file the process may not read or write (permission denied, read-only disk), or a
+    path it cannot use as written (name too long, a loop of symbolic links)."""
     path = exc.filename or "a file"
     reason = exc.strerror or type(exc).__name__
+    if exc.errno in _PATH_ERRNOS:
+        return f"{path}: {reason}. Fix: give a shorter path (or one without a loop of links)"
     return (
         f"{path}: {reason}. Fix: choose a folder you can write to (--output / --out), or change the "
         "permissions of that path"
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return EXIT_INTERRUPTED
     except OSError as exc:
-        if exc.errno not in _ACCESS_ERRNOS:
+        if exc.errno not in _ACCESS_ERRNOS | _PATH_ERRNOS:
             raise
         _error(_access_message(exc))
         return EXIT_USER_ERROR

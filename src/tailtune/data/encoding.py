@@ -32,7 +32,8 @@ from tailtune.errors import DataError, did_you_mean
 UNUSED_LABELS = ("error", "drop")
 #: how to leave out labels without training examples, from each entry point
 DROP_UNUSED_HINT = (
-    "recipe data.unused_labels: drop (--set data.unused_labels=drop), tailtune analyze --drop-unused-labels, "
+    "recipe data.unused_labels: drop (--set data.unused_labels=drop), tailtune analyze / tailtune fit "
+    "--drop-unused-labels, "
     "Python load_dataset(..., unused_labels='drop')"
 )
 _DIGITS = re.compile(r"^\d+$")

@@ -153,7 +153,8 @@ def _check_text(src: SplitSource, col: str, *, drop_empty: bool) -> np.ndarray |
 
 
 #: how to drop empty texts, from each entry point
-_DROP_HINT = "empty_text='drop' (recipe: data.empty_text: drop; tailtune analyze: --drop-empty-text)"
+_DROP_HINT = ("empty_text='drop' (recipe: data.empty_text: drop; tailtune analyze / tailtune fit: "
+              "--drop-empty-text)")
 
 
 def _drop_blank_rows(src: SplitSource, empty: np.ndarray, label_cols: list[str], notes: list[str]) -> np.ndarray:

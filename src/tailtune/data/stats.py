@@ -93,7 +93,7 @@ def text_features(texts) -> tuple[np.ndarray, np.ndarray]:
     for batch in _batches(texts):
         tokens = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(batch)))
         lengths.append(pc.list_value_length(tokens).to_numpy().astype(np.int64))
-        norm = pc.binary_join(tokens, " ")
+        norm = pc.binary_join(tokens, pa.scalar(" ", type=tokens.type.value_type))  # string or large_string (parquet)
         del tokens
         hashes.append(pd.util.hash_array(norm.to_numpy(zero_copy_only=False), categorize=False))
     if not lengths:

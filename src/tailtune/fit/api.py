@@ -13,6 +13,7 @@ import torch
 import transformers
 
 from tailtune.errors import RecipeError
+from tailtune.experiments.embeddings import default_cache_dir
 from tailtune.fit.analysis import carve_test, data_digest, load_input, model_info
 from tailtune.fit.context import FitContext
 from tailtune.fit.options import DEFAULT_MODEL, Budget, FitOptions, parse_budget
@@ -73,6 +74,7 @@ def fit(
     label_column: str | None = None,
     label_sep: str | None = None,
     empty_text: str = "error",
+    unused_labels: str = "error",
     seed: int = 13,
     test_fraction: float = 0.15,
     finalists: int = 2,
@@ -95,7 +97,8 @@ def fit(
         budget: ``"30m"``, ``"1h"``, ``"90s"`` or seconds: the whole fit ends within it (+10% at most).
         seeds: seeds per fine-tuned candidate (the planner may use fewer; 2 are needed to measure noise).
         device: ``auto`` (a GPU when visible), ``cpu`` or ``cuda``.
-        task, text_column, label_column, label_sep, empty_text: data options of ``load_dataset``.
+        task, text_column, label_column, label_sep, empty_text, unused_labels: data options of ``load_dataset``
+            (``unused_labels="drop"``: leave out declared labels without training examples).
         seed: the first training seed (then ``seed + 1``, ...) and the seed of every split carved.
         test_fraction: share of train held out as test when the data has no test split.
         finalists: screened challengers kept for fine-tuning (besides the baseline).
@@ -109,8 +112,9 @@ def fit(
         :class:`~tailtune.fit.result.FitResult` (``.winner``, ``.decision``, ``.scores``, ``.predict(texts)``).
 
     Raises:
-        DataError: bad data (nothing is written, not even ``output``).
-        NotWritable: ``output`` cannot be written (before anything is).
+        DataError: bad data, or a validation split too small to decide on (nothing is written, not even
+            ``output``).
+        NotWritable: ``output`` or ``cache_dir`` cannot be written (before anything is).
         RunDirError: ``output`` holds something else, or a fit of other data/options (``restart=True``);
             :class:`~tailtune.utils.runlock.RunDirBusy` while another process fits into ``output``.
         BudgetTooSmall: not even one short baseline run fits in the budget (the message names the minimum).
@@ -121,8 +125,9 @@ def fit(
     """
     opts = FitOptions(data=data, output=Path(output), model=model or DEFAULT_MODEL, budget_s=parse_budget(budget),
                       seeds=seeds, device=device, task=task, text_column=text_column, label_column=label_column,
-                      label_sep=label_sep, empty_text=empty_text, seed=seed, test_fraction=test_fraction,
-                      finalists=finalists, max_epochs=max_epochs, restart=restart, cache_dir=os.fspath(cache_dir) if cache_dir else None)
+                      label_sep=label_sep, empty_text=empty_text, unused_labels=unused_labels, seed=seed,
+                      test_fraction=test_fraction, finalists=finalists, max_epochs=max_epochs, restart=restart,
+                      cache_dir=os.fspath(cache_dir) if cache_dir else None)
     resolved, bf16 = resolve_device(opts.device)
     threads = torch.get_num_threads()  # the probe may choose fewer for this fit
     with quiet_libraries():
@@ -131,6 +136,7 @@ def fit(
         model_info(opts.model)  # a bad model name too
         loaded, _ = carve_test(loaded, fraction=opts.test_fraction, seed=opts.seed)
         check_writable(opts.output, option="-o/--output")  # before anything is written
+        check_writable(opts.cache_dir or default_cache_dir(), option="--cache-dir")  # the screen writes there
         # one writer per fit folder for the whole command (a second `tailtune fit -o DIR` exits 2 naming
         # this one; the kernel drops the lock when this process dies, even by kill -9)
         with run_dir_lock(opts.output):

@@ -1,7 +1,7 @@
 """``decision-log.md``: the readable account of a fit, rendered from ``fit.json`` alone.
 
 Every stage with its time, every candidate with why it was proposed, how it screened and why it
-was kept or dropped, the plan and what it cut (with estimated costs), every fine-tuned run, the
+was kept or dropped, the plan and what it cut (with the time each cut saves, estimated), every fine-tuned run, the
 paired tests with their intervals, the decision and its reason, the finishing choices and the
 test score (measured once, after every choice).
 """
@@ -86,11 +86,11 @@ def _plan(lines: list[str], plan: dict, replan: dict) -> None:
                  f"estimated {plan.get('full_estimate_s', 0):.0f} s; available {plan.get('available_s', 0):.0f} s")
     lines.append(f"- chosen: arms {', '.join(plan.get('arms', []))}; seeds {plan.get('seeds')}; {plan.get('epochs')} "
                  f"epoch(s) on {plan.get('train_size', 0):,} training texts; estimated {plan.get('estimate_s', 0):.0f} s")
-    lines += [f"- cut: {s['what']} (estimated {s['estimated_s']} s)" for s in plan.get("skipped") or []]
+    lines += [f"- cut: {s['what']} (saves about {s['estimated_s']:.0f} s)" for s in plan.get("skipped") or []]
     if replan:
         lines.append(f"- after the first run ({replan['unit_s']} s, x{replan['factor']:.2f} the estimate): arms "
                      f"{', '.join(replan['arms'])}, seeds {replan['seeds']}")
-        lines += [f"- cut: {s['what']} (estimated {s['estimated_s']} s)" for s in replan.get("skipped") or []]
+        lines += [f"- cut: {s['what']} (saves about {s['estimated_s']:.0f} s)" for s in replan.get("skipped") or []]
     lines.append("")
 
 
@@ -103,7 +103,9 @@ def _runs(lines: list[str], state: dict) -> None:
         r = u.get("result") or {}
         note = f"skipped: {r.get('why')} (est. {r.get('estimated_s')} s)" if r.get("skipped") else (
             "stopped by the budget guard" if r.get("stopped_by_budget") else "")
-        lines.append(f"| {name[6:]} | {u.get('seconds', 0):.0f} | {r.get('epochs_run', '–')} | "
+        epochs = r.get("epochs_run")
+        epochs = "–" if epochs is None else f"{round(float(epochs), 2):g}"
+        lines.append(f"| {name[6:]} | {u.get('seconds', 0):.0f} | {epochs} | "
                      f"{_pct(r.get('validation_macro_f1_default_rule'))} | {note} |")
     lines.append("")
 
@@ -143,8 +145,10 @@ def render_log(state: dict) -> str:
     final: dict[str, Any] = u.get("final") or {}
     if final:
         v, t = final.get("validation") or {}, final.get("test")
+        temperature = final.get("postprocess", {}).get("temperature")
+        temperature = f"{temperature:.3f}" if isinstance(temperature, (int, float)) else temperature
         lines.append(f"- shipped: {', '.join(final.get('shipped', []))}; rule tuned on validation (temperature "
-                     f"{final.get('postprocess', {}).get('temperature')}); validation macro-F1 {_pct(v.get('default'))} "
+                     f"{temperature}); validation macro-F1 {_pct(v.get('default'))} "
                      f"default -> {_pct(v.get('tuned'))} tuned")
         lines.append("- test (scored once, after every choice): " + (
             f"macro-F1 {_pct(t['default'])} with the default rule, **{_pct(t['tuned'])}** with the shipped rule"

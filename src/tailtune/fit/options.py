@@ -21,27 +21,38 @@ __all__ = ["Budget", "DEFAULT_MODEL", "DEVICES", "FitOptions", "parse_budget"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEVICES = ("auto", "cpu", "cuda")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
+#: the unit words a budget may use (a bare number is seconds)
+_UNITS = {**dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+          **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+          **dict.fromkeys(("s", "sec", "secs", "second", "seconds", ""), 1)}
+_BUDGET_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)\s*")
+_BUDGET_FIX = "Fix: write e.g. 30m, 1h30m, 90s, '5 min' or 600 (seconds)"
 
 
 def parse_budget(value: str | float | int) -> float:
-    """``"30m"``, ``"1h30m"``, ``"90s"``, ``"600"`` (seconds) or a number of seconds -> seconds.
+    """``"30m"``, ``"1h30m"``, ``"1h 30m"``, ``"5 min"``, ``"2 hours"``, ``"90s"``, ``"600"`` (seconds) or a
+    number of seconds -> seconds.
 
     Raises:
         RecipeError: anything else, or a budget that is not positive.
     """
     if isinstance(value, bool):
-        raise RecipeError(f"--budget {value!r}: give a duration such as 30m, 1h or 600 (seconds)")
+        raise RecipeError(f"--budget {value!r}: give a duration. {_BUDGET_FIX}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
-        text = str(value).strip().lower().replace(" ", "")
-        parts = re.fullmatch(r"((\d+(\.\d+)?)h)?((\d+(\.\d+)?)m)?((\d+(\.\d+)?)s?)?", text)
-        if not text or parts is None:
-            raise RecipeError(f"--budget {value!r}: not a duration. Fix: write e.g. 30m, 1h30m, 90s or 600 (seconds)")
-        seconds = sum(float(parts.group(i) or 0) * mult for i, mult in ((2, 3600), (5, 60), (8, 1)))
+        text = str(value).strip().lower()
+        if text.startswith("-"):
+            raise RecipeError(f"--budget {value!r}: must be a positive duration. {_BUDGET_FIX}")
+        parts = list(_BUDGET_PART.finditer(text))
+        if not text or "".join(p.group(0) for p in parts) != text or any(p.group(2) not in _UNITS for p in parts):
+            raise RecipeError(f"--budget {value!r}: not a duration. {_BUDGET_FIX}")
+        if len(parts) > 1 and not all(p.group(2) for p in parts):  # "1h30": 30 what?
+            raise RecipeError(f"--budget {value!r}: give every number its unit (a bare number is seconds only "
+                              f"alone). {_BUDGET_FIX}")
+        seconds = sum(float(p.group(1)) * _UNITS[p.group(2)] for p in parts)
     if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-        raise RecipeError(f"--budget {value!r}: must be a positive duration, e.g. 30m")
+        raise RecipeError(f"--budget {value!r}: must be a positive duration. {_BUDGET_FIX}")
     return seconds
 
 
@@ -60,6 +71,7 @@ class FitOptions:
     label_column: str | None = None
     label_sep: str | None = None
     empty_text: str = "error"
+    unused_labels: str = "error"
     seed: int = 13
     test_fraction: float = 0.15
     finalists: int = 2
@@ -72,19 +84,22 @@ class FitOptions:
         self.data = os.fspath(self.data)
         self.output = Path(self.output)
         self.model = os.fspath(self.model)
-        for name, low in (("seeds", 1), ("finalists", 0), ("seed", 0)):
+        for name, low, fix in (("seeds", 1, "2 or more measure the seed noise"), ("finalists", 0, "0 fine-tunes "
+                               "the baseline only"), ("seed", 0, "any integer >= 0"), ("max_epochs", 1, "leave it out "
+                               "for the rules' epochs")):
             value = getattr(self, name)
+            if name == "max_epochs" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise RecipeError(f"{name}={value!r}: must be an integer >= {low}")
-        if self.max_epochs is not None and (isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int)
-                                            or self.max_epochs < 1):
-            raise RecipeError(f"max_epochs={self.max_epochs!r}: must be an integer >= 1 or None")
+                raise RecipeError(f"--{name.replace('_', '-')} ({name}) {value!r}: must be an integer >= {low}. "
+                                  f"Fix: {fix}")
         if self.device not in DEVICES:
             raise RecipeError(f"--device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if not 0.0 < float(self.test_fraction) < 0.5:
             raise RecipeError(f"test_fraction={self.test_fraction!r}: must be in (0, 0.5), e.g. 0.15")
-        if self.empty_text not in ("error", "drop"):
-            raise DataError(f"empty_text={self.empty_text!r}: choose 'error' or 'drop'")
+        for name, value in (("empty_text", self.empty_text), ("unused_labels", self.unused_labels)):
+            if value not in ("error", "drop"):
+                raise DataError(f"{name}={value!r}: choose 'error' or 'drop'")
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that change the result (the data's own digest is added by the caller)."""
@@ -95,7 +110,10 @@ class FitOptions:
             task = task.to_dict()
         keep = ("model", "budget_s", "seeds", "text_column", "label_column", "label_sep", "empty_text",
                 "seed", "test_fraction", "finalists", "max_epochs")
-        return {"task": task, **{k: getattr(self, k) for k in keep}}
+        out = {"task": task, **{k: getattr(self, k) for k in keep}}
+        if self.unused_labels != "error":  # absent at its default: fits recorded before the option continue
+            out["unused_labels"] = self.unused_labels
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -40,7 +40,7 @@ from typing import Any
 
 from tailtune.errors import TailtuneError
 
-__all__ = ["BudgetGuard", "BudgetTooSmall", "CostModel", "Plan", "make_plan", "replan_units", "SUBSAMPLE_FLOOR",
+__all__ = ["BudgetGuard", "BudgetTooSmall", "CostModel", "budget_too_small", "Plan", "make_plan", "replan_units", "SUBSAMPLE_FLOOR",
            "unit_order"]
 
 #: the smallest training subsample the planner goes down to
@@ -53,6 +53,27 @@ RESERVE_FACTOR = 1.5
 
 class BudgetTooSmall(TailtuneError):
     """Not even the smallest useful fine-tune fits in the budget."""
+
+
+def _duration(seconds: float) -> str:
+    """``45`` -> ``"45s"``, ``180`` -> ``"3m"``, ``5400`` -> ``"1h30m"`` (what ``--budget`` reads)."""
+    s = int(math.ceil(seconds))
+    if s < 60:
+        return f"{s}s"
+    h, m = divmod(math.ceil(s / 60), 60)
+    return f"{h}h{m}m" if h and m else f"{h}h" if h else f"{m}m"
+
+
+def budget_too_small(free_s: float, need_s: float, what: str, *, budget_s: float | None) -> BudgetTooSmall:
+    """The error for a budget that leaves ``free_s`` seconds for fine-tuning (after the reserves and
+    :data:`PLAN_MARGIN`) when ``what`` needs ``need_s``: it names the budget given and a budget that
+    would do (whole minutes, one to spare), and says that the rerun continues the fit."""
+    short = (need_s - free_s) / PLAN_MARGIN  # free_s < 0 (the reserves exceed what is left) counts in full
+    given = f"--budget {_duration(budget_s)}" if budget_s else "the budget"
+    fix = (f"--budget {_duration(60 * (math.ceil((budget_s + short) / 60) + 1))} or more"
+           if budget_s else f"raise --budget by at least {math.ceil(short / 60) + 1} minutes")
+    return BudgetTooSmall(f"{given} leaves {max(free_s, 0):.0f} s for fine-tuning, but {what} needs about {need_s:.0f} s. "
+                          f"Fix: {fix} (the same command with it continues this fit; what it measured is kept)")
 
 
 @dataclass
@@ -133,10 +154,11 @@ def _shrink_steps(p: dict, n_full: int, floor: int):
 
 
 def make_plan(available_s: float, arms: list[str], seeds: list[int], *, epochs: int, n_train: int, n_val: int,
-              cost: CostModel, floor: int = SUBSAMPLE_FLOOR) -> Plan:
+              cost: CostModel, floor: int = SUBSAMPLE_FLOOR, budget_s: float | None = None) -> Plan:
     """The largest plan of the documented shrink order whose estimate fits in ``available_s``.
 
-    ``arms`` are the baseline followed by the challengers in screening order.
+    ``arms`` are the baseline followed by the challengers in screening order; ``budget_s`` (the whole
+    budget) only words the error.
 
     Raises:
         BudgetTooSmall: the smallest plan (baseline, 1 seed, 1 epoch, ``floor`` texts) does not fit.
@@ -157,10 +179,8 @@ def make_plan(available_s: float, arms: list[str], seeds: list[int], *, epochs: 
             if now <= available_s:
                 break
         else:
-            raise BudgetTooSmall(
-                f"the budget leaves {available_s:.0f} s for fine-tuning, but the smallest run (baseline, 1 seed, "
-                f"1 epoch, {p['size']:,} texts) needs about {previous:.0f} s. Fix: raise --budget by at least "
-                f"{math.ceil((previous - available_s) / 60) + 1} minutes")
+            raise budget_too_small(available_s, previous, f"the smallest run (baseline, 1 seed, 1 epoch, {p['size']:,} "
+                                   "texts)", budget_s=budget_s)
     unit = cost.run(p["size"], p["epochs"], n_val)
     return Plan(arms=p["arms"], seeds=p["seeds"], epochs=p["epochs"], train_size=p["size"], unit_s=unit,
                 estimate_s=estimate(), available_s=available_s, full_estimate_s=full, steps=p["steps"],

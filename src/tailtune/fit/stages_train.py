@@ -75,9 +75,8 @@ def _screen_worth_it(ctx: FitContext, f: dict, probe: dict) -> str | None:
     one = cost.run(floor, 1, f["n_validation"])
     free = (ctx.budget.left() - _reserve(ctx, cost, runs=4)) * planner.PLAN_MARGIN
     if free < one:
-        raise planner.BudgetTooSmall(f"the budget leaves {max(free, 0):.0f} s for fine-tuning, but the smallest run "
-                                     f"(baseline, 1 seed, 1 epoch, {floor:,} texts) needs about {one:.0f} s. Fix: "
-                                     f"raise --budget by at least {int((one - max(free, 0)) / 60) + 2} minutes")
+        raise planner.budget_too_small(free, one, f"the smallest run (baseline, 1 seed, 1 epoch, {floor:,} texts)",
+                                       budget_s=ctx.opts.budget_s)
     if free - SCREEN_SHARE * ctx.opts.budget_s >= 4 * one:
         return None
     if free >= 4 * one:
@@ -115,7 +114,7 @@ def _plan_work(ctx: FitContext, cands: dict, probe: dict, screening: dict) -> di
     available = (ctx.budget.left() - reserve) * planner.PLAN_MARGIN
     f = cands["features"]
     plan = planner.make_plan(available, arms, seeds, epochs=_setting(cands, "train.epochs"), n_train=f["n_train"],
-                             n_val=f["n_validation"], cost=cost)
+                             n_val=f["n_validation"], cost=cost, budget_s=ctx.opts.budget_s)
     data_dir = ctx.folder / DATA_DIR
     if plan.train_size < f["n_train"]:
         rows = subsample_rows(ctx.loaded.targets["train"], ctx.task, plan.train_size, seed=ctx.opts.seed)

@@ -39,6 +39,13 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: the budget may change until this unit is recorded (a fit stopped because the budget was too small
+#: continues with a larger one); the units before it measure the data and the model, not the budget
+BUDGET_FIXED_BY = "plan"
+#: recorded units before :data:`BUDGET_FIXED_BY` that sized themselves by the budget: redone after a change
+BUDGET_SIZED = ("screen",)
+
+
 def _differences(old: dict, new: dict) -> list[str]:
     out = []
     if old.get("data") != new.get("data"):
@@ -46,6 +53,12 @@ def _differences(old: dict, new: dict) -> list[str]:
     o, n = old.get("options") or {}, new.get("options") or {}
     out += [f"{k} ({o.get(k)!r} -> {n.get(k)!r})" for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
     return out
+
+
+def _budget_only(old: dict, new: dict) -> bool:
+    """Whether ``new`` differs from ``old`` in the budget alone."""
+    o, n = dict(old.get("options") or {}), dict(new.get("options") or {})
+    return old.get("data") == new.get("data") and o.pop("budget_s", None) != n.pop("budget_s", None) and o == n
 
 
 class FitState:
@@ -128,8 +141,21 @@ def remove_leftovers(folder: Path) -> list[Path]:
     return removed
 
 
+def _change_budget(data: dict, fingerprint: dict, options: dict) -> None:
+    """Take the new budget into a fit that has not planned yet; forget the units sized by the old one."""
+    data["fingerprint"] = fingerprint
+    data["options"] = options
+    for unit in BUDGET_SIZED:
+        data["units"].pop(unit, None)
+    data["order"] = [u for u in data["order"] if u in data["units"]]
+
+
 def open_state(folder: Path, fingerprint: dict, options: dict, *, restart: bool = False) -> FitState:
     """Open (continue) or create the state of a fit in ``folder``.
+
+    A fit of the same data and options continues; so does one that differs in the budget alone while
+    its plan is not made (:data:`BUDGET_FIXED_BY`: a fit stopped by a budget too small is rerun with a
+    larger one), after forgetting the units sized by the old budget (:data:`BUDGET_SIZED`).
 
     Raises:
         RunDirError: ``folder`` holds something that is not a fit, or a fit of other data/options
@@ -147,14 +173,22 @@ def open_state(folder: Path, fingerprint: dict, options: dict, *, restart: bool 
             _clear(folder)
         else:
             data = _read(path)
+            old = data.get("fingerprint") or {}
+            changed = _budget_only(old, fingerprint) and not FitState(folder, data).done(BUDGET_FIXED_BY)
+            if changed:
+                _change_budget(data, fingerprint, options)
             diff = _differences(data.get("fingerprint") or {}, fingerprint)
             if diff:
+                planned = " (the budget can change only until the plan is made)" if _budget_only(old, fingerprint) else ""
                 raise RunDirError(
-                    f"-o {folder}: holds a fit of other data or options (different: {'; '.join(diff)}). "
+                    f"-o {folder}: holds a fit of other data or options (different: {'; '.join(diff)}){planned}. "
                     "Fix: rerun with the same data and options to continue it, choose another -o, or pass "
                     "--restart to delete it and start over")
             remove_leftovers(folder)
-            return FitState(folder, data)
+            state = FitState(folder, data)
+            if changed:
+                state.write()
+            return state
     folder.mkdir(parents=True, exist_ok=True)
     state = FitState(folder, {"format": FORMAT, "tailtune_version": __version__, "status": "running",
                               "fingerprint": fingerprint, "options": options, "spent_s": 0.0, "units": {},
