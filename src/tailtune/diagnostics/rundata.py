@@ -240,6 +240,30 @@ def read_history(path: Path) -> list[dict]:
     return rows
 
 
+def _task_key(run: RunData) -> tuple[str | None, list[str], list[str]]:
+    polarities = [str(x) for x in (run.task or {}).get("polarities") or []]
+    return run.kind, run.labels, polarities
+
+
+def check_same_task(runs, baselines, *, command: str = "a comparison") -> None:
+    """Raise :class:`RunDirError` when a baseline answers another question than the runs: another task
+    kind, other labels (class order included) or other polarities. Metrics of different tasks (an
+    aspect model against a spam filter) do not compare, and a paired verdict on them would be noise.
+    What a run does not record (no ``task.json`` and no per-class history) is not compared."""
+    ref = runs[0] if runs else None
+    for other in [*runs[1:], *baselines]:
+        if ref is None:
+            return
+        a, b = _task_key(ref), _task_key(other)
+        differs = [what for what, x, y in zip(("kind", "labels", "polarities"), a, b, strict=True) if x and y and x != y]
+        if differs:
+            show = lambda key: f"a task of kind {key[0]!r} with labels {key[1][:8]}{' ...' if len(key[1]) > 8 else ''}"  # noqa: E731
+            raise RunDirError(
+                f"{other.path or other.name}: {show(b)}, but {ref.path or ref.name} is {show(a)} (its {' and '.join(differs)} "
+                f"differ); {command} compares runs of one task. Fix: pass runs trained on the same data"
+            )
+
+
 def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | None = None) -> RunData:
     """Read ``run_dir``; only ``history.jsonl`` must exist.
 
