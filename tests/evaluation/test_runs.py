@@ -104,6 +104,19 @@ def test_missing_split_and_half_written_runs(run_factory, tmp_path):
         evaluate_run(half)
 
 
+def test_missing_predictions_name_the_command_that_makes_them(run_factory, tmp_path):
+    """Before: a run killed before predictions/ was told "pass --split validation" (which had none
+    either), and a split never predicted was not told about --recompute."""
+    run = _copy(run_factory("binary"), tmp_path)
+    with pytest.raises(RunDirError, match=r"split 'train' has no predictions.*Fix: pass --split test, or predict the "
+                                          r"split first: tailtune evaluate .*run --split train --recompute"):
+        evaluate_run(run, split="train")
+    shutil.rmtree(run / "predictions")
+    for call in (lambda: evaluate_run(run), lambda: tune_run(run)):
+        with pytest.raises(RunDirError, match=r"available: none\. Fix: finish the training .*tailtune train --resume "):
+            call()
+
+
 def test_pickle_model_refused(run_factory, tmp_path):
     run = _copy(run_factory("binary"), tmp_path)
     weights = run / "model" / "model.safetensors"
