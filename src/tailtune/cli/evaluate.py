@@ -14,8 +14,8 @@ from rich.table import Table
 
 from tailtune.errors import DataError, RunDirError, TailtuneError
 
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _fmt(x) -> str:

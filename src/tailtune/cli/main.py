@@ -36,7 +36,7 @@ EXIT_USER_ERROR = 2
 #: errno values of a write or read the user can fix by choosing another path or changing permissions
 _ACCESS_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, emoji=False)  # ":abc:" in a value is text, not an emoji code
 
 
 def _version(value: bool):

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tailtune.errors import RecipeError
 
-console = Console()
+console = Console(emoji=False)
 
 
 def _print_findings(findings) -> None:
