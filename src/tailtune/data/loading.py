@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from tailtune.data.encoding import UNUSED_LABELS, encode_all
 from tailtune.data.kinds import task_kind
 from tailtune.data.labels import _first, _is_json_ext, first_non_string, source_table
-from tailtune.data.readers import SplitSource, discover, read_labels_file
+from tailtune.data.readers import SplitSource, discover, nfc, read_labels_file
 from tailtune.data.splits import split_train
 from tailtune.data.task import KINDS, TaskSpec
 from tailtune.errors import DataError, did_you_mean
@@ -251,9 +251,19 @@ def _empty_text_rows(sources, text_col, label_cols, empty_text, notes) -> dict[s
     return drops
 
 
-def _with_hierarchy(spec_out: TaskSpec, hierarchy) -> TaskSpec:
+def _with_hierarchy(spec_out: TaskSpec, hierarchy, declared: list[str] | None = None) -> TaskSpec:
     if not hierarchy:
         return spec_out
+    kept = set(spec_out.labels)
+    left_out = [n for n in dict.fromkeys(map(str, (*hierarchy, *hierarchy.values())))
+                if n not in kept and declared and nfc(n) in {nfc(d) for d in declared}]
+    if left_out:  # declared (labels.txt) but left out by unused_labels: drop for having no training example
+        entries = [f"{c}: {p}" for c, p in hierarchy.items() if str(c) in left_out or str(p) in left_out]
+        raise DataError(
+            f"task.hierarchy names {left_out[:10]}, left out of the task for having no training example "
+            f"(unused_labels: drop); remove the entries naming them from task.hierarchy ({', '.join(entries[:6])}"
+            f"{' ...' if len(entries) > 6 else ''}), or add training examples"
+        )
     try:  # validated (names, cycles) by TaskSpec
         return TaskSpec(kind=spec_out.kind, labels=spec_out.labels, polarities=spec_out.polarities, hierarchy=hierarchy)
     except DataError as exc:
@@ -374,7 +384,7 @@ def load_dataset(
         label_sep=label_sep, task_labels=partial.get("labels"), unused_labels=unused_labels,
     )
     notes.extend(encoded.notes)
-    spec_out = _with_hierarchy(encoded.task, partial.get("hierarchy"))
+    spec_out = _with_hierarchy(encoded.task, partial.get("hierarchy"), declared)
     spec_out.text_column = text_col
     spec_out.label_column = ",".join(label_cols)
     if spec is None:
