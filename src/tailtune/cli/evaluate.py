@@ -122,13 +122,20 @@ def _add_evaluate(app: typer.Typer) -> None:
             False, "--trust-remote-code",
             help="With --recompute: run the encoder's own Python code (auto_map); only for a model you trust.",
         ),
+        text_column: str | None = typer.Option(
+            None, "--text-column", help="With --recompute: the text column of that data (default: the recipe's)."
+        ),
+        label_column: str | None = typer.Option(
+            None, "--label-column", help="With --recompute: the label column(s) of that data (default: the recipe's)."
+        ),
     ):
         """Score a split with the default and the tuned decision rule; update eval.json."""
         from tailtune.evaluation import evaluate_run
 
         with _user_errors("evaluate"), _writing(run, "evaluate"):
             entries = evaluate_run(
-                run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code
+                run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code,
+                text_column=text_column, label_column=label_column,
             )
         _report_table(
             f"{run} · {split}",
