@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tailtune.cli.tables import breakdown_tables
 from tailtune.errors import DataError, RunDirError, TailtuneError
 
 console = Console(emoji=False)
@@ -38,7 +39,8 @@ def _report_table(title: str, reports: dict) -> None:
         "ece",
         "brier",
     )
-    for k in keys:
+    groups = [k for r in reports.values() for k in r if k.startswith("macro_f1@")]  # task.groups headlines
+    for k in (*keys, *dict.fromkeys(groups)):
         if any(isinstance(r.get(k), (int, float)) for r in reports.values()):
             table.add_row(
                 k, *(_fmt(r.get(k)) if isinstance(r.get(k), (int, float)) else "-" for r in reports.values())
@@ -137,11 +139,15 @@ def _add_evaluate(app: typer.Typer) -> None:
                 run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code,
                 text_column=text_column, label_column=label_column,
             )
+        tuned = f"{split}_tuned" in entries
+        for table in breakdown_tables(f"{split} ({'tuned' if tuned else 'default'} rule)",
+                                      entries[f"{split}_tuned" if tuned else split]):
+            console.print(table)
         _report_table(
             f"{run} · {split}",
             {
                 "default": entries[split],
-                **({"tuned": entries[f"{split}_tuned"]} if f"{split}_tuned" in entries else {}),
+                **({"tuned": entries[f"{split}_tuned"]} if tuned else {}),
             },
         )
         console.print(f"wrote {run / 'eval.json'}", highlight=False)
