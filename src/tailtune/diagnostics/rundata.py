@@ -276,7 +276,7 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
     """
     path = Path(run_dir)
     if not path.is_dir():
-        raise RunDirError(f"{path}: no such run directory; pass the folder a `tailtune train` wrote (its output:)")
+        raise RunDirError(f"{path}: no such run directory; pass the folder a `tailtune train` wrote (its `output`)")
     hist = path / rundir.HISTORY
     if not hist.exists():
         raise RunDirError(
