@@ -79,6 +79,11 @@ def _resolve_task(task) -> tuple[TaskSpec | None, str | None, dict]:
     raise TypeError(f"task must be a TaskSpec, dict, kind name or path, got {type(task).__name__}")
 
 
+#: how a user names the columns: the CLI flag (analyze, evaluate) and the recipe field (train, lint, fit)
+TEXT_COLUMN_HINT = "--text-column (recipe: data.text, e.g. --set data.text=NAME)"
+LABEL_COLUMN_HINT = "--label-column (recipe: data.labels, e.g. --set data.labels=NAME)"
+
+
 def _columns_of(src: SplitSource) -> list[str]:
     return list(src.dataset.column_names)
 
@@ -221,7 +226,7 @@ def _label_columns(sources, label_column, spec, kind, label_sep, notes) -> tuple
         label_cols = [c.strip() for c in str(label_column).split(",") if c.strip()]
     else:
         label_cols = [_choose_column(sources, spec.label_column if spec else None, LABEL_CANDIDATES,
-                                     "label", "--label-column", notes)]
+                                     "label", LABEL_COLUMN_HINT, notes)]
     if len(label_cols) > 1:
         if label_sep:
             raise DataError("--label-sep applies to one string label column, not to several 0/1 columns")
@@ -234,7 +239,7 @@ def _label_columns(sources, label_column, spec, kind, label_sep, notes) -> tuple
 
 def _check_columns(sources, text_col, label_cols) -> None:
     for src in sources:
-        for col, role, flag in [(text_col, "text", "--text-column")] + [(c, "label", "--label-column") for c in label_cols]:
+        for col, role, flag in [(text_col, "text", TEXT_COLUMN_HINT)] + [(c, "label", LABEL_COLUMN_HINT) for c in label_cols]:
             if col not in _columns_of(src):
                 raise _missing_column(src, col, role, flag)
         if text_col in label_cols:
@@ -373,7 +378,7 @@ def load_dataset(
         if not labels_txt.is_file():
             raise DataError(f"labels file {labels_txt} does not exist")
     text_col = _choose_column(sources, text_column or (spec.text_column if spec else None), TEXT_CANDIDATES,
-                              "text", "--text-column", notes)
+                              "text", TEXT_COLUMN_HINT, notes)
     label_cols, kind = _label_columns(sources, label_column, spec, kind, label_sep, notes)
     _check_columns(sources, text_col, label_cols)
     drops = _empty_text_rows(sources, text_col, label_cols, empty_text, notes)
