@@ -25,6 +25,7 @@ import yaml
 from tailtune.data.kinds import TaskKind, known_task_kind
 from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
 from tailtune.errors import RunDirError
+from tailtune.recipe.io import yaml_error_text
 from tailtune.recipe.schema import OptimSection
 from tailtune.utils import rundir
 
@@ -294,8 +295,10 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
         fix = "Fix: restore the recipe.yaml the run wrote (or delete it: diagnostics then skip recipe checks)"
         try:
             recipe = yaml.safe_load(rpath.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise RunDirError(f"{rpath}: not valid YAML ({exc}); the file is corrupt. {fix}") from None
+        except yaml.YAMLError as exc:
+            raise RunDirError(f"{rpath}: {yaml_error_text(exc)}; the file is corrupt. {fix}") from None
+        except UnicodeDecodeError as exc:
+            raise RunDirError(f"{rpath}: not UTF-8 (byte {exc.start}); the file is corrupt. {fix}") from None
         if not isinstance(recipe, dict):
             raise RunDirError(f"{rpath}: expected a mapping of recipe sections, got {type(recipe).__name__}. {fix}")
     run = RunData(
