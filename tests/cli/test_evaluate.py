@@ -110,3 +110,17 @@ def test_half_written_and_pickled_runs_exit_2(run, capsys):
     (run / "task.json").unlink()
     assert main(["evaluate", str(run)]) == 2
     assert "no task.json" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_breakdown_tables_of_the_rule_it_scored(run, capsys):
+    """Before: evaluate printed summary figures only, so scoring another split showed no per-class,
+    per-aspect or label-group figures (train's closing tables); group headlines now join the summary."""
+    task = json.loads((run / "task.json").read_text())
+    task["groups"] = {"firsts": task["labels"][:2]}
+    (run / "task.json").write_text(json.dumps(task))
+    assert main(["evaluate", str(run), "--split", "validation"]) == 0
+    out = capsys.readouterr().out
+    assert "validation (default rule): per-class results" in out and "validation (default rule): label groups" in out
+    assert "macro_f1@firsts" in out
+    assert main(["tune", str(run)]) == 0 and main(["evaluate", str(run)]) == 0
+    assert "test (tuned rule): per-class results" in capsys.readouterr().out

@@ -135,3 +135,11 @@ def test_no_arguments_shows_the_help(capfd):
     code = main([])
     out = capfd.readouterr()
     assert code == 2 and "train" in out.out + out.err and "Traceback" not in out.err
+
+
+def test_error_lines_print_colon_words_as_typed_not_as_emoji(capfd, tmp_path):
+    """Before: `--preset focal:abc` printed "preset focal🔤 loss.focal: ..." (rich read ':abc:' as an
+    emoji code): the message quoted something the user never typed."""
+    code = main(["train", "--preset", "focal:abc:", "--set", f"data.path={tmp_path}", "--output", str(tmp_path / "o")])
+    err = capfd.readouterr().err
+    assert code == 2 and "focal:abc:" in err and "\N{INPUT SYMBOL FOR LATIN LETTERS}" not in err

@@ -306,3 +306,13 @@ def test_booleans_beside_indices_beyond_one_name_the_row(tmp_path):
     write_jsonl(tmp_path / "ml" / "train.jsonl", rows)
     with pytest.raises(DataError, match=r"true/false inside the list at \S* line 1 .*beyond 0/1"):
         load_dataset(tmp_path / "ml")
+
+
+def test_a_missing_column_names_the_flag_and_the_recipe_field(tmp_path):
+    """Before: `tailtune train` users were told "name it with --label-column", a flag train lacks."""
+    write_jsonl(tmp_path / "train.jsonl", [{"review": f"t {i}", "tags": "ab"[i % 2]} for i in range(20)])
+    with pytest.raises(DataError, match=r"no label column .*name it with --label-column \(recipe: data\.labels, "
+                                        r"e\.g\. --set data\.labels=NAME\)"):
+        load_dataset(tmp_path)
+    with pytest.raises(DataError, match=r"text column 'body' not found .*pick one with --text-column \(recipe: data\.text"):
+        load_dataset(tmp_path, text_column="body", label_column="tags")

@@ -220,6 +220,19 @@ def test_a_declared_label_absent_from_a_subsample_suggests_a_fix_that_works(tmp_
     assert any("left out label(s) ['emo5']" in n for n in data.notes)
 
 
+def test_a_hierarchy_naming_a_left_out_label_says_why_and_which_entries(tmp_path):
+    """Before: "hierarchy names 'emo5', which is not a label; labels: [...]" although emo5 is in
+    labels.txt: the user had asked for unused_labels: drop and was not told that was the reason."""
+    folder = _subsample(tmp_path, missing=5)
+    with pytest.raises(DataError, match=r"task\.hierarchy names \['emo5'\], left out of the task for having no "
+                                        r"training example \(unused_labels: drop\); remove the entries naming them "
+                                        r"from task\.hierarchy \(emo5: emo1\)"):
+        load_dataset(folder, task={"kind": "multilabel", "hierarchy": {"emo5": "emo1", "emo6": "emo1"}},
+                     unused_labels="drop")
+    data = load_dataset(folder, task={"kind": "multilabel", "hierarchy": {"emo6": "emo1"}}, unused_labels="drop")
+    assert data.task.hierarchy == {"emo6": "emo1"}
+
+
 def test_the_task_labels_route_selects_by_name_from_labels_txt(tmp_path):
     """The recipe's task.labels (27 names, labels.txt keeping all 28) used to give 'index 27 out of range'."""
     folder = _subsample(tmp_path, missing=5)

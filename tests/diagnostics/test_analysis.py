@@ -25,3 +25,15 @@ def test_analyze_weights_are_what_each_scheme_trains_with(tmp_path):
     for scheme in ("sqrt_inverse", "effective_number"):
         cw = resolve(recipe_from_dict({"weighting": {"scheme": scheme}}), data.task, counts).class_weights
         assert table[scheme]["pos_weight"] == pytest.approx(cw.pos_weight)
+
+
+@pytest.mark.parametrize("path", ["/no/such/tokenizer", "./missing-model", "models/a/b"])
+def test_a_missing_tokenizer_folder_is_named_as_such(tmp_path, path):
+    """Before: "could not load tokenizer '/no/such/tokenizer': Repo id must use alphanumeric chars ..."
+    (the hub client's complaint about a path it took for a hub id)."""
+    from tailtune.errors import DataError
+
+    with open(tmp_path / "train.jsonl", "w", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps({"text": f"t {i}", "labels": "ab"[i % 2]}) + "\n" for i in range(20)))
+    with pytest.raises(DataError, match=rf"--tokenizer {path}: no such folder; give a local model folder"):
+        analyze(tmp_path, tokenizer=path)

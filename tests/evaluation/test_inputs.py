@@ -35,7 +35,7 @@ def test_bad_files(tmp_path):
         read_texts(tmp_path / "none.txt")
     f = tmp_path / "latin.txt"
     f.write_bytes(b"caf\xe9\n")
-    with pytest.raises(DataError, match="not UTF-8"):
+    with pytest.raises(DataError, match="not valid UTF-8"):
         read_texts(f)
     f.write_text("\n\n", encoding="utf-8")
     with pytest.raises(DataError, match="holds no text"):
@@ -101,7 +101,7 @@ def test_text_column_is_refused_for_plain_text_and_utf16_is_named(tmp_path):
     with pytest.raises(DataError, match="--text-column applies to CSV, TSV and JSONL"):
         read_texts(p, text_column="text")
     p.write_bytes("hello\n".encode("utf-16"))
-    with pytest.raises(DataError, match=r"not UTF-8 but UTF-16.*re-encode the file as UTF-8"):
+    with pytest.raises(DataError, match=r"is UTF-16 .*not UTF-8; re-encode the file as UTF-8"):
         read_texts(p)
 
 
@@ -119,3 +119,56 @@ def test_predict_reads_a_csv_with_its_text_column(tmp_path, run_factory, capsys)
     assert "';' as the column delimiter" in capsys.readouterr().err
     assert main(["predict", str(run), "-i", str(f), "-o", str(out), "--text-column", "txt"]) == 2
     assert "no column 'txt' (did you mean 'text'?)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ careless inputs (user pass)
+
+
+def test_a_spreadsheet_is_refused_not_predicted_as_lines_of_bytes(tmp_path):
+    """Before: an .xlsx went down the plain-text path and its bytes were predicted as texts."""
+    f = tmp_path / "export.xlsx"
+    f.write_bytes(b"PK\x03\x04[Content_Types].xml")
+    with pytest.raises(DataError, match=r"export\.xlsx: unsupported file type '\.xlsx' \(a spreadsheet\).*CSV UTF-8"):
+        read_texts(f)
+
+
+def test_nul_bytes_are_named_not_predicted(tmp_path):
+    """Before: UTF-16 without a byte-order mark decoded as 'h\\x00i' texts."""
+    f = tmp_path / "in.txt"
+    f.write_bytes("hi\nthere\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match=r"holds NUL bytes .*UTF-16 without a byte-order mark.*iconv"):
+        read_texts(f)
+
+
+def test_an_unclosed_quote_in_a_csv_names_its_line(tmp_path):
+    """Before: the lenient csv reader made the rest of the file one text, silently."""
+    f = tmp_path / "in.csv"
+    f.write_text('id,text\n1,first\n2,"runaway\n3,third\n4,fourth\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"in\.csv line 3: a quoted cell opens here and is never closed"):
+        read_texts(f)
+
+
+def test_a_json_text_that_is_not_a_string_says_what_it_holds(tmp_path):
+    f = tmp_path / "in.jsonl"
+    f.write_text('{"text": "fine"}\n{"text": 5}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 2: field 'text' holds int 5, not a string"):
+        read_texts(f)
+    f.write_text('{"text": "fine"}\n{"text": null}\n', encoding="utf-8")
+    got = read_texts(f)
+    assert got.texts == ["fine"] and got.skipped == [2]
+
+
+def test_parquet_input_is_read_as_a_table(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    f = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "review": ["good", None, "bad"]}), f)
+    got = read_texts(f)
+    assert got.texts == ["good", "bad"] and got.lines == [1, 3] and got.skipped == [2] and got.column == "review"
+    pq.write_table(pa.table({"text": [1, 2]}), f)
+    with pytest.raises(DataError, match=r"column 'text' holds int64, not text"):
+        read_texts(f)
+    f.write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"not a readable Parquet file"):
+        read_texts(f)

@@ -10,7 +10,7 @@ import pytest
 from evaluation_helpers import TASKS, TEXTS
 
 import tailtune
-from tailtune.errors import RunDirError
+from tailtune.errors import DataError, RunDirError
 from tailtune.evaluation import build_ensemble, evaluate_run, tune_run
 from tailtune.evaluation.predictor import Predictor
 from tailtune.metrics import hierarchy_violations, probabilities
@@ -104,6 +104,19 @@ def test_missing_split_and_half_written_runs(run_factory, tmp_path):
         evaluate_run(half)
 
 
+def test_missing_predictions_name_the_command_that_makes_them(run_factory, tmp_path):
+    """Before: a run killed before predictions/ was told "pass --split validation" (which had none
+    either), and a split never predicted was not told about --recompute."""
+    run = _copy(run_factory("binary"), tmp_path)
+    with pytest.raises(RunDirError, match=r"split 'train' has no predictions.*Fix: pass --split test, or predict the "
+                                          r"split first: tailtune evaluate .*run --split train --recompute"):
+        evaluate_run(run, split="train")
+    shutil.rmtree(run / "predictions")
+    for call in (lambda: evaluate_run(run), lambda: tune_run(run)):
+        with pytest.raises(RunDirError, match=r"available: none\. Fix: finish the training .*tailtune train --resume "):
+            call()
+
+
 def test_pickle_model_refused(run_factory, tmp_path):
     run = _copy(run_factory("binary"), tmp_path)
     weights = run / "model" / "model.safetensors"
@@ -191,6 +204,28 @@ def test_recompute_reads_the_data_as_training_did(run_factory, tmp_path):
     with np.load(run / "predictions" / "validation.npz") as f:
         np.testing.assert_allclose(f["logits"], Predictor.from_run_dir(run).predict_logits(val), atol=1e-4)
         assert f["targets"].tolist() == list(trained.splits["validation"]["labels"])
+
+
+def test_recompute_reads_other_data_with_named_columns(run_factory, tmp_path):
+    """Before: data whose columns are not the recipe's failed with "pick one with --text-column", an
+    option evaluate did not have; a single labelled file was "has no split 'test'" without the fix."""
+    run = _copy(run_factory("multiclass"), tmp_path)
+    data = tmp_path / "other"
+    data.mkdir()
+    rows = [{"Message": t, "Category": "abc"[i % 3]} for i, t in enumerate(TEXTS)]
+    for split in ("train", "test"):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(DataError, match=r"text column 'text' not found .*\['Message', 'Category'\]; pick one with "
+                                        r"--text-column"):
+        evaluate_run(run, split="test", data=data, recompute=True)
+    entries = evaluate_run(run, split="test", data=data, recompute=True, text_column="Message", label_column="Category")
+    assert entries["test"]["n_samples"] == len(TEXTS)
+    with pytest.raises(RunDirError, match=r"name the columns of data read with --recompute"):
+        evaluate_run(run, split="test", text_column="Message")
+    with pytest.raises(RunDirError, match=r"test\.jsonl: a single file is read as training data .*no split 'test'\. "
+                                          r"Fix: put it in a folder as test\.jsonl next to the training file"):
+        evaluate_run(run, split="test", data=data / "test.jsonl", recompute=True, text_column="Message",
+                     label_column="Category")
 
 
 def test_recompute_refuses_an_invalid_recipe_yaml(run_factory, tmp_path):

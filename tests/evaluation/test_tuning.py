@@ -192,3 +192,15 @@ def test_enforce_hierarchy_modes():
         assert hierarchy_violations(out, task)["total"] == 0
     with pytest.raises(ValueError, match="hierarchy mode must be one of"):
         enforce_hierarchy(pred, task, mode="both")
+
+
+@pytest.mark.parametrize("task", [BIN, MC])
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_a_bad_min_support_is_refused_for_every_kind(task, bad):
+    """Before: `tailtune tune RUN --min-support -1` on a binary run tuned and exited 0 (only the
+    multilabel and bias tuners checked it)."""
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 20) if task is BIN else np.array([0, 1, 2] * 20)
+    z = rng.normal(size=(len(y), 1 if task is BIN else 3))
+    with pytest.raises(ValueError, match=r"min_support must be a non-negative integer"):
+        tune_decision_rule(z, y, task, min_support=bad, bootstrap=0)

@@ -91,3 +91,12 @@ def test_focal_gamma_flag_needs_a_focal_part():
         flag_overrides({"loss": "ce"}, focal_gamma=1.0)
     with pytest.raises(RecipeError, match=r"--focal-gamma"):
         flag_overrides(None, focal_gamma=1.0)
+
+
+@pytest.mark.parametrize("raw, value", [("|", "|"), ("#", "#"), ("-", "-"), (">", ">"), ("run #3", "run #3"),
+                                        ("null", None), ("~", None), ('""', ""), ('"a" #c', "a"), ("[a, b]", ["a", "b"])])
+def test_a_value_yaml_would_read_as_syntax_stays_the_text_typed(raw, value):
+    """Before: `--set data.label_sep='|'` (the shell passes `|`) became '' (a YAML block scalar) and was
+    refused as "label_sep must be a non-empty string (e.g. '|')"; `=#` became None (a comment), so
+    the separator was silently unset."""
+    assert parse_override(f"data.label_sep={raw}")[1] == value

@@ -368,7 +368,8 @@ CASES: list[Case] = [
     Case("run-missing-history", on_run(_remove("history.jsonl"), "report", "RUN", "--out", "TMP/report.html"),
          r"run: no history\.jsonl", r"Fix|train writes it", needs_run=True),
     Case("run-corrupt-recipe-yaml", on_run(_replace("recipe.yaml", "optim: [1, 2\n"), "diagnose", "RUN"),
-         r"recipe\.yaml: not valid YAML", r"Fix|re-run|restore", needs_run=True),
+         r"recipe\.yaml: line 2, column \d+: not valid YAML \([^\n]*\); the file is corrupt", r"Fix|re-run|restore",
+         needs_run=True),  # one line: PyYAML's own text spans lines with a caret
     Case("run-npz-not-a-zip", on_run(_replace("predictions/test.npz", b"not a zip at all" * 10), "evaluate", "RUN"),
          r"predictions/test\.npz: unreadable or incomplete", r"--recompute", needs_run=True),
     Case("run-npz-truncated-zip", on_run(_truncate("predictions/test.npz", 0.6), "report", "RUN", "--out", "TMP/report.html"),
@@ -394,7 +395,7 @@ CASES: list[Case] = [
          r"pass the folder"),
     Case("predict-input-not-utf8", on_run(lambda run: _write(run.parent / "in.txt", b"good\n\xff bad\n"), "predict", "RUN",
                                           "--input", "TMP/in.txt", "--output", "TMP/pred.jsonl"),
-         r"in\.txt: not UTF-8", r"Fix: re-encode the file as UTF-8", needs_run=True),
+         r"in\.txt is not valid UTF-8: byte offset 5 \(line 2\)", r"re-encode the file as UTF-8", needs_run=True),
     Case("predict-jsonl-without-text", on_run(lambda run: _write(run.parent / "in.jsonl", '{"body": "x"}\n'), "predict", "RUN",
                                               "--input", "TMP/in.jsonl", "--output", "TMP/pred.jsonl"),
          r"in\.jsonl, line 1: needs a string field 'text'", r"Fix: write", needs_run=True),
@@ -542,7 +543,8 @@ MISREAD_CASES: list[Case] = [
                                                     "--text-column", "text", "--output", "TMP/pred.jsonl"),
          r"--text-column names the column of an --input file", r"drop it", needs_run=True),
     Case("predict-input-utf16", predict_input("in.csv", "text\nhello\n".encode("utf-16")),
-         r"in\.csv: not UTF-8 but UTF-16", r"re-encode the file as UTF-8", needs_run=True),
+         r"in\.csv is UTF-16 \(it starts with the byte-order mark FF FE\), not UTF-8", r"re-encode the file as UTF-8",
+         needs_run=True),
 ]
 CASES += MISREAD_CASES
 

@@ -264,3 +264,26 @@ def test_a_reverted_tuning_is_reported_as_temperature_only():
     assert Side("baseline", [moved], "test").rule_parts() == "biases + temperature"
     thr = run_from_history(hist, eval=ev, postprocess={"thresholds": [0.5, 0.3]})
     assert Side("baseline", [thr], "test").rule_parts() == "thresholds"
+
+
+# ----------------------------------------------------------------------------- a baseline of another task
+def test_a_baseline_of_another_task_is_refused_by_postmortem_report_and_diagnose(runs, tmp_path):
+    """Before: `postmortem ASPECTS --baseline BINARY` wrote a verdict ("not distinguishable", -75 points)."""
+    from tailtune.diagnostics import load_run
+    from tailtune.diagnostics.baseline import compare_with_baseline
+    from tailtune.reports import write_report
+
+    with pytest.raises(RunDirError, match=r"bin: a task of kind 'binary' .* is a task of kind 'multiclass'"):
+        postmortem(runs["focal"], [runs["binary"]])
+    with pytest.raises(RunDirError, match=r"report --baseline compares runs of one task"):
+        write_report(runs["multilabel"], runs["focal"][0], out=tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+    with pytest.raises(RunDirError, match=r"diagnose --baseline compares runs of one task"):
+        compare_with_baseline(load_run(runs["aspects"]), load_run(runs["binary"]))
+    relabelled = shutil.copytree(runs["focal"][1], tmp_path / "relabelled")
+    task = json.loads((relabelled / "task.json").read_text())
+    task["labels"] = list(reversed(task["labels"]))  # same kind, another class order
+    (relabelled / "task.json").write_text(json.dumps(task))
+    with pytest.raises(RunDirError, match=r"its labels differ"):
+        postmortem(runs["focal"][:1], [relabelled])
+    assert "# Post-mortem" in postmortem(runs["focal"], runs["ce"])  # one task: still fine

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tailtune.data.kinds import task_kind
 
-console = Console()
+console = Console(emoji=False)
 
 
 def _fmt(x: float) -> str:

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from tailtune.errors import TailtuneError
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)
 
 _STYLE = {"ok": "green", "info": "blue", "warning": "yellow", "error": "bold red"}
 

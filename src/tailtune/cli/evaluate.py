@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tailtune.cli.tables import breakdown_tables
 from tailtune.errors import DataError, RunDirError, TailtuneError
 
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _fmt(x) -> str:
@@ -38,7 +39,8 @@ def _report_table(title: str, reports: dict) -> None:
         "ece",
         "brier",
     )
-    for k in keys:
+    groups = [k for r in reports.values() for k in r if k.startswith("macro_f1@")]  # task.groups headlines
+    for k in (*keys, *dict.fromkeys(groups)):
         if any(isinstance(r.get(k), (int, float)) for r in reports.values()):
             table.add_row(
                 k, *(_fmt(r.get(k)) if isinstance(r.get(k), (int, float)) else "-" for r in reports.values())
@@ -122,19 +124,30 @@ def _add_evaluate(app: typer.Typer) -> None:
             False, "--trust-remote-code",
             help="With --recompute: run the encoder's own Python code (auto_map); only for a model you trust.",
         ),
+        text_column: str | None = typer.Option(
+            None, "--text-column", help="With --recompute: the text column of that data (default: the recipe's)."
+        ),
+        label_column: str | None = typer.Option(
+            None, "--label-column", help="With --recompute: the label column(s) of that data (default: the recipe's)."
+        ),
     ):
         """Score a split with the default and the tuned decision rule; update eval.json."""
         from tailtune.evaluation import evaluate_run
 
         with _user_errors("evaluate"), _writing(run, "evaluate"):
             entries = evaluate_run(
-                run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code
+                run, split=split, recompute=recompute, data=data, trust_remote_code=trust_remote_code,
+                text_column=text_column, label_column=label_column,
             )
+        tuned = f"{split}_tuned" in entries
+        for table in breakdown_tables(f"{split} ({'tuned' if tuned else 'default'} rule)",
+                                      entries[f"{split}_tuned" if tuned else split]):
+            console.print(table)
         _report_table(
             f"{run} · {split}",
             {
                 "default": entries[split],
-                **({"tuned": entries[f"{split}_tuned"]} if f"{split}_tuned" in entries else {}),
+                **({"tuned": entries[f"{split}_tuned"]} if tuned else {}),
             },
         )
         console.print(f"wrote {run / 'eval.json'}", highlight=False)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
+console = Console(emoji=False)
 
 
 def _ci(summary: dict | None) -> str:

@@ -38,7 +38,7 @@ _ACCESS_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 #: errno values of a path the user gave that the system cannot use as written (too long, a loop of links)
 _PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP}
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, emoji=False)  # ":abc:" in a value is text, not an emoji code
 
 
 def _version(value: bool):

@@ -7,11 +7,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from tailtune.cli.tables import breakdown_tables
 from tailtune.errors import RecipeError
 
-console = Console()
+console = Console(emoji=False)
 
 
 def _print_findings(findings) -> None:
@@ -41,68 +41,13 @@ def _print_report(result) -> None:
         console.print(f"[yellow]warning[/] {escape(result.report_error)}", highlight=False, soft_wrap=True)
 
 
-def _f3(value) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
-
-
-def _class_table(split: str, report: dict) -> Table:
-    """Precision, recall, F1 and support per class (aspects: pooled over the aspects)."""
-    pooled = " (pooled over the aspects)" if report.get("per_aspect") else ""
-    table = Table(title=f"{split}: per-class results{pooled}", title_justify="left")
-    for col in ("class", "precision", "recall", "f1", "support"):
-        table.add_column(col, justify="left" if col == "class" else "right")
-    for name, row in (report.get("per_class") or {}).items():
-        table.add_row(escape(str(name)), *(_f3(row.get(k)) for k in ("precision", "recall", "f1")),
-                      str(int(row.get("support", 0))))
-    return table
-
-
-def _aspect_table(split: str, report: dict) -> Table | None:
-    """Aspect tasks: each aspect's precision, recall and F1 (macro over its polarities), detection F1
-    (present vs absent) and support (texts that mention it)."""
-    per_aspect = report.get("per_aspect") or {}
-    if not per_aspect:
-        return None
-    table = Table(title=f"{split}: per-aspect results (macro over the polarities)", title_justify="left")
-    for col in ("aspect", "precision", "recall", "f1", "detection f1", "support"):
-        table.add_column(col, justify="left" if col == "aspect" else "right")
-    for name, row in per_aspect.items():
-        table.add_row(escape(str(name)), *(_f3(row.get(k)) for k in ("macro_precision", "macro_recall", "macro_f1",
-                                                                       "detection_f1")),
-                      str(int(row.get("support", 0))))
-    return table
-
-
-def _group_table(split: str, report: dict) -> Table | None:
-    """Label groups (``task.groups``): each group's macro precision/recall/F1, micro-F1, support and,
-    with a label hierarchy, the violations of its labels."""
-    groups = report.get("groups") or {}
-    if not groups:
-        return None
-    violations = any("hierarchy_violations" in g for g in groups.values())
-    table = Table(title=f"{split}: label groups", title_justify="left")
-    cols = ["group", "members", "precision", "recall", "macro f1", "micro f1", "support"]
-    for col in cols + (["hierarchy violations"] if violations else []):
-        table.add_column(col, justify="left" if col in ("group", "members") else "right")
-    for name, g in groups.items():
-        members = ", ".join(map(str, g.get("members") or []))
-        row = [escape(name), escape(members if len(members) <= 40 else members[:37] + "...")]
-        row += [_f3(g.get(k)) for k in ("macro_precision", "macro_recall", "macro_f1", "micro_f1")]
-        row.append(str(int(g.get("support", 0))))
-        if violations:
-            row.append(str((g.get("hierarchy_violations") or {}).get("total", "-")))
-        table.add_row(*row)
-    return table
-
-
 def _summary(result) -> None:
     """The closing tables (test split when present, else validation): per class, per aspect (aspect
     tasks), per label group (``task.groups``), the headline figures and the run dir."""
     split = "test" if "test" in result.eval else "validation"
     report = result.eval.get(split) or {}
-    for table in (_class_table(split, report), _aspect_table(split, report), _group_table(split, report)):
-        if table is not None:
-            console.print(table)
+    for table in breakdown_tables(split, report):
+        console.print(table)
     figures = [f"{k} {report[k]:.4f}" for k in ("macro_f1", "micro_f1", "accuracy") if isinstance(report.get(k), float)]
     figures += [f"{k} {v:.4f}" for k, v in report.items() if "@" in k and isinstance(v, float)]
     if figures:

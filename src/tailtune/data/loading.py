@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from tailtune.data.encoding import UNUSED_LABELS, encode_all
 from tailtune.data.kinds import task_kind
 from tailtune.data.labels import _first, _is_json_ext, first_non_string, source_table
-from tailtune.data.readers import SplitSource, discover, read_labels_file
+from tailtune.data.readers import SplitSource, discover, nfc, read_labels_file
 from tailtune.data.splits import split_train
 from tailtune.data.task import KINDS, TaskSpec
 from tailtune.errors import DataError, OptionError, did_you_mean
@@ -77,6 +77,11 @@ def _resolve_task(task) -> tuple[TaskSpec | None, str | None, dict]:
             return spec, spec.kind, {}
         raise DataError(f"task {text!r} is not one of {list(KINDS)}{did_you_mean(text, KINDS)} nor a task.json file")
     raise TypeError(f"task must be a TaskSpec, dict, kind name or path, got {type(task).__name__}")
+
+
+#: how a user names the columns: the CLI flag (analyze, evaluate) and the recipe field (train, lint, fit)
+TEXT_COLUMN_HINT = "--text-column (recipe: data.text, e.g. --set data.text=NAME)"
+LABEL_COLUMN_HINT = "--label-column (recipe: data.labels, e.g. --set data.labels=NAME)"
 
 
 def _columns_of(src: SplitSource) -> list[str]:
@@ -224,7 +229,7 @@ def _label_columns(sources, label_column, spec, kind, label_sep, notes) -> tuple
         label_cols = [c.strip() for c in str(label_column).split(",") if c.strip()]
     else:
         label_cols = [_choose_column(sources, spec.label_column if spec else None, LABEL_CANDIDATES,
-                                     "label", "--label-column", notes)]
+                                     "label", LABEL_COLUMN_HINT, notes)]
     if len(label_cols) > 1:
         if label_sep:
             raise DataError("--label-sep applies to one string label column, not to several 0/1 columns")
@@ -237,7 +242,7 @@ def _label_columns(sources, label_column, spec, kind, label_sep, notes) -> tuple
 
 def _check_columns(sources, text_col, label_cols) -> None:
     for src in sources:
-        for col, role, flag in [(text_col, "text", "--text-column")] + [(c, "label", "--label-column") for c in label_cols]:
+        for col, role, flag in [(text_col, "text", TEXT_COLUMN_HINT)] + [(c, "label", LABEL_COLUMN_HINT) for c in label_cols]:
             if col not in _columns_of(src):
                 raise _missing_column(src, col, role, flag)
         if text_col in label_cols:
@@ -254,9 +259,19 @@ def _empty_text_rows(sources, text_col, label_cols, empty_text, notes) -> dict[s
     return drops
 
 
-def _with_hierarchy(spec_out: TaskSpec, hierarchy) -> TaskSpec:
+def _with_hierarchy(spec_out: TaskSpec, hierarchy, declared: list[str] | None = None) -> TaskSpec:
     if not hierarchy:
         return spec_out
+    kept = set(spec_out.labels)
+    left_out = [n for n in dict.fromkeys(map(str, (*hierarchy, *hierarchy.values())))
+                if n not in kept and declared and nfc(n) in {nfc(d) for d in declared}]
+    if left_out:  # declared (labels.txt) but left out by unused_labels: drop for having no training example
+        entries = [f"{c}: {p}" for c, p in hierarchy.items() if str(c) in left_out or str(p) in left_out]
+        raise DataError(
+            f"task.hierarchy names {left_out[:10]}, left out of the task for having no training example "
+            f"(unused_labels: drop); remove the entries naming them from task.hierarchy ({', '.join(entries[:6])}"
+            f"{' ...' if len(entries) > 6 else ''}), or add training examples"
+        )
     try:  # validated (names, cycles) by TaskSpec
         return TaskSpec(kind=spec_out.kind, labels=spec_out.labels, polarities=spec_out.polarities, hierarchy=hierarchy)
     except DataError as exc:
@@ -366,7 +381,7 @@ def load_dataset(
         if not labels_txt.is_file():
             raise DataError(f"labels file {labels_txt} does not exist")
     text_col = _choose_column(sources, text_column or (spec.text_column if spec else None), TEXT_CANDIDATES,
-                              "text", "--text-column", notes)
+                              "text", TEXT_COLUMN_HINT, notes)
     label_cols, kind = _label_columns(sources, label_column, spec, kind, label_sep, notes)
     _check_columns(sources, text_col, label_cols)
     drops = _empty_text_rows(sources, text_col, label_cols, empty_text, notes)
@@ -377,7 +392,7 @@ def load_dataset(
         label_sep=label_sep, task_labels=partial.get("labels"), unused_labels=unused_labels,
     )
     notes.extend(encoded.notes)
-    spec_out = _with_hierarchy(encoded.task, partial.get("hierarchy"))
+    spec_out = _with_hierarchy(encoded.task, partial.get("hierarchy"), declared)
     spec_out.text_column = text_col
     spec_out.label_column = ",".join(label_cols)
     if spec is None:

@@ -175,14 +175,20 @@ def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
             offset += len(chunk)
 
 
+def refuse_spreadsheet(path: Path, formats=FORMATS) -> None:
+    """Raise :class:`DataError` when ``path`` is a spreadsheet (``.xlsx``, ``.ods``, ...): it is read by
+    no parser here, and read as text it would be binary noise. ``formats``: the suffixes the caller reads."""
+    if path.suffix.lower() in SPREADSHEETS:
+        raise DataError(
+            f"{path}: unsupported file type {path.suffix!r} (a spreadsheet); export it as 'CSV UTF-8' "
+            f"(Excel: File > Save As) and pass the .csv, or use one of {sorted(formats)}"
+        )
+
+
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        if path.suffix.lower() in SPREADSHEETS:
-            raise DataError(
-                f"{path}: unsupported file type {path.suffix!r} (a spreadsheet); export it as 'CSV UTF-8' "
-                f"(Excel: File > Save As) and pass the .csv, or use one of {sorted(FORMATS)}"
-            )
+        refuse_spreadsheet(path)
         raise DataError(
             f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(FORMATS)} "
             f"or a `datasets` save_to_disk folder"
@@ -225,6 +231,37 @@ def sniff_delimiter(path: Path, default: str) -> str:
         if best is None or (agree, width) > best[0]:
             best = ((agree, width), sep)
     return best[1] if best else default
+
+
+def unclosed_quote_line(open_text, sep: str) -> int | None:
+    """The 1-based line where the last record of a csv text opens a quoted cell it never closes, else ``None``.
+
+    ``open_text()`` returns a new text stream over the file (``newline=""``). Such a quote runs to the
+    end of the file (it can only be in the last record): Python's lenient csv reader makes every later
+    line part of one cell, and pandas stops with "EOF inside string" and a row number, not a line.
+    """
+    with open_text() as fh, _big_csv_fields():
+        reader = csv.reader(fh, delimiter=sep)
+        start = previous = 0
+        for _ in reader:
+            start, previous = previous + 1, reader.line_num
+    if start == 0:
+        return None
+    with open_text() as fh, _big_csv_fields():
+        try:
+            for _ in csv.reader(islice(fh, start - 1, None), delimiter=sep, strict=True):
+                pass
+        except csv.Error as exc:
+            return start if "unexpected end of data" in str(exc) else None
+    return None
+
+
+def unclosed_quote_error(path: Path, line: int) -> DataError:
+    """The message for :func:`unclosed_quote_line`'s finding."""
+    return DataError(
+        f"{path} line {line}: a quoted cell opens here and is never closed, so every later line would be part of "
+        f"it; close the quote, or write a quote inside a quoted cell as two (\"\")"
+    )
 
 
 def _csv_header(path: Path, sep: str) -> list[str]:
@@ -339,6 +376,10 @@ def read_file(path: Path, *, split: str, cache_dir: str | None = None) -> SplitS
     except Exception as exc:  # the builders raise many types for malformed files
         if "corresponds to no data" in str(exc):  # `[]`, or only `{}` records: nothing to build a table from
             raise DataError(f"{path} holds no records; add at least one record with a text and a label") from None
+        if sep is not None:
+            line = unclosed_quote_line(lambda: open(path, encoding="utf-8-sig", newline=""), sep)
+            if line is not None:
+                raise unclosed_quote_error(path, line) from None
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         cause = exc.__cause__ or exc.__context__
         if cause is not None and str(cause).strip():

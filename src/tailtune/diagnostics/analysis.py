@@ -31,6 +31,10 @@ ANALYSIS_FILE = "analysis.json"
 
 
 def _load_tokenizer(name_or_path: str):
+    if ("/" in name_or_path or "\\" in name_or_path or name_or_path.startswith(".")) and not Path(name_or_path).exists():
+        if name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") != 1:  # not an `org/name` hub id
+            raise DataError(f"--tokenizer {name_or_path}: no such folder; give a local model folder (with "
+                            f"tokenizer files), a hub id when online, or omit --tokenizer for whitespace tokens")
     try:
         from transformers import AutoTokenizer
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from tailtune.diagnostics.findings import Finding
 from tailtune.diagnostics.loss_scale import loss_differences, loss_progress, why_not_comparable
-from tailtune.diagnostics.rundata import RunData, _num, val_metric
+from tailtune.diagnostics.rundata import RunData, _num, check_same_task, val_metric
 
 
 def _shared_split(run: RunData, base: RunData) -> str | None:
@@ -87,4 +87,5 @@ def _loss_finding(run: RunData, base: RunData) -> Finding | None:
 
 def compare_with_baseline(run: RunData, baseline: RunData) -> list[Finding]:
     """The ``baseline_metrics`` and ``loss_scale`` findings of ``run`` against ``baseline`` (see the module doc)."""
+    check_same_task([run], [baseline], command="diagnose --baseline")
     return [f for f in (_metric_finding(run, baseline), _loss_finding(run, baseline)) if f is not None]

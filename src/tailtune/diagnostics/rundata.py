@@ -25,6 +25,7 @@ import yaml
 from tailtune.data.kinds import TaskKind, known_task_kind
 from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
 from tailtune.errors import RunDirError
+from tailtune.recipe.io import yaml_error_text
 from tailtune.recipe.schema import OptimSection
 from tailtune.utils import rundir
 
@@ -240,6 +241,30 @@ def read_history(path: Path) -> list[dict]:
     return rows
 
 
+def _task_key(run: RunData) -> tuple[str | None, list[str], list[str]]:
+    polarities = [str(x) for x in (run.task or {}).get("polarities") or []]
+    return run.kind, run.labels, polarities
+
+
+def check_same_task(runs, baselines, *, command: str = "a comparison") -> None:
+    """Raise :class:`RunDirError` when a baseline answers another question than the runs: another task
+    kind, other labels (class order included) or other polarities. Metrics of different tasks (an
+    aspect model against a spam filter) do not compare, and a paired verdict on them would be noise.
+    What a run does not record (no ``task.json`` and no per-class history) is not compared."""
+    ref = runs[0] if runs else None
+    for other in [*runs[1:], *baselines]:
+        if ref is None:
+            return
+        a, b = _task_key(ref), _task_key(other)
+        differs = [what for what, x, y in zip(("kind", "labels", "polarities"), a, b, strict=True) if x and y and x != y]
+        if differs:
+            show = lambda key: f"a task of kind {key[0]!r} with labels {key[1][:8]}{' ...' if len(key[1]) > 8 else ''}"  # noqa: E731
+            raise RunDirError(
+                f"{other.path or other.name}: {show(b)}, but {ref.path or ref.name} is {show(a)} (its {' and '.join(differs)} "
+                f"differ); {command} compares runs of one task. Fix: pass runs trained on the same data"
+            )
+
+
 def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | None = None) -> RunData:
     """Read ``run_dir``; only ``history.jsonl`` must exist.
 
@@ -252,7 +277,7 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
     """
     path = Path(run_dir)
     if not path.is_dir():
-        raise RunDirError(f"{path}: no such run directory; pass the folder a `tailtune train` wrote (its output:)")
+        raise RunDirError(f"{path}: no such run directory; pass the folder a `tailtune train` wrote (its `output`)")
     hist = path / rundir.HISTORY
     if not hist.exists():
         raise RunDirError(
@@ -270,8 +295,10 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
         fix = "Fix: restore the recipe.yaml the run wrote (or delete it: diagnostics then skip recipe checks)"
         try:
             recipe = yaml.safe_load(rpath.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise RunDirError(f"{rpath}: not valid YAML ({exc}); the file is corrupt. {fix}") from None
+        except yaml.YAMLError as exc:
+            raise RunDirError(f"{rpath}: {yaml_error_text(exc)}; the file is corrupt. {fix}") from None
+        except UnicodeDecodeError as exc:
+            raise RunDirError(f"{rpath}: not UTF-8 (byte {exc.start}); the file is corrupt. {fix}") from None
         if not isinstance(recipe, dict):
             raise RunDirError(f"{rpath}: expected a mapping of recipe sections, got {type(recipe).__name__}. {fix}")
     run = RunData(

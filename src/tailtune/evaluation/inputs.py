@@ -7,13 +7,18 @@ Input formats, chosen by suffix:
   quoted cells may span lines, and the header line is never a text;
 - ``.jsonl`` / ``.ndjson`` / ``.json``: one JSON object per line (``.json`` may also be one array of
   objects), the text in a field (below);
+- ``.parquet``: a table; the texts are one column (below), ``lines`` are 1-based row numbers;
+- a spreadsheet (``.xlsx``, ``.ods``, ...): refused with the fix (export it as CSV UTF-8), as for
+  training data (:func:`tailtune.data.readers.refuse_spreadsheet`);
 - anything else (``.txt``): plain text, one text per line (a trailing ``\\r`` is removed).
 
 The text column (field): ``text_column`` when given (``--text-column``); else the run's own text
 column (``task.json``'s ``text_column``, passed as ``default_column``), else the first of ``text``,
 ``sentence``, ``content``, ``review``, ``document`` the file has (also up to letter case).
 
-All files are UTF-8 (a byte-order mark is ignored). **Empty texts** (an empty line, an empty cell,
+All files are UTF-8 (a byte-order mark is ignored; UTF-16/32, NUL bytes and invalid bytes are
+named as training data's are). A quoted CSV cell that is never closed is an error naming its line
+(a lenient parser would make the rest of the file one text). A JSON ``null`` text is empty. **Empty texts** (an empty line, an empty cell,
 whitespace only) are skipped, not predicted: there is nothing to classify and a blank line at the
 end of a file is common. They are counted in ``skipped`` so the command can say so, and every output
 row carries ``line`` (the 1-based input line where its text starts) so results can be joined back
@@ -22,7 +27,6 @@ to the input exactly.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -58,18 +62,12 @@ class InputTexts:
 
 
 def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
-        if raw.startswith(bom):
-            raise DataError(
-                f"{path}: not UTF-8 but {name} (byte-order mark {bom.hex(' ').upper()}). Fix: re-encode the file as "
-                f"UTF-8 (e.g. iconv -f {name.lower()} -t utf-8)"
-            )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 (byte {exc.start}). Fix: re-encode the file as UTF-8") from None
+    """The file's text; not UTF-8 (a byte-order mark of UTF-16/32, NUL bytes, an invalid byte) is the
+    training reader's error (:func:`tailtune.data.readers.check_utf8`)."""
+    from tailtune.data.readers import check_utf8
+
+    check_utf8(path)
+    return path.read_bytes().decode("utf-8-sig")
 
 
 def _pick_column(columns: list[str], path: Path, text_column: str | None, default_column: str | None) -> str:
@@ -97,7 +95,7 @@ def _pick_column(columns: list[str], path: Path, text_column: str | None, defaul
 
 
 def _read_table(path: Path, body: str, text_column: str | None, default_column: str | None) -> InputTexts:
-    from tailtune.data.readers import clean_header, sniff_delimiter
+    from tailtune.data.readers import clean_header, sniff_delimiter, unclosed_quote_error, unclosed_quote_line
 
     sep = sniff_delimiter(path, TABLE_SUFFIXES[path.suffix.lower()])
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep)
@@ -122,6 +120,9 @@ def _read_table(path: Path, body: str, text_column: str | None, default_column: 
         raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({exc}). Fix: check the quoting") from None
     finally:
         csv.field_size_limit(old)
+    unclosed = unclosed_quote_line(lambda: io.StringIO(body, newline=""), sep)
+    if unclosed is not None:
+        raise unclosed_quote_error(path, unclosed)
     if header is None:
         raise DataError(f"{path}: empty. Fix: a header line naming the columns, then one row per text")
     if sep != TABLE_SUFFIXES[path.suffix.lower()]:
@@ -131,6 +132,13 @@ def _read_table(path: Path, body: str, text_column: str | None, default_column: 
 
 def _json_text(obj: Any, path: Path, where: str, column: str) -> str:
     text = obj.get(column) if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and column in obj and not isinstance(text, str):
+        if text is None:
+            return ""  # null: an empty text, skipped and counted like an empty string
+        raise DataError(
+            f"{path}, {where}: field {column!r} holds {type(text).__name__} {json.dumps(text)[:60]}, not a string. "
+            f'Fix: write the text as a JSON string ({{"{column}": "..."}}), or pass the text field with --text-column'
+        )
     if not isinstance(text, str):
         raise DataError(
             f"{path}, {where}: needs a string field {column!r} (got {type(obj).__name__}"
@@ -193,6 +201,27 @@ def _read_lines(body: str) -> InputTexts:
     return out
 
 
+def _read_parquet(path: Path, text_column: str | None, default_column: str | None) -> InputTexts:
+    """A Parquet table's text column; ``lines`` are 1-based row numbers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path)
+        names = list(table.schema_arrow.names)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}). Fix: rewrite it, or give a CSV/JSONL file") from None
+    out = InputTexts(column=_pick_column(names, path, text_column, default_column))
+    values = table.read(columns=[out.column]).column(0)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        raise DataError(
+            f"{path}: column {out.column!r} holds {values.type}, not text. Fix: pass the text column with --text-column"
+        )
+    for row, text in enumerate(values.to_pylist(), start=1):
+        out.add(text or "", row)
+    return out
+
+
 def read_texts(
     path: str | os.PathLike, *, text_column: str | None = None, default_column: str | None = None
 ) -> InputTexts:
@@ -208,8 +237,16 @@ def read_texts(
             f"--input {path}: no such file. Fix: pass a text file (one text per line), a CSV/TSV file with a "
             f"text column, or a JSONL file"
         )
-    body = _decode(path)
+    from tailtune.data.readers import refuse_spreadsheet
+
     suffix = path.suffix.lower()
+    refuse_spreadsheet(path, formats=[*TABLE_SUFFIXES, *JSON_SUFFIXES, ".parquet", ".txt"])
+    if suffix == ".parquet":
+        out = _read_parquet(path, text_column, default_column)
+        if not out.texts:
+            raise DataError(f"{path}: holds no text (every {out.column!r} is empty). Fix: one text per row")
+        return out
+    body = _decode(path)
     if suffix in TABLE_SUFFIXES:
         out = _read_table(path, body, text_column, default_column)
     elif suffix in JSON_SUFFIXES:

@@ -149,9 +149,10 @@ def load_predictions(run: RunInfo, split: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         have = available_splits(run)
         raise RunDirError(
-            f"{run.path}: split {split!r} has no predictions ({path} missing); available: {have or 'none'}. "
-            f"Fix: pass --split {have[0] if have else 'validation'}"
-            + ("" if have else ", or train the run to completion (it writes predictions/ at the end)")
+            f"{run.path}: split {split!r} has no predictions ({path} missing); available: {have or 'none'}. Fix: "
+            + (f"pass --split {have[0]}, or predict the split first: tailtune evaluate {run.path} --split {split} "
+               f"--recompute" if have else
+               f"finish the training (it writes predictions/ at the end): tailtune train --resume {run.path}")
         )
     try:
         with np.load(path, allow_pickle=False) as f:

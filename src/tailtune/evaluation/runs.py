@@ -54,14 +54,18 @@ def _targets(task, targets: np.ndarray) -> np.ndarray:
 
 
 def _recompute(
-    run: RunInfo, split: str, data: str | os.PathLike | None, *, trust_remote_code: bool = False
+    run: RunInfo, split: str, data: str | os.PathLike | None, *, trust_remote_code: bool = False,
+    columns: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predict ``split`` with the run's model from the data named by ``data`` or recipe.yaml, read as
-    training read it (:func:`tailtune.recipe.data.load_recipe_data` with the run's task)."""
+    training read it (:func:`tailtune.recipe.data.load_recipe_data` with the run's task); ``columns``
+    (``{"text": ..., "labels": ...}``) name other columns than the recipe's, for data laid out otherwise."""
     # datasets/pyarrow: loaded only when a split is recomputed
     from tailtune.recipe.data import load_recipe_data
 
     recipe = read_run_recipe(run.path)
+    if columns:
+        recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update=columns)})
     source = data
     if source is None:
         source = recipe.data.path
@@ -73,6 +77,12 @@ def _recompute(
             "Fix: pass --data PATH"
         )
     loaded = load_recipe_data(recipe, data_path=source, task=run.task, require=())
+    if split not in loaded.splits and Path(source).is_file():
+        raise RunDirError(
+            f"{source}: a single file is read as training data (train, and a validation split carved from it), so "
+            f"it has no split {split!r}. Fix: put it in a folder as {split}{Path(source).suffix} next to the "
+            f"training file (train.*, which fixes how labels are read) and pass the folder"
+        )
     if split not in loaded.splits:
         raise RunDirError(
             f"{source}: has no split {split!r}; available: {sorted(loaded.splits)}. Fix: pass one of those to --split"
@@ -93,20 +103,29 @@ def evaluate_run(
     data: str | os.PathLike | None = None,
     write: bool = True,
     trust_remote_code: bool = False,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> dict[str, Any]:
     """Score ``split`` of a run with the default rule and, when ``postprocess.json`` holds a tuned rule,
     with that too; update ``eval.json`` (keys ``<split>`` and ``<split>_tuned``) and return the entries.
 
     ``recompute=True`` (or missing predictions when ``data`` is given) predicts the split with the
     run's model first and rewrites ``predictions/<split>.npz``; ``trust_remote_code`` (off unless
-    passed) lets that model's own Python code run.
+    passed) lets that model's own Python code run. ``text_column``/``label_column``: the columns of
+    that data when they are not the recipe's (``--text-column``, ``--label-column``).
     """
     run = open_run(run_dir)
+    columns = {k: v for k, v in (("text", text_column), ("labels", label_column)) if v}
     if recompute or (data is not None and not (run.predictions_dir / f"{split}.npz").is_file()):
         if run.is_ensemble:
             raise RunDirError(f"{run.path}: an ensemble is recomputed by re-running `tailtune ensemble`")
         open_run(run_dir, need_model=True)
-        logits, targets = _recompute(run, split, data, trust_remote_code=trust_remote_code)
+        logits, targets = _recompute(run, split, data, trust_remote_code=trust_remote_code, columns=columns)
+    elif columns:
+        raise RunDirError(
+            "--text-column/--label-column name the columns of data read with --recompute (or --data); stored "
+            "predictions are scored as they are. Fix: add --recompute, or drop the column options"
+        )
     else:
         logits, targets = load_predictions(run, split)
     y = _targets(run.task, targets)

@@ -77,6 +77,11 @@ def check_tuning_split(split: str) -> None:
         )
 
 
+def _check_min_support(min_support: Any) -> None:
+    if isinstance(min_support, bool) or not isinstance(min_support, int) or min_support < 0:
+        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
+
+
 def _f1(tp: np.ndarray, pred: np.ndarray, support: np.ndarray | float) -> np.ndarray:
     denom = pred + support
     return np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1e-300), 0.0)
@@ -142,8 +147,7 @@ def tune_multilabel_thresholds(
     Returns ``{"thresholds": [C floats], "global_threshold": float, "fallback": [label indices]}``.
     ``grid`` is the number of candidate global thresholds, evenly spaced in (0, 1).
     """
-    if not isinstance(min_support, int) or min_support < 0:
-        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
+    _check_min_support(min_support)
     p = np.asarray(probs, dtype=np.float64)
     y = np.rint(np.asarray(y_true)).astype(np.float64)
     if p.shape != y.shape or p.ndim != 2 or p.shape[0] == 0:
@@ -252,8 +256,7 @@ def tune_biases(
     kind = task_kind(task)
     if not kind.softmax:
         raise ValueError(f"biases are tuned for multiclass/aspects tasks, not {task.kind!r}")
-    if not isinstance(min_support, int) or min_support < 0:
-        raise ValueError(f"min_support must be a non-negative integer, got {min_support!r}")
+    _check_min_support(min_support)
     s = np.asarray(logits, dtype=np.float64)
     y = np.rint(np.asarray(y_true)).astype(np.int64)
     if kind.is_multiclass:
@@ -612,6 +615,7 @@ def tune_decision_rule(
         raise ValueError(f"logits and y_true must be non-empty with equal rows, got {z.shape} and {y.shape}")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
         raise ValueError(f"bootstrap must be 0 (one exact fit) or an integer >= 2, got {bootstrap!r}")
+    _check_min_support(min_support)
 
     y_int = np.rint(y).astype(np.int64)
     if kind.is_binary:

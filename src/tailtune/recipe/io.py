@@ -45,6 +45,15 @@ def recipe_from_dict(data: Mapping[str, Any] | None, *, source: str = "recipe", 
     return recipe
 
 
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: ``line L, column C: not valid YAML (problem)`` (PyYAML's own
+    text spans lines and quotes the source with a caret)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}not valid YAML ({problem})"
+
+
 def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     """Safely load a recipe file (``yaml.SafeLoader`` + YAML 1.2 floats such as ``1e-5``); missing files and YAML syntax errors become RecipeError."""
     path = Path(path)
@@ -53,9 +62,7 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = yaml_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{path}:{where}: not valid YAML ({exc.problem}). Fix: correct the syntax there") from None
+        raise RecipeError(f"{path}: {yaml_error_text(exc)}. Fix: correct the syntax there") from None
     except UnicodeDecodeError as exc:
         raise RecipeError(
             f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}). Fix: save the recipe as UTF-8"

@@ -67,6 +67,21 @@ def normalise_loss(value: Any) -> Any:
     return value
 
 
+_NULLS = ("null", "Null", "NULL", "~", "''", '""')
+
+
+def _literal_if_swallowed(raw: str, value: Any) -> Any:
+    """The raw text when YAML read an ordinary command-line value as syntax: a lone block-scalar or
+    list indicator (``label_sep=|`` was ``''``, ``=-`` was ``[None]``) or a comment (``label_sep=#``
+    was ``None``, ``name=run #3`` was ``'run'``); otherwise YAML's value."""
+    text = raw.strip()
+    if value in (None, "", [None]) and text not in _NULLS:
+        return text
+    if isinstance(value, str) and "#" in text and value != text and not any(q in text for q in "'\""):
+        return text
+    return value
+
+
 def parse_override(item: Override) -> tuple[list[str], Any, bool]:
     """Split one override into ``(path parts, value, delete)``.
 
@@ -92,7 +107,7 @@ def parse_override(item: Override) -> tuple[list[str], Any, bool]:
             path, raw = text.split("=", 1)
             delete = False
             try:
-                value = yaml_load(raw) if raw.strip() else None
+                value = _literal_if_swallowed(raw, yaml_load(raw)) if raw.strip() else None
             except yaml.YAMLError as exc:
                 raise RecipeError(f"override {item!r}: the value is not valid YAML ({exc}); quote it") from exc
     else:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tailtune.diagnostics import epoch_table, lint_recipe, load_run, run_rules
-from tailtune.diagnostics.rundata import RunData, _num
+from tailtune.diagnostics.rundata import RunData, _num, check_same_task
 from tailtune.recipe.counts import ClassCounts
 from tailtune.reports.breakdown import aspect_tables, cell_weight_table, group_rows
 from tailtune.utils import rundir
@@ -220,6 +220,8 @@ def build_context(run: RunData, baseline: RunData | None = None) -> dict[str, An
     from tailtune.reports.fit_section import SECTION as FIT_SECTION
     from tailtune.reports.fit_section import fit_context
 
+    if baseline is not None:
+        check_same_task([run], [baseline], command="report --baseline")
     split = _split(run)
     rep = _report_of(run, split)
     base_rep = _report_of(baseline, _split(baseline)) if baseline is not None else None

@@ -30,7 +30,7 @@ from typing import Any
 from tailtune.diagnostics import Finding, epoch_table, lint_recipe, load_run, run_rules
 from tailtune.diagnostics.loss_scale import loss_differences, share_of_start, why_not_comparable
 from tailtune.diagnostics.reconcile import reconcile
-from tailtune.diagnostics.rundata import RunData, _num
+from tailtune.diagnostics.rundata import RunData, _num, check_same_task
 from tailtune.errors import RunDirError
 from tailtune.reports.compare import Comparison, check_comparable, compare_values, paired_bootstrap
 
@@ -444,6 +444,7 @@ def postmortem(runs: Sequence, baselines: Sequence, *, split: str | None = None)
     if not runs or not baselines:
         raise RunDirError("postmortem needs at least one run and one --baseline run")
     cand, base = [_load(r) for r in runs], [_load(r) for r in baselines]
+    check_same_task(cand, base, command="a post-mortem")
     everything = cand + base
     if split is None:
         split = _split(everything)
