@@ -250,6 +250,7 @@ NEUTRAL_LEVERS = {
     "cuda_graphs (CPU: compile alone)": ({"cuda_graphs": True}, "rounding"),
     "compile without buckets": ({"compile": True, "pad_buckets": False}, "rounding"),
     "compile the whole model": ({"compile": True, "compile_scope": "model"}, "rounding"),
+    "compile the training step": ({"compile": True, "compile_scope": "step"}, "rounding"),
     "eval_sort_by_length": ({"eval_sort_by_length": True, "eval_batch_size": 4}, "rounding"),
     "dataloader_workers": ({"dataloader_workers": 2}, "exact"),
     "pin_memory off": ({"pin_memory": False}, "exact"),
@@ -410,3 +411,190 @@ def test_speed_settings_read_the_section_object_or_a_mapping():
         opts = speed_mod.speed_options(cfg)
         assert (opts.compile, opts.cuda_graphs, opts.pad_buckets, opts.compile_budget_s) == (True, True, True, 12.0)
         assert speed_mod.dataloader_kwargs(cfg)["dataloader_pin_memory"] is False
+
+
+# ------------------------------------------------------------------ compile_scope: step
+def _step_module(tiny_encoder_dir, loss):
+    """tailtune's training module (classifier + composite loss) on the tiny encoder, dropout off."""
+    import torch
+
+    from tailtune.data import TaskSpec
+    from tailtune.losses import CompositeLoss
+    from tailtune.models import build_classifier
+    from tailtune.training.trainer import TrainModule
+
+    torch.manual_seed(0)
+    task = TaskSpec(kind="multiclass", labels=["a", "b", "c"])
+    classifier = build_classifier({"name": str(tiny_encoder_dir), "dropout": 0.0}, task)
+    classifier.encoder.config.hidden_dropout_prob = 0.0
+    for module in classifier.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return TrainModule(classifier, CompositeLoss({"main": (1.0, loss)}), kind="multiclass").train()
+
+
+def _batch(n=4, width=12, seed=0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 100, (n, width), generator=g)
+    mask = torch.ones(n, width, dtype=torch.long)
+    mask[:, width - 3:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.randint(0, 3, (n,), generator=g)}
+
+
+def _loss_and_grads(module, batch, **kw):
+    module.zero_grad(set_to_none=True)
+    out = module(**batch, **kw)
+    out["loss"].backward()
+    return out["loss"].detach(), [p.grad.clone() for p in module.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("loss_name", ["ce", "focal"])
+def test_step_scope_compiles_model_and_loss_as_one_graph(loss_name, tiny_encoder_dir):
+    """The training module's forward (classifier + loss) compiles once, for every width and batch
+    size; loss and gradients equal the eager module's to rounding; the changing progress is no
+    constant of the graph (a fixed-gamma focal loss ignores it)."""
+    import torch
+
+    from tailtune.losses import get
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()
+    eager = _step_module(tiny_encoder_dir, get(loss_name, kind="multiclass"))
+    module = _step_module(tiny_encoder_dir, get(loss_name, kind="multiclass"))
+    handle = compiled.install(module.classifier, backend="eager", scope="step", step=module)
+    assert handle.scope == "step" and isinstance(module.forward, compiled.StepForward)
+    for i, (n, width) in enumerate([(4, 12), (6, 16), (3, 8)]):
+        batch = _batch(n, width, seed=i)
+        got, want = _loss_and_grads(module, batch, progress=i / 3), _loss_and_grads(eager, batch, progress=i / 3)
+        torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-6)
+        for a, b in zip(got[1], want[1]):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    stats = handle.stats
+    # one graph for every shape (focal: a second one when its first trace set the loss kernels' mode)
+    assert 1 <= stats.compilations <= compiled.STEP_GRAPHS and stats.compiled_calls == 3 and stats.fallback is None
+    assert stats.as_dict()["scope"] == "step"
+    module.eval()
+    with torch.no_grad():  # evaluation: the eager forward, nothing compiled
+        module(**_batch())
+    assert stats.compiled_calls == 3
+
+
+def test_step_scope_falls_back_for_a_scheduled_loss(tiny_encoder_dir, caplog):
+    """A loss that reads the training progress (a scheduled gamma) would be a new graph every
+    step: the classifier is compiled alone and the loss runs eagerly, said in the log and the stats."""
+    import torch
+
+    from tailtune.losses import get
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()
+    loss = get("focal", kind="multiclass", gamma={"schedule": "linear", "start": 3.0, "end": 1.0})
+    module = _step_module(tiny_encoder_dir, loss)
+    assert compiled.reads_progress(module.loss) and not compiled.reads_progress(
+        _step_module(tiny_encoder_dir, get("focal", kind="multiclass")).loss)
+    with caplog.at_level("WARNING", logger="tailtune.training.compiled"):
+        handle = compiled.install(module.classifier, backend="eager", scope="step", step=module)
+    assert handle.scope == "model" and "training progress" in handle.stats.fallback
+    assert "compiling the classifier alone" in caplog.text
+    for i in range(3):
+        module(**_batch(seed=i), progress=i / 3)["loss"].backward()
+    assert handle.stats.compilations == 1 and handle.stats.compiled_calls == 3
+    assert loss._progress == pytest.approx(2 / 3)  # the eager loss saw every step's progress
+
+
+def _odd_loss(kind: str):
+    """A loss the step graph cannot hold: ``"host read"`` reads a value on the host (a graph
+    break: no single graph); ``"counter"`` changes its Python state every call (a new graph
+    each time, were it compiled)."""
+    import torch
+
+    class HostRead(torch.nn.Module):
+        def forward(self, logits, target, **kw):
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            return loss * (1.0 if loss.item() >= 0 else 2.0)
+
+    class Counter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, logits, target, **kw):
+            self.calls += 1
+            return torch.nn.functional.cross_entropy(logits, target) * (1.0 + 0.0 * self.calls)
+
+    return {"host read": HostRead, "counter": Counter}[kind]()
+
+
+@pytest.mark.parametrize("kind, why", [("host read", "does not compile as one graph"),
+                                       ("counter", "would change between steps")])
+def test_step_scope_falls_back_when_the_loss_is_no_single_graph(kind, why, tiny_encoder_dir, caplog, monkeypatch):
+    import torch
+
+    from tailtune.losses import CompositeLoss
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()
+    module = _step_module(tiny_encoder_dir, torch.nn.Identity())
+    module.loss = CompositeLoss({"main": (1.0, _odd_loss(kind))})
+    assert compiled.reads_progress(module.loss)  # not one of tailtune's losses: assumed to read it
+    monkeypatch.setattr(compiled, "reads_progress", lambda loss: False)  # let the step try to compile it
+    handle = compiled.install(module.classifier, backend="eager", scope="step", step=module)
+    with caplog.at_level("WARNING", logger="tailtune.training.compiled"):
+        losses = [float(module(**_batch(seed=i))["loss"].detach()) for i in range(compiled.STEP_GRAPHS + 2)]
+    assert all(np.isfinite(losses))
+    assert handle.scope == "model" and why in handle.stats.fallback and why in caplog.text
+    assert module.classifier.forward is handle.dispatchers[-1]  # the classifier alone, compiled
+
+
+def test_step_scope_runs_a_batch_of_one_eagerly(tiny_encoder_dir):
+    import torch
+
+    from tailtune.losses import get
+    from tailtune.training import compiled
+
+    torch._dynamo.reset()
+    module = _step_module(tiny_encoder_dir, get("ce", kind="multiclass"))
+    handle = compiled.install(module.classifier, backend="eager", scope="step", step=module)
+    module(**_batch(4))["loss"].backward()
+    module(**_batch(1))["loss"].backward()
+    assert handle.stats.eager_calls == 1 and handle.stats.compilations == 1 and handle.scope == "step"
+    assert compiled.install(_toy(), backend="eager", scope="step").scope == "model"  # no training module given
+
+
+@pytest.mark.slow
+def test_compiled_dropout_draws_the_eager_masks():
+    """Inductor draws dropout masks with PyTorch's own random ops (``fallback_random``,
+    :data:`compiled.INDUCTOR_OPTIONS`), so a compiled forward with dropout on gives the eager
+    forward's outputs and gradients, step after step, to rounding: the same run, not another seed."""
+    import torch
+
+    from tailtune.training import compiled
+
+    def toy():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Dropout(0.3), torch.nn.GELU(),
+                                   torch.nn.Linear(16, 2)).train()
+
+    def steps(model):
+        torch.manual_seed(7)
+        outs = []
+        for n in (6, 9):
+            out = model(torch.randn(n, 8))
+            out.square().sum().backward()
+            outs.append((out.detach(), model[0].weight.grad.clone()))
+            model.zero_grad(set_to_none=True)
+        return outs
+
+    torch._dynamo.reset()
+    model = toy()
+    handle = compiled.install(model, backend="inductor", scope="model")
+    got = steps(model)
+    if handle.stats.failed:  # no C++ compiler on this machine: nothing compiled to compare
+        pytest.skip(f"inductor cannot compile here: {handle.stats.error}")
+    want = steps(toy())
+    assert handle.stats.compilations >= 1 and compiled.INDUCTOR_OPTIONS["fallback_random"] is True
+    for (out, grad), (ref_out, ref_grad) in zip(got, want):
+        torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)

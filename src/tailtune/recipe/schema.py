@@ -316,7 +316,7 @@ class TrainSection(_Section):
     fast_step: bool = True
     cuda_graphs: bool = False
     compile_budget_s: Annotated[Number, Field(ge=0)] = 300.0
-    compile_scope: Literal["layers", "model"] = "layers"
+    compile_scope: Literal["layers", "model", "step"] = "layers"
     pad_buckets: bool | None = None
 
     @model_validator(mode="after")

@@ -13,9 +13,11 @@ What each lever does and whether it changes results (docs/training.md, "Speed"):
 - ``compile``: ``torch.compile`` the classifier's training forward (dynamic shapes: one graph for
   every width and batch size); ``compile_scope: layers`` (default) compiles the encoder's layers,
   which share one compilation (regional compilation: one layer's compile time), ``model`` the
-  whole forward as one graph (:mod:`tailtune.training.compiled`). The loss stays eager (scheduled
-  parameters, any loss). Kernels differ, so results equal to rounding; dropout draws its masks
-  with the compiled kernels' random numbers (same distribution, other draws).
+  whole forward as one graph, ``step`` the forward and the loss as one graph (a loss that cannot
+  be part of it, e.g. one with a scheduled parameter, falls back to ``model`` and says so;
+  :mod:`tailtune.training.compiled`). Kernels differ, so results equal to rounding; dropout draws
+  its masks with PyTorch's own random numbers (inductor's ``fallback_random``), so with dropout on
+  too, except under ``cuda_graphs`` (other draws, same distribution).
 - ``cuda_graphs``: ``compile`` with CUDA graphs (``mode="reduce-overhead"``): each bucket's forward
   and backward replay as one graph launch. CUDA only (ignored on CPU, said once in the log).
 - ``compile_budget_s``: the compile-time bound. Compilation happens at the first step (and when a

@@ -196,7 +196,7 @@ class TailtuneTrainer(Trainer):
 
             self.compiled_forward = compiled.install(
                 self.model.classifier, backend=self.speed.backend, cuda_graphs=self.speed.cuda_graphs,
-                budget_s=self.speed.compile_budget_s, scope=self.speed.compile_scope)
+                budget_s=self.speed.compile_budget_s, scope=self.speed.compile_scope, step=self.model)
         self._engine = None
         self._engine_model = None
         self.task = task
