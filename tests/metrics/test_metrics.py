@@ -176,6 +176,30 @@ def test_ece_known_values_and_adaptive_bins():
         expected_calibration_error(correct, conf, n_bins=0)
 
 
+def test_adaptive_bins_cut_by_rank_so_ties_keep_them_equal_and_rounding_moves_nothing():
+    """Quantile edges put every prediction tied at an edge into one bin (unequal bins), and a tie
+    broken by float rounding (another batch padding) moved them all across the edge: the metric
+    jumped (0.295 -> 0.270 in the eval_sort_by_length lever test on another CPU)."""
+    conf = np.array([0.6] * 6 + [0.7] * 6 + [0.9] * 8)
+    correct = np.array([1, 0, 1, 0, 1, 1] + [1] * 4 + [0] * 2 + [1] * 8, dtype=float)
+    d = reliability_diagram(correct, conf, n_bins=4, strategy="quantile")
+    assert d["count"] == [5, 5, 5, 5]
+    assert d["bin_lower"][0] == 0.0 and d["bin_upper"][-1] == 1.0
+    # by hand: ranks 0-4 (0.6 x5: 3 right), 5-9 (0.6, 0.7 x4: 1 + 4 right), 10-14 (0.7 x2, 0.9 x3: 3 right), 15-19
+    want = (abs(0.6 - 0.6) + abs(0.68 - 1.0) + abs(0.82 - 0.6) + abs(0.9 - 1.0)) / 4
+    assert expected_calibration_error(correct, conf, n_bins=4, strategy="quantile") == pytest.approx(want)
+    # break the ties by rounding noise: same value to rounding (tied items share confidence and outcome)
+    rng = np.random.default_rng(0)
+    same_outcome_ties = np.array([0.6] * 6 + [0.7] * 6 + [0.9] * 8)
+    c2 = np.array([1] * 6 + [0] * 6 + [1] * 8, dtype=float)
+    base = expected_calibration_error(c2, same_outcome_ties, n_bins=7, strategy="quantile")
+    for _ in range(5):
+        noisy = same_outcome_ties + rng.normal(scale=1e-8, size=same_outcome_ties.size)
+        assert expected_calibration_error(c2, noisy, n_bins=7, strategy="quantile") == pytest.approx(base, abs=1e-7)
+    # fewer predictions than bins: one per bin, nothing empty
+    assert reliability_diagram([1, 0], [0.9, 0.6], n_bins=15, strategy="quantile")["count"] == [1, 1]
+
+
 def test_brier_definitions():
     assert brier_score(np.array([1, 0]), np.array([0.8, 0.4]), BIN) == pytest.approx((0.04 + 0.16) / 2)
     p = np.array([[0.7, 0.2, 0.1]])

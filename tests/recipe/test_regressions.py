@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from safetensors.numpy import load_file
 
+from tailtune.errors import RecipeError
 from tailtune.utils import rundir
 
 N_HAM, N_SPAM = 12, 4  # inverse pos_weight of spam: 12 / 4 = 3.0
@@ -69,12 +70,13 @@ def test_multilabel_unknown_override_is_refused_on_the_screen_path(tmp_path, tin
                 fh.write(json.dumps({"text": " ".join(labs) + f" text {i}", "labels": labs}) + "\n")
     recipe = tmp_path / "typo.yaml"
     recipe.write_text("loss: {ce: {}}\nweighting: {scheme: inverse, overrides: {bb: 5.0}}\n")
-    result = screen(root, recipes=[str(recipe)], seeds=1, model=str(tiny_encoder_dir), max_length=16,
-                    head=HeadConfig(hidden=0, max_epochs=2, patience=1), cache_dir=tmp_path / "cache",
-                    n_resamples=10, show_progress=False)
-    (entry,) = result.recipes
-    assert entry["status"] == "skipped"
-    assert "weighting.overrides.bb" in entry["reason"] and "did you mean 'b'" in entry["reason"]
+    # the only recipe (so the baseline) cannot be screened: refused before any embedding, naming the typo
+    with pytest.raises(RecipeError) as err:
+        screen(root, recipes=[str(recipe)], seeds=1, model=str(tiny_encoder_dir), max_length=16,
+               head=HeadConfig(hidden=0, max_epochs=2, patience=1), cache_dir=tmp_path / "cache",
+               n_resamples=10, show_progress=False)
+    assert "weighting.overrides.bb" in str(err.value) and "did you mean 'b'" in str(err.value)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
 def test_two_class_weighted_parts_get_their_own_tensors(tmp_path):

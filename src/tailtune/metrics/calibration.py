@@ -6,8 +6,12 @@ ECE (Naeini et al., AAAI 2015; Guo et al., ICML 2017, "On Calibration of Modern 
 
 ``strategy="uniform"`` uses ``n_bins`` equal-width bins on [0, 1]; ``strategy="quantile"`` (adaptive
 ECE, Nixon et al., CVPR-W 2019, "Measuring Calibration in Deep Learning") uses bins holding equal
-numbers of predictions. Which (confidence, correct) pairs a task produces is defined by
-:func:`confidence_pairs`.
+numbers of predictions: the predictions in confidence order, cut into ``n_bins`` runs whose sizes
+differ by at most one (ties in data order). Cutting by rank, not at quantile values, keeps the bins
+equal when many predictions tie (duplicate texts) and keeps the metric continuous: a tie broken by
+float rounding (another batch padding) moves a prediction to a bin of the same confidence, where
+quantile edges moved every tied prediction across the edge. Which (confidence, correct) pairs a task
+produces is defined by :func:`confidence_pairs`.
 
 Shape:
     ``correct`` and ``confidence``: ``(M,)``, any M >= 1.
@@ -38,16 +42,29 @@ __all__ = [
 STRATEGIES = ("uniform", "quantile")
 
 
-def _bin_edges(confidence: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
+def _check_bins(n_bins: int, strategy: str) -> None:
     if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+
+
+def _bins(confidence: np.ndarray, n_bins: int, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(bin index per prediction, lower bound per bin, upper bound per bin)``."""
+    _check_bins(n_bins, strategy)
     if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
-    edges = np.quantile(confidence, np.linspace(0.0, 1.0, n_bins + 1))
-    edges[0], edges[-1] = 0.0, 1.0
-    return np.unique(edges)
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+        idx = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+        return idx, edges[:-1], edges[1:]
+    order = np.argsort(confidence, kind="stable")
+    runs = [r for r in np.array_split(order, n_bins) if r.size]
+    idx = np.empty(confidence.size, dtype=np.int64)
+    for b, r in enumerate(runs):
+        idx[r] = b
+    upper = np.array([confidence[r[-1]] for r in runs])
+    upper[-1] = 1.0
+    lower = np.concatenate([[0.0], upper[:-1]])
+    return idx, lower, upper
 
 
 def _validate(correct: Any, confidence: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -68,19 +85,19 @@ def reliability_diagram(
     """Per-bin data of a reliability diagram.
 
     Returns ``{"bin_lower", "bin_upper", "confidence", "accuracy", "count"}`` (lists of the same
-    length; empty bins are omitted). Bins are right-closed ``(lo, hi]`` except the first, which
-    includes 0.
+    length; empty bins are omitted). Uniform bins are right-closed ``(lo, hi]`` except the first,
+    which includes 0; quantile bins run from the previous bin's largest confidence to their own (the
+    first from 0, the last to 1), and a tie may span two of them (see the module docstring).
     """
     c, p = _validate(correct, confidence)
-    edges = _bin_edges(p, n_bins, strategy)
-    idx = np.clip(np.searchsorted(edges, p, side="left") - 1, 0, len(edges) - 2)
+    idx, lower, upper = _bins(p, n_bins, strategy)
     out: dict[str, list] = {"bin_lower": [], "bin_upper": [], "confidence": [], "accuracy": [], "count": []}
-    counts = np.bincount(idx, minlength=len(edges) - 1)
-    conf_sum = np.bincount(idx, weights=p, minlength=len(edges) - 1)
-    acc_sum = np.bincount(idx, weights=c, minlength=len(edges) - 1)
+    counts = np.bincount(idx, minlength=lower.size)
+    conf_sum = np.bincount(idx, weights=p, minlength=lower.size)
+    acc_sum = np.bincount(idx, weights=c, minlength=lower.size)
     for b in np.nonzero(counts)[0]:
-        out["bin_lower"].append(float(edges[b]))
-        out["bin_upper"].append(float(edges[b + 1]))
+        out["bin_lower"].append(float(lower[b]))
+        out["bin_upper"].append(float(upper[b]))
         out["confidence"].append(float(conf_sum[b] / counts[b]))
         out["accuracy"].append(float(acc_sum[b] / counts[b]))
         out["count"].append(int(counts[b]))
