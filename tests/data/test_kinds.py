@@ -26,7 +26,7 @@ def test_each_kind_answers_its_questions():
 def test_outputs_and_weight_classes_follow_the_task():
     binary = TaskSpec("binary", ["ham", "spam"])
     aspects = TaskSpec("aspects", ["food", "staff"], polarities=["positive", "negative"])
-    assert binary.kind_info is task_kind("binary") is task_kind(binary)
+    assert binary.kind_info is task_kind("binary") is task_kind(binary) is task_kind(binary.to_dict())
     assert (binary.num_outputs, aspects.num_outputs) == (1, 6)
     assert binary.kind_info.weight_classes(binary) == ["ham", "spam"]
     assert binary.kind_info.weighted_outputs(binary) == ["spam"]  # one pos_weight for the positive class
@@ -38,6 +38,8 @@ def test_outputs_and_weight_classes_follow_the_task():
 def test_unknown_kind_names_the_choices():
     with pytest.raises(DataError, match=r"'multi-label' is not one of .*did you mean 'multilabel'"):
         task_kind("multi-label")
+    with pytest.raises(DataError, match="None is not one of"):
+        task_kind({"labels": ["a"]})  # a task dict without its kind
 
 
 def test_known_task_kind_is_none_for_missing_or_unknown_kinds():

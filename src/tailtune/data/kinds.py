@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -169,15 +170,18 @@ KINDS: tuple[str, ...] = tuple(TASK_KINDS)
 
 
 def task_kind(kind: str | TaskKind | Any) -> TaskKind:
-    """The :class:`TaskKind` of a kind name, a :class:`TaskKind` or anything with a ``kind`` attribute
-    (a :class:`~tailtune.data.TaskSpec`).
+    """The :class:`TaskKind` of a kind name, a :class:`TaskKind`, anything with a ``kind`` attribute
+    (a :class:`~tailtune.data.TaskSpec`) or a mapping with a ``"kind"`` key (a TaskSpec's dict).
 
     Raises:
         DataError: an unknown kind name (with "did you mean").
     """
     if isinstance(kind, TaskKind):
         return kind
-    name = kind if isinstance(kind, str) else getattr(kind, "kind", kind)
+    if isinstance(kind, Mapping):
+        name = kind.get("kind")
+    else:
+        name = kind if isinstance(kind, str) else getattr(kind, "kind", kind)
     if isinstance(name, TaskKind):
         return name
     try:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from tailtune.diagnostics.findings import Finding
 from tailtune.diagnostics.loss_scale import loss_differences, loss_progress, why_not_comparable
-from tailtune.diagnostics.rundata import RunData, _num, check_same_task, val_metric
+from tailtune.diagnostics.rundata import RunData, check_same_task, finite_number, val_metric
 
 
 def _shared_split(run: RunData, base: RunData) -> str | None:
@@ -37,10 +37,10 @@ def _shared_split(run: RunData, base: RunData) -> str | None:
 def _scores(r: RunData, split: str | None, metric: str) -> dict[str, float | None]:
     if split is None:
         return {"default": val_metric(r.best_row or {}, metric)}
-    out = {"default": _num(r.eval[split].get(metric))}
+    out = {"default": finite_number(r.eval[split].get(metric))}
     tuned = (r.eval or {}).get(f"{split}_tuned")
     if isinstance(tuned, dict):
-        out["tuned"] = _num(tuned.get(metric))
+        out["tuned"] = finite_number(tuned.get(metric))
     return out
 
 

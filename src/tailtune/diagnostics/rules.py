@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 from tailtune.diagnostics.findings import Finding, Knob, severity_rank, sort_findings
 from tailtune.diagnostics.reconcile import reconcile as merge
-from tailtune.diagnostics.rundata import RunData, _num, run_from_history, val_metric
+from tailtune.diagnostics.rundata import RunData, finite_number, run_from_history, val_metric
 from tailtune.diagnostics.series import (
     FLAT_SLOPE,
     STALL_EPOCHS,
@@ -130,11 +130,11 @@ def run_rules(
 
 # -------------------------------------------------------------------------------- helpers
 def _series(history: list[dict], split: str, key: str) -> list[float | None]:
-    return [_num((row.get(split) or {}).get(key)) for row in history]
+    return [finite_number((row.get(split) or {}).get(key)) for row in history]
 
 
 def _part_series(history: list[dict], part: str) -> list[float | None]:
-    return [_num(((row.get("train") or {}).get("loss_parts") or {}).get(part)) for row in history]
+    return [finite_number(((row.get("train") or {}).get("loss_parts") or {}).get(part)) for row in history]
 
 
 def _present(values: list[float | None]) -> list[float]:
@@ -152,18 +152,18 @@ def _r(x: float | None, n: int = 4) -> float | None:
 def gap_metric(history: list[dict]) -> str | None:
     """The score used for the gap: ``macro_f1``, else ``accuracy``, else ``micro_f1`` (first present)."""
     for key in ("macro_f1", "accuracy", "micro_f1"):
-        if any(_num((r.get("gap") or {}).get(key)) is not None for r in history):
+        if any(finite_number((r.get("gap") or {}).get(key)) is not None for r in history):
             return key
-        if any(_num((r.get("train") or {}).get(key)) is not None and val_metric(r, key) is not None for r in history):
+        if any(finite_number((r.get("train") or {}).get(key)) is not None and val_metric(r, key) is not None for r in history):
             return key
     return None
 
 
 def _gap_value(row: dict, key: str) -> float | None:
-    g = _num((row.get("gap") or {}).get(key))
+    g = finite_number((row.get("gap") or {}).get(key))
     if g is not None:
         return g
-    t, v = _num((row.get("train") or {}).get(key)), val_metric(row, key)
+    t, v = finite_number((row.get("train") or {}).get(key)), val_metric(row, key)
     return None if t is None or v is None else t - v
 
 
@@ -214,13 +214,13 @@ def epoch_table(run: RunData | list[dict]) -> list[dict]:
         rows.append(
             {
                 "epoch": epoch,
-                "lr": _num(row.get("lr")),
-                "train_loss": _num((row.get("train") or {}).get("loss")),
-                "val_loss": _num((row.get("validation") or {}).get("loss")),
+                "lr": finite_number(row.get("lr")),
+                "train_loss": finite_number((row.get("train") or {}).get("loss")),
+                "val_loss": finite_number((row.get("validation") or {}).get("loss")),
                 "loss_parts": {
-                    k: _num(v) for k, v in ((row.get("train") or {}).get("loss_parts") or {}).items()
+                    k: finite_number(v) for k, v in ((row.get("train") or {}).get("loss_parts") or {}).items()
                 },
-                "train_score": _num((row.get("train") or {}).get(metric)) if metric else None,
+                "train_score": finite_number((row.get("train") or {}).get(metric)) if metric else None,
                 "val_score": val_metric(row, metric) if metric else None,
                 "gap": g,
                 "gap_metric": metric,
@@ -329,7 +329,7 @@ def composite_loss(run: RunData) -> list[Finding]:
         whole_c, whole_k = relative_slope(c), relative_slope(k)
         if abs(whole_c) < FLAT_SLOPE and abs(whole_k) < FLAT_SLOPE:
             figs["whole_run_rel_slopes"] = {c_name: _r(whole_c), k_name: _r(whole_k)}
-            lr = _num((run.recipe or {}).get("optim", {}).get("lr")) if run.recipe else None
+            lr = finite_number((run.recipe or {}).get("optim", {}).get("lr")) if run.recipe else None
             lr_txt = f" (optim.lr {lr:g} -> {3 * lr:g})" if lr else ""
             return [Finding("composite_loss", "warning", figs,
                             f"both loss parts are flat from the first epoch ({c_name} {whole_c:+.1%}/epoch, "
@@ -428,9 +428,9 @@ def loss_saturated(run: RunData) -> list[Finding]:
 def loss_oscillating(run: RunData) -> list[Finding]:
     """Training or validation loss zig-zags from epoch to epoch: the learning rate is too high."""
     out = []
-    lr = _num(((run.recipe or {}).get("optim") or {}).get("lr")) if run.recipe else None
+    lr = finite_number(((run.recipe or {}).get("optim") or {}).get("lr")) if run.recipe else None
     if lr is None:
-        lrs = _present([_num(r.get("lr")) for r in run.history])
+        lrs = _present([finite_number(r.get("lr")) for r in run.history])
         lr = max(lrs) if lrs else None
     for split in ("train", "validation"):
         y = _present(_series(run.history, split, "loss"))
@@ -559,7 +559,7 @@ def early_stopping(run: RunData) -> list[Finding]:
         return []
     es = last.get("early_stopping") or {}
     metric = es.get("metric") or run.stop_metric
-    figs = {"stopped": stopped, "epoch": last.get("epoch"), "metric": metric, "best": _r(_num(es.get("best"))),
+    figs = {"stopped": stopped, "epoch": last.get("epoch"), "metric": metric, "best": _r(finite_number(es.get("best"))),
             "best_epoch": run.best_epoch}
     patience = ((run.recipe or {}).get("early_stopping") or {}).get("patience")
     if patience is not None:
@@ -586,7 +586,7 @@ def val_test_drop(run: RunData) -> list[Finding]:
     out = []
     drops = {}
     for key in ("macro_f1", "accuracy"):
-        a, b = _num(val.get(key)), _num(test.get(key))
+        a, b = finite_number(val.get(key)), finite_number(test.get(key))
         if a is not None and b is not None:
             drops[key] = {"validation": _r(a), "test": _r(b), "drop": _r(a - b)}
     big = {k: d for k, d in drops.items() if d["drop"] > VAL_TEST_DROP}
@@ -623,7 +623,7 @@ def _rare(run: RunData) -> dict[str, float]:
 def rare_zero_recall(run: RunData) -> list[Finding]:
     """Classes with zero validation recall at the best epoch (the rare ones: raise their weight or gamma)."""
     pc = _per_class_at_best(run)
-    zero = {k: v for k, v in pc.items() if _num(v.get("recall")) == 0.0 and (_num(v.get("support")) or 0) > 0}
+    zero = {k: v for k, v in pc.items() if finite_number(v.get("recall")) == 0.0 and (finite_number(v.get("support")) or 0) > 0}
     if not zero:
         return []
     rare = _rare(run)
@@ -682,8 +682,8 @@ def upweighted_low_precision(run: RunData) -> list[Finding]:
     hits = {}
     for k, w in weights.items():
         m = pc.get(k) or {}
-        p, r = _num(m.get("precision")), _num(m.get("recall"))
-        if w >= bar and p is not None and r is not None and p < LOW_PRECISION and r > p and (_num(m.get("support")) or 0) > 0:
+        p, r = finite_number(m.get("precision")), finite_number(m.get("recall"))
+        if w >= bar and p is not None and r is not None and p < LOW_PRECISION and r > p and (finite_number(m.get("support")) or 0) > 0:
             hits[k] = {"weight": _r(w), "precision": _r(p), "recall": _r(r), "support_val": m.get("support")}
     if not hits:
         return []

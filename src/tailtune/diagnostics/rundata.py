@@ -167,10 +167,12 @@ def is_contrastive(name: str, ltype: str) -> bool:
 
 
 def val_metric(row: dict, metric: str) -> float | None:
-    return _num((row.get("validation") or {}).get(metric))
+    return finite_number((row.get("validation") or {}).get(metric))
 
 
-def _num(x) -> float | None:
+def finite_number(x) -> float | None:
+    """``x`` as a float when it is a finite int or float (not a bool), else ``None``: how every
+    reader of a history or eval.json value (diagnostics, reports) treats missing or NaN entries."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return None
     x = float(x)
@@ -311,7 +313,7 @@ def load_run(run_dir: str | os.PathLike, *, class_counts: dict[str, float] | Non
         name=path.name,
     )
     run.class_counts = dict(class_counts) if class_counts else train_counts(history)
-    n_train = next((_num((r.get("train") or {}).get("n_samples")) for r in history if (r.get("train") or {}).get("n_samples")), None)
+    n_train = next((finite_number((r.get("train") or {}).get("n_samples")) for r in history if (r.get("train") or {}).get("n_samples")), None)
     run.extra["n_train"] = n_train
     resolved = _read_json(path / rundir.RESOLVED)  # what the run recorded it trained with
     run.extra["resolved"] = resolved

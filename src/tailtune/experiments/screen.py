@@ -453,17 +453,8 @@ def screen(
         >>> [r["spec"] for r in result.ranked()]  # doctest: +SKIP
     """
     t0, c0 = time.perf_counter(), time.process_time()
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise OptionError(f"seeds={seeds!r} must be a positive int, e.g. 5")
-    if rank_by not in RANK_BY:
-        raise OptionError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
-    if score_split not in SCORE_SPLITS:
-        raise OptionError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
-    check_threads(threads)
-    check_threads(head_threads)
-    specs = parse_recipe_specs(recipes)
-    for spec in specs:  # a bad value (focal:abc) is the user's typo: say so before the data and embeddings
-        recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
+    specs = _checked_options(recipes, seeds=seeds, rank_by=rank_by, score_split=score_split, threads=threads,
+                             head_threads=head_threads)
     names = [s.spec for s in specs]
     if baseline is None:
         baseline = "ce" if "ce" in names else names[0]
@@ -508,6 +499,22 @@ def screen(
 
 
 # ------------------------------------------------------------------------------ screen's steps
+def _checked_options(recipes, *, seeds, rank_by, score_split, threads, head_threads) -> list[RecipeSpec]:
+    """The parsed recipe specs, once every option is in range (OptionError, RecipeError before any data)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise OptionError(f"seeds={seeds!r} must be a positive int, e.g. 5")
+    if rank_by not in RANK_BY:
+        raise OptionError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+    if score_split not in SCORE_SPLITS:
+        raise OptionError(f"score_split={score_split!r} must be one of {list(SCORE_SPLITS)}")
+    check_threads(threads)
+    check_threads(head_threads)
+    specs = parse_recipe_specs(recipes)
+    for spec in specs:  # a bad value (focal:abc) is the user's typo: say so before the data and embeddings
+        recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
+    return specs
+
+
 def _screen_splits(data, task, score_split: str) -> tuple[Any, dict]:
     """The task and the splits screening needs: train, validation and (scoring on test) test;
     DataError naming a missing one."""

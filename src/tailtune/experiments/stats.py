@@ -51,8 +51,9 @@ from typing import Any
 import numpy as np
 from scipy import stats as _st
 
+from tailtune.data.kinds import task_kind
 from tailtune.errors import OptionError
-from tailtune.metrics.counts import _kind, item_counts, metric_from_counts, task_cells
+from tailtune.metrics.counts import item_counts, metric_from_counts, task_cells
 
 __all__ = [
     "METRICS",
@@ -208,7 +209,7 @@ def _score(prep: _Prepared, weights: np.ndarray | None, *, metric: str, kind: st
 def _prepare(y_true, pred_a, pred_b, task, metric):
     if metric not in METRICS:
         raise OptionError(f"metric={metric!r} is not one of {list(METRICS)}")
-    kind = _kind(task)
+    kind = task_kind(task)
     n = len(np.asarray(y_true))
     if n == 0:
         raise ValueError("y_true is empty; a paired test needs at least one item")

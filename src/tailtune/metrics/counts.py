@@ -24,14 +24,9 @@ from tailtune.data.kinds import TaskKind, task_kind
 __all__ = ["aspect_f1_from_counts", "item_counts", "metric_from_counts", "task_cells"]
 
 
-def _kind(task: Any) -> TaskKind:
-    """The kind of a TaskSpec, its dict or a TaskSpec-like object (a ``DataError`` for an unknown one)."""
-    return task_kind(task.get("kind") if isinstance(task, dict) else getattr(task, "kind", None))
-
-
 def task_cells(task: Any) -> tuple[int, int]:
     """``(cells per item K, polarity count P for aspects else 0)`` of :func:`item_counts`."""
-    kind = _kind(task)
+    kind = task_kind(task)
     get = (lambda k, d=None: task.get(k, d)) if isinstance(task, dict) else (lambda k, d=None: getattr(task, k, d))
     labels = list(get("labels") or [])
     if kind.is_binary:
@@ -54,7 +49,7 @@ def item_counts(y_true: Any, y_pred: Any, task: Any) -> tuple[np.ndarray, np.nda
     Shape:
         y_true, y_pred: ``(N,)`` binary/multiclass, ``(N, C)`` multilabel, ``(N, A)`` aspects.
     """
-    kind = _kind(task)
+    kind = task_kind(task)
     k, p = task_cells(task)
     yt = np.rint(np.asarray(y_true)).astype(np.int64)
     yp = np.rint(np.asarray(y_pred)).astype(np.int64)

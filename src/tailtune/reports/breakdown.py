@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tailtune.diagnostics.rundata import _num
+from tailtune.diagnostics.rundata import finite_number
 
 __all__ = ["aspect_tables", "cell_weight_table", "group_rows"]
 
@@ -18,7 +18,7 @@ _PRF = ("precision", "recall", "f1")
 
 
 def _delta(value, base) -> float | None:
-    v, b = _num(value), _num(base)
+    v, b = finite_number(value), finite_number(base)
     return None if v is None or b is None else v - b
 
 
@@ -51,8 +51,8 @@ def aspect_tables(rep: dict, base_rep: dict | None, resolved: dict | None) -> di
     for name, entry in per_aspect.items():
         b = base.get(name) or {}
         overview.append({
-            "aspect": name, **{k: _num(entry.get(f"macro_{k}")) for k in _PRF},
-            "detection_f1": _num(entry.get("detection_f1")), "accuracy": _num(entry.get("accuracy")),
+            "aspect": name, **{k: finite_number(entry.get(f"macro_{k}")) for k in _PRF},
+            "detection_f1": finite_number(entry.get("detection_f1")), "accuracy": finite_number(entry.get("accuracy")),
             "support": entry.get("support"), "d_f1": _delta(entry.get("macro_f1"), b.get("macro_f1")),
         })
         rows = []
@@ -60,7 +60,7 @@ def aspect_tables(rep: dict, base_rep: dict | None, resolved: dict | None) -> di
             bm = (b.get("per_class") or {}).get(cls) or {}
             rows.append({
                 "label": cls, "train": (counts.get(name) or {}).get(cls), "weight": (weights.get(name) or {}).get(cls),
-                **{k: _num(m.get(k)) for k in _PRF}, "support": m.get("support"), "d_f1": _delta(m.get("f1"), bm.get("f1")),
+                **{k: finite_number(m.get(k)) for k in _PRF}, "support": m.get("support"), "d_f1": _delta(m.get("f1"), bm.get("f1")),
             })
         details.append({"aspect": name, "rows": rows})
     return {"overview": overview, "aspects": details, "per_cell": per_cell}
@@ -75,7 +75,7 @@ def group_rows(rep: dict, base_rep: dict | None) -> list[dict]:
         hv = g.get("hierarchy_violations")
         rows.append({
             "group": name, "members": ", ".join(map(str, g.get("members") or [])),
-            **{k: _num(g.get(k)) for k in ("macro_precision", "macro_recall", "macro_f1", "micro_f1")},
+            **{k: finite_number(g.get(k)) for k in ("macro_precision", "macro_recall", "macro_f1", "micro_f1")},
             "support": g.get("support"), "violations": None if hv is None else hv.get("total"),
             "d_f1": _delta(g.get("macro_f1"), (base.get(name) or {}).get("macro_f1")),
         })

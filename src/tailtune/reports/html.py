@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tailtune.diagnostics import epoch_table, lint_recipe, load_run, run_rules
-from tailtune.diagnostics.rundata import RunData, _num, check_same_task
+from tailtune.diagnostics.rundata import RunData, check_same_task, finite_number
 from tailtune.recipe.counts import ClassCounts
 from tailtune.reports.breakdown import aspect_tables, cell_weight_table, group_rows
 from tailtune.utils import rundir
@@ -136,8 +136,8 @@ def _cards(run: RunData, rep: dict, base_rep: dict | None, split: str | None, ta
     best = next((r for r in table if r["best"]), None)
     cards = []
     for key, title in (("macro_f1", "macro-F1"), ("accuracy", "accuracy")):
-        val = _num(rep.get(key))
-        b = _num((base_rep or {}).get(key)) if base_rep else None
+        val = finite_number(rep.get(key))
+        b = finite_number((base_rep or {}).get(key)) if base_rep else None
         cards.append({"title": title, "value": None if val is None else f"{val:.3f}",
                       "delta": None if (val is None or b is None) else 100 * (val - b),
                       "sub": f"{split or 'validation'}" + (f" · baseline {b:.3f}" if b is not None else "")})
@@ -163,9 +163,9 @@ def _per_class_rows(run: RunData, rep: dict, base_rep: dict | None) -> tuple[lis
             "label": lab,
             "train": (run.class_counts or {}).get(lab),
             "weight": (run.class_weights or {}).get(lab),
-            **{k: _num(m.get(k)) for k in ("precision", "recall", "f1")},
+            **{k: finite_number(m.get(k)) for k in ("precision", "recall", "f1")},
             "support": m.get("support"),
-            **{f"d_{k}": (_num(m.get(k)) - _num(b.get(k))) if _num(b.get(k)) is not None and _num(m.get(k)) is not None else None
+            **{f"d_{k}": (finite_number(m.get(k)) - finite_number(b.get(k))) if finite_number(b.get(k)) is not None and finite_number(m.get(k)) is not None else None
                for k in ("precision", "recall", "f1")},
         })
     return rows, pc_labels

@@ -30,7 +30,7 @@ from typing import Any
 from tailtune.diagnostics import Finding, epoch_table, lint_recipe, load_run, run_rules
 from tailtune.diagnostics.loss_scale import loss_differences, share_of_start, why_not_comparable
 from tailtune.diagnostics.reconcile import reconcile
-from tailtune.diagnostics.rundata import RunData, _num, check_same_task
+from tailtune.diagnostics.rundata import RunData, check_same_task, finite_number
 from tailtune.errors import RunDirError
 from tailtune.reports.compare import Comparison, check_comparable, compare_values, paired_bootstrap
 
@@ -67,8 +67,8 @@ def metrics_of(run: RunData, split: str | None, rule: str = "default") -> dict[s
     table = epoch_table(run)
     best = next((r for r in table if r["best"]), table[-1] if table else None)
     return {
-        "accuracy": _num(rep.get("accuracy")),
-        "macro_f1": _num(rep.get("macro_f1")),
+        "accuracy": finite_number(rep.get("accuracy")),
+        "macro_f1": finite_number(rep.get("macro_f1")),
         "gap": best["gap"] if best and rule == "default" else None,
         "per_class": rep.get("per_class") or {},
     }
@@ -308,7 +308,7 @@ def _verdict_section(ctx: Context) -> list[str]:
 def _metric_rows(ctx: Context) -> list[tuple[str, Callable[[dict], float | None]]]:
     rows: list[tuple[str, Callable[[dict], float | None]]] = [("accuracy", lambda m: m["accuracy"]), ("macro-F1", _f1)]
     for k in ctx.minority:
-        rows.append((f"recall {k}", lambda m, k=k: _num((m["per_class"].get(k) or {}).get("recall"))))
+        rows.append((f"recall {k}", lambda m, k=k: finite_number((m["per_class"].get(k) or {}).get("recall"))))
     rows.append(("train-val gap (best epoch)", lambda m: m["gap"]))
     return rows
 

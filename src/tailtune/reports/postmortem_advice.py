@@ -20,7 +20,7 @@ import statistics
 from typing import TYPE_CHECKING
 
 from tailtune.diagnostics.loss_scale import headroom_reason, loss_differences
-from tailtune.diagnostics.rundata import _num
+from tailtune.diagnostics.rundata import finite_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from tailtune.reports.postmortem import Context, Side
@@ -129,7 +129,7 @@ def _alt_minority(ctx: Context) -> str | None:
     if not ctx.minority or ctx.primary is None or ctx.primary.verdict == "better":
         return None
     k = ctx.minority[0]
-    get = lambda m: _num((m["per_class"].get(k) or {}).get("recall"))  # noqa: E731
+    get = lambda m: finite_number((m["per_class"].get(k) or {}).get("recall"))  # noqa: E731
     cd, bd = ctx.cand.mean(get, "default"), ctx.base.mean(get, "default")
     if cd is None or bd is None or cd - bd < 0.02:
         return None
@@ -194,9 +194,9 @@ def _lesson_transfer(ctx: Context) -> str | None:
         r = side.runs[0]
         ev = r.eval or {}
         pairs = [(s, ev.get(s), ev.get(f"{s}_tuned")) for s in ("validation", "test")]
-        gains = {s: _num(t.get("macro_f1")) - _num(d.get("macro_f1")) for s, d, t in pairs
-                 if isinstance(d, dict) and isinstance(t, dict) and _num(t.get("macro_f1")) is not None
-                 and _num(d.get("macro_f1")) is not None}
+        gains = {s: finite_number(t.get("macro_f1")) - finite_number(d.get("macro_f1")) for s, d, t in pairs
+                 if isinstance(d, dict) and isinstance(t, dict) and finite_number(t.get("macro_f1")) is not None
+                 and finite_number(d.get("macro_f1")) is not None}
         if len(gains) == 2 and abs(gains["validation"] - gains["test"]) >= 0.01:
             out.append(f"the {side.label}'s tuning gained {_pts(gains['validation'])} on validation (where it was fitted) "
                        f"and {_pts(gains['test'])} on test")
