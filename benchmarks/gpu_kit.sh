@@ -131,7 +131,7 @@ if [ "$SMOKE" = 1 ]; then
   CAPS=(200 60 100000 120 200)
 else
   DEV=cuda
-  STEP_ARGS=(--device cuda --arms vanilla tailtune-trainer-loop tailtune cuda-graphs floor --steps 60 --warm 10 --repeats 1)
+  STEP_ARGS=(--device cuda --arms vanilla tailtune-trainer-loop tailtune cuda-graphs cuda-graphs-step floor --steps 60 --warm 10 --repeats 1)
   # losses.py stops starting new cases after --budget-s (its own flag); 15 s of the stage's cap are
   # left for importing torch and finishing the last case (a first CUDA call compiles its kernels)
   LOSSES_CAP=${KIT_LOSSES_CAP_S:-40}

@@ -27,7 +27,7 @@ clipping at 1.0, in one process:
   ``sample-weights``;
 - the speed levers: ``buckets`` (pad to a few widths), ``compile`` (the encoder's layers compiled
   with ``torch.compile``, one compilation for all, buckets on), ``compile-model`` (the whole
-  forward as one graph), ``compile-step`` (the forward and the loss as one graph), ``cuda-graphs`` / ``cuda-graphs-model`` (the same with CUDA graphs; CUDA
+  forward as one graph), ``compile-step`` (the forward and the loss as one graph), ``cuda-graphs`` / ``cuda-graphs-model`` / ``cuda-graphs-step`` (the same with CUDA graphs; CUDA
   only) and ``group-by-length`` (changes which texts share a batch, so it changes results:
   reported apart).
 
@@ -89,6 +89,7 @@ ARMS: dict[str, list[str] | None] = {
     "compile-step": ["train.compile=true", "train.compile_scope=step"],
     "cuda-graphs": ["train.cuda_graphs=true"],
     "cuda-graphs-model": ["train.cuda_graphs=true", "train.compile_scope=model"],
+    "cuda-graphs-step": ["train.cuda_graphs=true", "train.compile_scope=step"],
     "group-by-length": ["train.group_by_length=true"],
 }
 #: arms outside tailtune and the Trainer: a hand-written loop (no recipe overrides)
@@ -106,10 +107,11 @@ AGREEMENT = [
     ("compile-step", "tailtune", "rounding"),
     ("cuda-graphs", "tailtune", "rounding"),
     ("cuda-graphs-model", "tailtune", "rounding"),
+    ("cuda-graphs-step", "tailtune", "rounding"),
 ]
 #: arms that change results on purpose (reported, never judged against the target)
 CHANGES_RESULTS = {"group-by-length"}
-CUDA_ONLY = ("cuda-graphs", "cuda-graphs-model")
+CUDA_ONLY = ("cuda-graphs", "cuda-graphs-model", "cuda-graphs-step")
 DEFAULT_ARMS = [a for a in ARMS if a not in CUDA_ONLY]
 ROUNDING_RTOL = 2e-4
 

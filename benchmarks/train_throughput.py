@@ -105,6 +105,7 @@ ARMS = {
     "tailtune-graphs": GRAPHS,
     "tailtune-compile": [*BASE, "train.compile=true", "train.compile_budget_s=45"],
     "tailtune-graphs-model": [*GRAPHS, "train.compile_scope=model"],
+    "tailtune-graphs-step": [*GRAPHS, "train.compile_scope=step"],
     "tailtune-graphs-grouped": [*GRAPHS, "train.group_by_length=true"],
     "tailtune-grouped": [*BASE, "train.group_by_length=true"],
     "tailtune-chunks": [*BASE, "train.length_chunks=4"],
