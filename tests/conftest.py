@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests: the README's test command (scripts/test.sh, CI's gate) draws the same examples on
+# every run, so a red CI is reproducible and never a draw; `pytest` run directly explores new ones
+# (random draws found the screen/training check-order mismatch: 12 of 40 seeds failed before it was fixed).
+settings.register_profile("gate", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("TAILTUNE_HYPOTHESIS", "explore"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

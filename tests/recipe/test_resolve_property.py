@@ -27,7 +27,7 @@ from tailtune.diagnostics.lint import MAX_WEIGHT_RATIO, lint_recipe
 from tailtune.diagnostics.weights import recipe_class_weights, weights_from_resolved
 from tailtune.errors import RecipeError
 from tailtune.experiments.screen import RecipeSpec, prepare_recipe
-from tailtune.recipe import recipe_from_dict, resolved_recipe_dict
+from tailtune.recipe import recipe_from_dict, resolved_recipe_dict, validate_against_task
 from tailtune.recipe.build import build_loss
 from tailtune.recipe.counts import ClassCounts
 from tailtune.recipe.resolve import resolve
@@ -128,12 +128,15 @@ def test_every_consumer_sees_the_same_weights_and_loss_arguments(data):
     task, labels = data.draw(task_and_labels())
     raw = data.draw(recipes(task))
     counts = ClassCounts.from_targets(task, labels)
-    try:
+    try:  # what prepare_run does: the recipe (with the registry check), the task, resolve, build
         recipe = recipe_from_dict(raw)
+        validate_against_task(recipe, task)
         resolved = resolve(recipe, task, counts)
         loss = build_loss(resolved)
     except RecipeError as exc:
-        # refused for training, so refused by screening too (the same message)
+        # refused for training, so refused by screening too (the same first message: the same checks
+        # in the same order; a drawn aspects recipe with a pooled 'food' override and apply_to 'weight'
+        # on focal got the apply_to message from training and the override message from screening)
         with pytest.raises(RecipeError) as screened:
             prepare_recipe(RecipeSpec("drawn", raw, "drawn"), task, labels)
         assert str(exc).split(": ", 1)[-1] in str(screened.value)

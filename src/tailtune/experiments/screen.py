@@ -231,7 +231,9 @@ def prepare_recipe(spec: RecipeSpec, task, train_labels) -> PreparedRecipe:
         RecipeError: naming the recipe (its file or preset) and the field, e.g. a loss that does not
             exist for the task kind or a class-weight override that names no class.
     """
-    recipe = recipe_from_dict(spec.raw, source=spec.source, check_registry=False)
+    # the checks in training's order (as_recipe with the registry check, then the task), so a recipe
+    # with several problems is refused with the same first message by both
+    recipe = recipe_from_dict(spec.raw, source=spec.source)
     try:
         validate_against_task(recipe, task, source=spec.source)
         resolved = resolve(recipe, task, ClassCounts.from_targets(task, train_labels))
