@@ -233,18 +233,22 @@ def sniff_delimiter(path: Path, default: str) -> str:
     return best[1] if best else default
 
 
-def unclosed_quote_line(open_text, sep: str) -> int | None:
+def unclosed_quote_line(open_text, sep: str, *, last_start: int | None = None) -> int | None:
     """The 1-based line where the last record of a csv text opens a quoted cell it never closes, else ``None``.
 
     ``open_text()`` returns a new text stream over the file (``newline=""``). Such a quote runs to the
     end of the file (it can only be in the last record): Python's lenient csv reader makes every later
     line part of one cell, and pandas stops with "EOF inside string" and a row number, not a line.
+    ``last_start``: the line where the last record starts (0: no record), when the caller has read the
+    records already; else one lenient pass finds it.
     """
-    with open_text() as fh, _big_csv_fields():
-        reader = csv.reader(fh, delimiter=sep)
-        start = previous = 0
-        for _ in reader:
-            start, previous = previous + 1, reader.line_num
+    start = last_start
+    if start is None:
+        with open_text() as fh, _big_csv_fields():
+            reader = csv.reader(fh, delimiter=sep)
+            start = previous = 0
+            for _ in reader:
+                start, previous = previous + 1, reader.line_num
     if start == 0:
         return None
     with open_text() as fh, _big_csv_fields():

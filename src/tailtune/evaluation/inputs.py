@@ -100,7 +100,7 @@ def _read_table(path: Path, body: str, text_column: str | None, default_column: 
     sep = sniff_delimiter(path, TABLE_SUFFIXES[path.suffix.lower()])
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep)
     out = InputTexts()
-    previous, header, col = 0, None, -1
+    start, previous, header, col = 0, 0, None, -1
     old = csv.field_size_limit()
     csv.field_size_limit(1 << 30)
     try:
@@ -120,7 +120,7 @@ def _read_table(path: Path, body: str, text_column: str | None, default_column: 
         raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({exc}). Fix: check the quoting") from None
     finally:
         csv.field_size_limit(old)
-    unclosed = unclosed_quote_line(lambda: io.StringIO(body, newline=""), sep)
+    unclosed = unclosed_quote_line(lambda: io.StringIO(body, newline=""), sep, last_start=start)
     if unclosed is not None:
         raise unclosed_quote_error(path, unclosed)
     if header is None:
