@@ -241,3 +241,66 @@ def test_the_step_loop_reads_training_batches_from_a_token_table(tiny_data, tiny
     assert isinstance(seen[True], TableCollator)
     assert not isinstance(seen[False], TableCollator) and isinstance(getattr(seen[False], "data_collator", seen[False]),
                                                                      LabelCollator)
+
+
+@pytest.mark.parametrize(("cls", "amsgrad", "weight_decay"),
+                         [(torch.optim.AdamW, False, 0.01), (torch.optim.Adam, False, 0.0), (torch.optim.Adam, True, 0.1),
+                          (torch.optim.AdamW, True, 0.0)])
+def test_fused_adam_step_gives_the_same_updates_and_state(cls, amsgrad, weight_decay):
+    """The fused kernel called directly (step counters as views of one tensor) equals the optimiser's
+    own ``step`` bit for bit: parameters, moments and step counts, over two parameter groups, a step
+    where one parameter has no gradient, a reloaded state, a changed learning rate, and a step
+    where a hook forces ``optimizer.step()``."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Linear(6, 3))
+    twin = copy.deepcopy(model)
+
+    def make(m):
+        groups = [{"params": [m[0].weight, m[1].weight]},
+                  {"params": [m[0].bias, m[1].bias], "weight_decay": 0.0}]
+        return cls(groups, lr=1e-2, fused=True, amsgrad=amsgrad, weight_decay=weight_decay)
+
+    opt, ref = make(model), make(twin)
+    fast = fast_step.FusedAdamStep.create(opt)
+    assert fast is not None
+    taken = []
+    for step in range(9):
+        x = torch.randn(5, 4)
+        for m, o in ((model, opt), (twin, ref)):
+            m(x).square().sum().backward()
+            if step == 3:  # a parameter without a gradient this step
+                m[0].bias.grad = None
+            if step == 6:
+                o.param_groups[0]["lr"] = 3e-3
+            if o is opt:
+                handle = opt.register_step_pre_hook(lambda *a: None) if step == 7 else None
+                took = fast.step()
+                taken.append(took)
+                if not took:
+                    opt.step()
+                if handle is not None:
+                    handle.remove()
+            else:
+                o.step()
+            for p in m.parameters():
+                p.grad = None
+        if step == 4:  # a reloaded state (resume): the plan must not hand back the old tensors
+            opt.load_state_dict(copy.deepcopy(ref.state_dict()))
+        for a, b in zip(model.parameters(), twin.parameters()):
+            assert torch.equal(a, b), step
+        for a, b in zip(model.parameters(), twin.parameters()):
+            for key, value in ref.state[b].items():
+                assert torch.equal(opt.state[a][key], value), (step, key)
+    # the first step sets the state up (optimizer.step), the hooked one goes through it too
+    assert taken == [False, True, True, True, True, True, True, False, True]
+
+
+def test_fused_adam_step_only_for_fused_adam():
+    params = [torch.nn.Parameter(torch.ones(2))]
+    assert fast_step.FusedAdamStep.create(torch.optim.AdamW(params, lr=0.1)) is None  # foreach, not fused
+    assert fast_step.FusedAdamStep.create(torch.optim.SGD(params, lr=0.1)) is None
+    assert fast_step.FusedAdamStep.create(torch.optim.AdamW(params, lr=0.1, fused=True)) is not None
+    opt = torch.optim.AdamW(params, lr=torch.tensor(0.1), fused=True)
+    params[0].grad = torch.ones(2)
+    opt.step()
+    assert fast_step.FusedAdamStep.create(opt).step() is False  # a tensor learning rate

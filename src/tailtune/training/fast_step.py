@@ -17,7 +17,11 @@ fine-tune does not need at every step:
 - the optimiser stepped through accelerate's wrapper directly (it probes the disk for an optional
   package twice per step), and Adam/AdamW's per-step walk over every parameter to collect its
   state (``_init_group``) replaced by the lists of the previous step while the parameters with
-  gradients and the state are the same ones (:class:`CachedInitGroup`);
+  gradients and the state are the same ones (:class:`CachedInitGroup`); a fused Adam/AdamW (the
+  default optimiser) is stepped by its fused kernel directly, with the step counters of a group
+  held as one tensor (:class:`FusedAdamStep`: the same kernel on the same tensors, so the same
+  update bit for bit, without ``Optimizer.step``'s per-call Python and one counter increment per
+  parameter);
 - callbacks whose step hooks are the base class's no-ops are not called per step; the Trainer's
   per-step FLOP and token counters are skipped (tailtune's module has no FLOP estimate: they
   were zero).
@@ -37,10 +41,11 @@ import logging
 import time
 
 import torch
+from torch.optim import optimizer as _optim_module
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StepEngine", "run_epoch", "supported"]
+__all__ = ["CachedInitGroup", "FusedAdamStep", "StepEngine", "run_epoch", "supported"]
 
 #: the parameters of ``Trainer._run_epoch`` this loop replaces (transformers 5.x)
 _RUN_EPOCH_PARAMS = ("model", "epoch", "train_dataloader", "steps_in_epoch", "num_update_steps_per_epoch", "trial",
@@ -90,8 +95,10 @@ class StepEngine:
         self.plain_optimizer = (type(trainer.optimizer) is AcceleratedOptimizer and dist in _SIMPLE_CLIP
                                 and isinstance(getattr(trainer.optimizer, "optimizer", None), torch.optim.Optimizer)
                                 and type(trainer.optimizer.optimizer).__module__.startswith("torch.optim"))
+        self.fused_step = None
         if self.plain_optimizer:
             CachedInitGroup.install(trainer.optimizer.optimizer)
+            self.fused_step = FusedAdamStep.create(trainer.optimizer.optimizer)
         compiled = getattr(getattr(trainer, "compiled_forward", None), "stats", None)
         self.compile_stats = compiled
 
@@ -142,7 +149,8 @@ class StepEngine:
         inner = getattr(opt, "optimizer", None)
         if (self.plain_optimizer and inner is not None and getattr(opt, "scaler", None) is None
                 and opt.gradient_state.sync_gradients):
-            inner.step()
+            if self.fused_step is None or not self.fused_step.step():
+                inner.step()
             opt._opt_called = True  # what the schedule's wrapper of opt.step records (else it warns)
         else:
             opt.step()
@@ -206,6 +214,106 @@ class CachedInitGroup:
             self.cache[id(group)] = (ids, self.optimizer.state, list(params_with_grad), [list(x) for x in lists],
                                      has_complex)
         return has_complex
+
+
+class FusedAdamStep:
+    """A fused Adam/AdamW (``fused=True``, torch's default in the Trainer: ``adamw_torch_fused``)
+    stepped by its kernel (``torch._fused_adam_`` / ``torch._fused_adamw_``) directly.
+
+    ``Optimizer.step`` spends most of a small model's step in Python around one kernel: the hooks
+    and profiler wrappers, grouping the tensors by device and dtype, and ``_foreach_add_`` over the
+    step counters (one increment per parameter on the host). Here the lists of each group are
+    built once (:class:`CachedInitGroup`'s conditions: the same parameters have gradients, the
+    state is the same object), the group's step counters become views of one tensor (each
+    parameter keeps its own ``state["step"]`` tensor, with its own value: one ``add_`` increments
+    them all, as ``_foreach_add_`` would), and the kernel gets what ``torch.optim.adam._fused_adam``
+    would give it: the same update bit for bit (tests/training/test_fast_step.py).
+
+    :meth:`step` returns ``False`` (the caller then runs ``optimizer.step()``, which also sets
+    the state up at the first step) whenever this does not hold: a parameter without state or
+    with another device or dtype than its group's, hooks on the optimiser, a tensor learning rate,
+    ``differentiable``, a group that is not fused."""
+
+    _KEYS = ("exp_avg", "exp_avg_sq", "step")
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.plans: dict[int, tuple] = {}  # id(group) -> (ids of params with grads, state, its size, plan or None)
+
+    @classmethod
+    def create(cls, optimizer) -> FusedAdamStep | None:
+        """The fast step of ``optimizer``, or ``None`` when it is not a fused Adam/AdamW."""
+        kernels = (getattr(torch, "_fused_adam_", None), getattr(torch, "_fused_adamw_", None))
+        if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or None in kernels:
+            return None
+        if not all(g.get("fused") and not g.get("differentiable") for g in optimizer.param_groups):
+            return None
+        return cls(optimizer)
+
+    def _hooked(self) -> bool:
+        opt = self.optimizer
+        return bool(opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
+                    or _optim_module._global_optimizer_pre_hooks or _optim_module._global_optimizer_post_hooks)
+
+    def _kernel(self, group: dict):
+        """What ``Adam.step`` calls for this group: AdamW's update when weight decay is decoupled."""
+        decoupled = group.get("decoupled_weight_decay", isinstance(self.optimizer, torch.optim.AdamW))
+        return torch._fused_adamw_ if decoupled else torch._fused_adam_
+
+    def _plan(self, group: dict, params: list):
+        """The lists the kernel takes for ``params`` (all with gradients), or ``None``."""
+        state = self.optimizer.state
+        if not params:
+            return None
+        first = params[0]
+        for p in params:
+            s = state.get(p)
+            if (not s or any(k not in s for k in self._KEYS) or p.device != first.device or p.dtype != first.dtype
+                    or p.grad.dtype != p.dtype or p.grad.is_sparse or p.is_complex()):
+                return None
+        steps = [state[p]["step"] for p in params]
+        if any(t.dim() != 0 or t.dtype != steps[0].dtype or t.device != steps[0].device for t in steps):
+            return None
+        counter = torch.stack([t.detach() for t in steps])  # one tensor, each parameter's own value
+        for i, p in enumerate(params):
+            state[p]["step"] = counter[i]
+        amsgrad = bool(group["amsgrad"])
+        if amsgrad and any("max_exp_avg_sq" not in state[p] for p in params):
+            return None
+        return {"kernel": self._kernel(group), "params": params, "exp_avgs": [state[p]["exp_avg"] for p in params],
+                "exp_avg_sqs": [state[p]["exp_avg_sq"] for p in params],
+                "max_exp_avg_sqs": [state[p]["max_exp_avg_sq"] for p in params] if amsgrad else [],
+                "steps": [state[p]["step"] for p in params], "counter": counter, "amsgrad": amsgrad}
+
+    def step(self) -> bool:
+        """One optimiser step through the kernels; ``False`` when it must be ``optimizer.step()``."""
+        opt = self.optimizer
+        if self._hooked():
+            return False
+        runs = []
+        for group in opt.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            ids = [id(p) for p in params]
+            entry = self.plans.get(id(group))
+            if entry is None or entry[0] != ids or entry[1] is not opt.state or entry[2] != len(opt.state):
+                entry = (ids, opt.state, len(opt.state), self._plan(group, params) if params else None)
+                self.plans[id(group)] = entry
+            plan = entry[3]
+            if params and plan is None:
+                return False
+            if isinstance(group["lr"], torch.Tensor) or not group.get("fused") or group.get("differentiable"):
+                return False
+            if plan is not None:
+                runs.append((group, plan))
+        with torch.no_grad():
+            for group, plan in runs:
+                beta1, beta2 = group["betas"]
+                plan["counter"].add_(1)
+                plan["kernel"](plan["params"], [p.grad for p in plan["params"]], plan["exp_avgs"], plan["exp_avg_sqs"],
+                            plan["max_exp_avg_sqs"], plan["steps"], amsgrad=plan["amsgrad"], lr=group["lr"],
+                            beta1=float(beta1), beta2=float(beta2), weight_decay=group["weight_decay"],
+                            eps=group["eps"], maximize=group["maximize"], grad_scale=None, found_inf=None)
+        return True
 
 
 @torch.no_grad()
