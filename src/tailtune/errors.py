@@ -34,6 +34,16 @@ class OptionError(TailtuneError, ValueError):
     ``rank_by='foo'``). A ``ValueError`` for library callers; the CLI exits 2 with the message."""
 
 
+def check_int(name: str, value, *, low: int = 1, example: int | None = None) -> int:
+    """``value`` when it is an int (a bool is not) of at least ``low``, else :class:`OptionError`
+    naming the option: ``seeds=0 must be a positive int, e.g. 5``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        what = "a positive int" if low == 1 else f"an int >= {low}"
+        hint = "" if example is None else f", e.g. {example}"
+        raise OptionError(f"{name}={value!r} must be {what}{hint}")
+    return value
+
+
 class StorageError(TailtuneError, OSError):
     """Writing the run directory failed (disk full, quota, file too large, read-only).
 

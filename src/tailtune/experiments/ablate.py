@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tailtune.errors import OptionError, RecipeError, RunDirError
+from tailtune.errors import RecipeError, RunDirError, check_int
 from tailtune.evaluation.runs import load_predictions, open_run
 from tailtune.experiments import stats
 from tailtune.metrics import decode
@@ -94,8 +94,7 @@ def plan_ablation(
     """
     from tailtune.experiments.screen import parse_recipe_specs  # loads torch: only when planning
 
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise OptionError(f"seeds={seeds!r} must be a positive int, e.g. 3")
+    check_int("seeds", seeds, example=3)
     specs = parse_recipe_specs(recipes)
     out = Path(out_dir)
     overrides = list(overrides)
@@ -143,8 +142,7 @@ def ablate(
         callbacks: Trainer callbacks for in-process runs.
         log: ``callable(str)`` for one line per finished job.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise OptionError(f"workers={workers!r} must be a positive int")
+    check_int("workers", workers)
     jobs = plan_ablation(recipes, seeds=seeds, seed=seed, out_dir=out_dir, overrides=overrides)
     say = log or (lambda _msg: None)
     todo = []

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tailtune.errors import OptionError
+from tailtune.errors import OptionError, check_int
 from tailtune.utils.io import atomic_write_bytes
 
 __all__ = ["CachedEmbeddings", "cache_key", "default_cache_dir", "encode_texts", "get_embeddings", "model_digest",
@@ -106,16 +106,12 @@ def cache_key(model_hash: str, splits: Mapping[str, Sequence[str]], *, max_lengt
 
 def check_threads(threads: int | None) -> int | None:
     """``threads`` (torch intra-op threads) as a positive int or ``None`` (torch's setting), else OptionError."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise OptionError(f"threads={threads!r} must be a positive int")
-    return threads
+    return None if threads is None else check_int("threads", threads)
 
 
 def _check_options(max_length: int, batch_size: int, pooling: str) -> None:
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise OptionError(f"max_length={max_length!r} must be a positive int, e.g. 128")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise OptionError(f"batch_size={batch_size!r} must be a positive int, e.g. 64")
+    check_int("max_length", max_length, example=128)
+    check_int("batch_size", batch_size, example=64)
     if pooling not in POOLINGS:
         raise OptionError(f"pooling={pooling!r} must be one of {list(POOLINGS)}")
 

@@ -61,7 +61,7 @@ from torch import nn
 
 from tailtune.data import load_dataset
 from tailtune.data.kinds import task_kind
-from tailtune.errors import DataError, OptionError, RecipeError
+from tailtune.errors import DataError, OptionError, RecipeError, check_int
 from tailtune.evaluation.tuning import tune_decision_rule
 from tailtune.experiments import stats
 from tailtune.experiments.embeddings import check_threads, get_embeddings
@@ -143,9 +143,7 @@ class HeadConfig:
     def __post_init__(self):
         for name in ("hidden", "batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
-            low = 0 if name == "hidden" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise OptionError(f"{name}={value!r} must be an int >= {low}")
+            check_int(name, value, low=0 if name == "hidden" else 1)
         if not 0 <= self.dropout < 1:
             raise OptionError(f"dropout={self.dropout!r} must be in [0, 1)")
         if not self.lr > 0 or not self.weight_decay >= 0:
@@ -503,8 +501,7 @@ def screen(
 # ------------------------------------------------------------------------------ screen's steps
 def _checked_options(recipes, *, seeds, rank_by, score_split, threads, head_threads) -> list[RecipeSpec]:
     """The parsed recipe specs, once every option is in range (OptionError, RecipeError before any data)."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise OptionError(f"seeds={seeds!r} must be a positive int, e.g. 5")
+    check_int("seeds", seeds, example=5)
     if rank_by not in RANK_BY:
         raise OptionError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
     if score_split not in SCORE_SPLITS:

@@ -52,7 +52,7 @@ import numpy as np
 from scipy import stats as _st
 
 from tailtune.data.kinds import task_kind
-from tailtune.errors import OptionError
+from tailtune.errors import OptionError, check_int
 from tailtune.metrics.counts import item_counts, metric_from_counts, task_cells
 
 __all__ = [
@@ -227,9 +227,7 @@ def check_alpha(alpha: float) -> float:
 
 
 def check_resamples(n_resamples: int) -> int:
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise OptionError(f"n_resamples={n_resamples!r} must be a positive int, e.g. 2000")
-    return n_resamples
+    return check_int("n_resamples", n_resamples, example=2000)
 
 
 def _chunks(total: int, size: int):

@@ -48,7 +48,7 @@ import yaml
 from transformers import TrainerCallback
 
 from tailtune.data import load_dataset
-from tailtune.errors import OptionError, RecipeError, did_you_mean
+from tailtune.errors import OptionError, RecipeError, check_int, did_you_mean
 from tailtune.experiments.ablate import recipe_label
 from tailtune.experiments.embeddings import get_embeddings
 from tailtune.experiments.screen import (
@@ -256,8 +256,7 @@ def sweep(
         overrides: ``--set`` strings applied to the recipe before the sampled values.
         seed: TPE sampler seed (leave None when several workers share a study).
     """
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise OptionError(f"trials={trials!r} must be a positive int")
+    check_int("trials", trials)
     if objective not in OBJECTIVES:
         raise OptionError(f"objective={objective!r} must be one of {list(OBJECTIVES)}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):

@@ -49,6 +49,8 @@ from tailtune.recipe.overrides import normalise_loss
 from tailtune.weighting.schemes import DEFAULT_BETA, DEFAULT_MIN_WEIGHT, SCHEMES
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: what ``train.compile`` compiles (tailtune.training.compiled reads this tuple)
+COMPILE_SCOPES = ("layers", "model", "step")
 #: metrics early stopping may watch (names of ``tailtune.metrics.classification_report`` keys, plus loss)
 STOP_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "mcc", "loss")
 
@@ -316,7 +318,7 @@ class TrainSection(_Section):
     fast_step: bool = True
     cuda_graphs: bool = False
     compile_budget_s: Annotated[Number, Field(ge=0)] = 300.0
-    compile_scope: Literal["layers", "model", "step"] = "layers"
+    compile_scope: Literal[COMPILE_SCOPES] = "layers"
     pad_buckets: bool | None = None
 
     @model_validator(mode="after")

@@ -50,12 +50,13 @@ import time
 
 import torch
 
+from tailtune.recipe.schema import COMPILE_SCOPES
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["COMPILE_SCOPES", "INDUCTOR_OPTIONS", "CompileStats", "CompiledForward", "Compiled", "StepForward",
            "install", "reads_progress"]
 
-COMPILE_SCOPES = ("layers", "model", "step")
 
 #: inductor options of the compiled forward (without CUDA graphs, whose replays skip the wrapper):
 #: no ``assert_size_stride`` on every graph input at every call (about a hundred Python calls a
