@@ -93,13 +93,17 @@ def test_kit_summary_reads_partial_files(tmp_path, capsys):
     (tmp_path / "env.json").write_text(json.dumps({"cuda_available": False}))
     (tmp_path / "step_overhead-cpu.json").write_text(json.dumps({"arms": {
         "vanilla": {"ms_per_step": 8.0, "syncs_per_step": 3.0, "clock": "process CPU time"},
-        "tailtune": {"ms_per_step": 6.0, "syncs_per_step": 1.0, "ratio_vs_vanilla": 0.75}}}))
+        "tailtune": {"ms_per_step": 6.0, "syncs_per_step": 1.0, "ratio_vs_vanilla": 0.75}},
+        "targets": {"tailtune: host ms/step <= 0.5x vanilla": {"ratio": 0.75, "met": False},
+                    "floor (bare loop, not a target)": {"ratio": 0.6}}}))
     (tmp_path / "train_throughput.json").write_text(json.dumps({"suites": {"minilm-tweeteval": {"arms": {
         "vanilla": {"samples_per_s": 100.0, "tokens_per_s": 2000.0, "mfu": 0.01, "macro_f1": 0.5}}}},
         "skipped": [{"suite": "minilm-synthetic40k", "arm": "vanilla", "estimate_s": 62, "left_s": 10}]}))
     assert ks.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "tailtune" in out and "0.75x vanilla" in out and "skipped minilm-synthetic40k/vanilla" in out
+    assert "0.75 -> NOT met" in out and "floor (bare loop, not a target): 0.60\n" in out  # a reference, no verdict
+    assert "incomplete" not in out
     assert "losses-*.json: no file" in out and "predict" not in out
 
 
