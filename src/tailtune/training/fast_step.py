@@ -277,6 +277,9 @@ class FusedAdamStep:
         counter = torch.stack([t.detach() for t in steps])  # one tensor, each parameter's own value
         for i, p in enumerate(params):
             state[p]["step"] = counter[i]
+        walk = self.optimizer.__dict__.get("_init_group")
+        if isinstance(walk, CachedInitGroup):  # its lists hold the counters just replaced
+            walk.cache.clear()
         amsgrad = bool(group["amsgrad"])
         if amsgrad and any("max_exp_avg_sq" not in state[p] for p in params):
             return None
