@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 
 import pytest
@@ -316,3 +317,31 @@ def test_a_missing_column_names_the_flag_and_the_recipe_field(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(DataError, match=r"text column 'body' not found .*pick one with --text-column \(recipe: data\.text"):
         load_dataset(tmp_path, text_column="body", label_column="tags")
+
+
+@pytest.mark.parametrize("data", [
+    codecs.BOM_UTF16_LE + "text,label\n".encode("utf-16-le"),
+    "text,label\n".encode("utf-16-le"),  # NUL bytes, no mark
+    ("é" * 10).encode() + b"\xff" + b"abc\n",
+    codecs.BOM_UTF8 + b"a\nb\n" + b"\xc3(" + b"\n",
+])
+def test_read_utf8_says_what_check_utf8_says(tmp_path, data):
+    """predict reads its input once (read_utf8); what it refuses, and the message, are the training
+    reader's (check_utf8, which streams): the same encoding named, the same byte offset and line."""
+    from tailtune.data.readers import check_utf8, read_utf8
+
+    path = tmp_path / "x.csv"
+    path.write_bytes(data)
+    with pytest.raises(DataError) as streamed:
+        check_utf8(path)
+    with pytest.raises(DataError) as whole:
+        read_utf8(path)
+    assert str(whole.value) == str(streamed.value)
+
+
+def test_read_utf8_drops_a_utf8_mark(tmp_path):
+    from tailtune.data.readers import read_utf8
+
+    path = tmp_path / "x.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "text\nçé\n".encode())
+    assert read_utf8(path) == "text\nçé\n"

@@ -129,14 +129,9 @@ def _record_line(path: Path, fmt: str, sep: str, row: int) -> int | None:
     return None
 
 
-def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
-    """Raise :class:`DataError` naming the byte offset (and line) of the first invalid UTF-8 byte.
-
-    A UTF-16/UTF-32 file (a byte-order mark, or NUL bytes: spreadsheet "Unicode text" exports) is
-    named as such.
-    """
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
+def _check_head(head: bytes, path: Path) -> None:
+    """A UTF-16/UTF-32 start (a byte-order mark, or NUL bytes in the first 64 KiB: spreadsheet
+    "Unicode text" exports) as a :class:`DataError` naming the encoding and the fix."""
     for bom, name, codec in _BOMS:
         if head.startswith(bom):
             raise DataError(
@@ -150,6 +145,25 @@ def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
             f"{path} holds NUL bytes (first at byte offset {at}): it is UTF-16 without a byte-order mark or not a "
             f"text file; re-encode the file as UTF-8 (e.g. iconv -f utf-16le -t utf-8 IN > OUT)"
         )
+
+
+def _invalid_byte(path: Path, bad: int, line: int, reason: str) -> DataError:
+    return DataError(
+        f"{path} is not valid UTF-8: byte offset {bad} (line {line}) {reason}; "
+        f"re-encode the file as UTF-8 (e.g. iconv -f cp1252 -t utf-8 for a Windows/Excel export, "
+        f"-f latin1 otherwise)"
+    )
+
+
+def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
+    """Raise :class:`DataError` naming the byte offset (and line) of the first invalid UTF-8 byte,
+    reading the file in chunks (any size).
+
+    A UTF-16/UTF-32 file (a byte-order mark, or NUL bytes: spreadsheet "Unicode text" exports) is
+    named as such.
+    """
+    with open(path, "rb") as fh:
+        _check_head(fh.read(1 << 16), path)
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
     newlines = 0
@@ -164,15 +178,24 @@ def check_utf8(path: Path, *, chunk_size: int = 1 << 23) -> None:
                 bad = offset - pending + exc.start
                 with open(path, "rb") as again:
                     line = again.read(bad).count(b"\n") + 1 if bad < (1 << 30) else newlines + 1
-                raise DataError(
-                    f"{path} is not valid UTF-8: byte offset {bad} (line {line}) {exc.reason}; "
-                    f"re-encode the file as UTF-8 (e.g. iconv -f cp1252 -t utf-8 for a Windows/Excel export, "
-                    f"-f latin1 otherwise)"
-                ) from None
+                raise _invalid_byte(path, bad, line, exc.reason) from None
             if final:
                 return
             newlines += chunk.count(b"\n")
             offset += len(chunk)
+
+
+def read_utf8(path: Path) -> str:
+    """The whole text of ``path`` (a UTF-8 byte-order mark dropped), read once; the errors of
+    :func:`check_utf8` for anything that is not UTF-8. For inputs read whole anyway (``predict``)."""
+    data = Path(path).read_bytes()
+    _check_head(data[: 1 << 16], path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        skipped = 3 if data.startswith(codecs.BOM_UTF8) else 0  # utf-8-sig reports offsets after the mark
+        bad = exc.start + skipped
+        raise _invalid_byte(path, bad, data.count(b"\n", 0, bad) + 1, exc.reason) from None
 
 
 def refuse_spreadsheet(path: Path, formats=FORMATS) -> None:

@@ -62,12 +62,11 @@ class InputTexts:
 
 
 def _decode(path: Path) -> str:
-    """The file's text; not UTF-8 (a byte-order mark of UTF-16/32, NUL bytes, an invalid byte) is the
-    training reader's error (:func:`tailtune.data.readers.check_utf8`)."""
-    from tailtune.data.readers import check_utf8
+    """The file's text, read once; not UTF-8 (a byte-order mark of UTF-16/32, NUL bytes, an invalid
+    byte) is the training reader's error (:func:`tailtune.data.readers.read_utf8`)."""
+    from tailtune.data.readers import read_utf8
 
-    check_utf8(path)
-    return path.read_bytes().decode("utf-8-sig")
+    return read_utf8(path)
 
 
 def _pick_column(columns: list[str], path: Path, text_column: str | None, default_column: str | None) -> str:
