@@ -12,12 +12,14 @@ from typing import Any
 
 from tailtune.diagnostics.rundata import finite_number
 
-__all__ = ["aspect_tables", "cell_weight_table", "group_rows"]
+__all__ = ["aspect_tables", "cell_weight_table", "group_rows", "metric_delta"]
 
 _PRF = ("precision", "recall", "f1")
 
 
-def _delta(value, base) -> float | None:
+def metric_delta(value, base) -> float | None:
+    """``value - base`` when both are finite numbers (:func:`finite_number`), else ``None``: every
+    difference to the baseline in the report's tables."""
     v, b = finite_number(value), finite_number(base)
     return None if v is None or b is None else v - b
 
@@ -53,14 +55,14 @@ def aspect_tables(rep: dict, base_rep: dict | None, resolved: dict | None) -> di
         overview.append({
             "aspect": name, **{k: finite_number(entry.get(f"macro_{k}")) for k in _PRF},
             "detection_f1": finite_number(entry.get("detection_f1")), "accuracy": finite_number(entry.get("accuracy")),
-            "support": entry.get("support"), "d_f1": _delta(entry.get("macro_f1"), b.get("macro_f1")),
+            "support": entry.get("support"), "d_f1": metric_delta(entry.get("macro_f1"), b.get("macro_f1")),
         })
         rows = []
         for cls, m in (entry.get("per_class") or {}).items():
             bm = (b.get("per_class") or {}).get(cls) or {}
             rows.append({
                 "label": cls, "train": (counts.get(name) or {}).get(cls), "weight": (weights.get(name) or {}).get(cls),
-                **{k: finite_number(m.get(k)) for k in _PRF}, "support": m.get("support"), "d_f1": _delta(m.get("f1"), bm.get("f1")),
+                **{k: finite_number(m.get(k)) for k in _PRF}, "support": m.get("support"), "d_f1": metric_delta(m.get("f1"), bm.get("f1")),
             })
         details.append({"aspect": name, "rows": rows})
     return {"overview": overview, "aspects": details, "per_cell": per_cell}
@@ -77,7 +79,7 @@ def group_rows(rep: dict, base_rep: dict | None) -> list[dict]:
             "group": name, "members": ", ".join(map(str, g.get("members") or [])),
             **{k: finite_number(g.get(k)) for k in ("macro_precision", "macro_recall", "macro_f1", "micro_f1")},
             "support": g.get("support"), "violations": None if hv is None else hv.get("total"),
-            "d_f1": _delta(g.get("macro_f1"), (base.get(name) or {}).get("macro_f1")),
+            "d_f1": metric_delta(g.get("macro_f1"), (base.get(name) or {}).get("macro_f1")),
         })
     return rows
 

@@ -23,7 +23,7 @@ from typing import Any
 from tailtune.diagnostics import epoch_table, lint_recipe, load_run, run_rules
 from tailtune.diagnostics.rundata import RunData, check_same_task, finite_number
 from tailtune.recipe.counts import ClassCounts
-from tailtune.reports.breakdown import aspect_tables, cell_weight_table, group_rows
+from tailtune.reports.breakdown import aspect_tables, cell_weight_table, group_rows, metric_delta
 from tailtune.utils import rundir
 from tailtune.utils.io import atomic_write_text
 from tailtune.utils.rundir import TRAIN_EVAL_MAX
@@ -165,8 +165,7 @@ def _per_class_rows(run: RunData, rep: dict, base_rep: dict | None) -> tuple[lis
             "weight": (run.class_weights or {}).get(lab),
             **{k: finite_number(m.get(k)) for k in ("precision", "recall", "f1")},
             "support": m.get("support"),
-            **{f"d_{k}": (finite_number(m.get(k)) - finite_number(b.get(k))) if finite_number(b.get(k)) is not None and finite_number(m.get(k)) is not None else None
-               for k in ("precision", "recall", "f1")},
+            **{f"d_{k}": metric_delta(m.get(k), b.get(k)) for k in ("precision", "recall", "f1")},
         })
     return rows, pc_labels
 
