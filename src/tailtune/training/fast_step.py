@@ -271,6 +271,9 @@ class FusedAdamStep:
             if (not s or any(k not in s for k in self._KEYS) or p.device != first.device or p.dtype != first.dtype
                     or p.grad.dtype != p.dtype or p.grad.is_sparse or p.is_complex()):
                 return None
+        amsgrad = bool(group["amsgrad"])
+        if amsgrad and any("max_exp_avg_sq" not in state[p] for p in params):
+            return None
         steps = [state[p]["step"] for p in params]
         if any(t.dim() != 0 or t.dtype != steps[0].dtype or t.device != steps[0].device for t in steps):
             return None
@@ -280,9 +283,6 @@ class FusedAdamStep:
         walk = self.optimizer.__dict__.get("_init_group")
         if isinstance(walk, CachedInitGroup):  # its lists hold the counters just replaced
             walk.cache.clear()
-        amsgrad = bool(group["amsgrad"])
-        if amsgrad and any("max_exp_avg_sq" not in state[p] for p in params):
-            return None
         return {"kernel": self._kernel(group), "params": params, "exp_avgs": [state[p]["exp_avg"] for p in params],
                 "exp_avg_sqs": [state[p]["exp_avg_sq"] for p in params],
                 "max_exp_avg_sqs": [state[p]["max_exp_avg_sq"] for p in params] if amsgrad else [],
@@ -299,7 +299,7 @@ class FusedAdamStep:
             ids = [id(p) for p in params]
             entry = self.plans.get(id(group))
             if entry is None or entry[0] != ids or entry[1] is not opt.state or entry[2] != len(opt.state):
-                entry = (ids, opt.state, len(opt.state), self._plan(group, params) if params else None)
+                entry = (ids, opt.state, len(opt.state), self._plan(group, params))
                 self.plans[id(group)] = entry
             plan = entry[3]
             if params and plan is None:
